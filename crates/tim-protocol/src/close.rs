@@ -1,0 +1,28 @@
+//! WebSocket close codes used by the server.
+//!
+//! The 4000-4999 range is reserved by RFC 6455 for applications. A client must not reconnect after a
+//! [terminal](is_terminal) code: reconnecting after a kick is how other SDKs start kick storms.
+
+/// The server is shutting down or restarting; reconnecting later is right.
+pub const GOING_AWAY: u16 = 1001;
+/// A frame exceeded [`crate::limits::MAX_FRAME_BYTES`].
+pub const TOO_BIG: u16 = 1009;
+/// A frame could not be decoded, was binary, or broke the protocol.
+pub const PROTOCOL_ERROR: u16 = 4000;
+/// The instance was kicked (a `kicked` frame precedes this close). Terminal.
+pub const KICKED: u16 = 4001;
+/// The connection did not log in within the server's login deadline.
+pub const LOGIN_DEADLINE: u16 = 4002;
+/// The server or this address already holds the maximum number of connections.
+pub const SERVER_FULL: u16 = 4003;
+/// Too many failed logins from this address; retry after a pause.
+pub const RATE_LIMITED: u16 = 4004;
+/// No traffic from the client within the server's idle timeout.
+pub const IDLE_TIMEOUT: u16 = 4005;
+/// The instance logged out; the server has freed its slot. Terminal.
+pub const LOGGED_OUT: u16 = 4006;
+
+/// True when a client must not reconnect after this close code.
+pub fn is_terminal(code: u16) -> bool {
+    matches!(code, KICKED | LOGGED_OUT)
+}

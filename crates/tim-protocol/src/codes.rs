@@ -1,0 +1,129 @@
+//! The one table of error codes that the SDK and the server produce.
+//!
+//! Numbers reuse the official Tencent Cloud IM codes where the situation is the same (2000-3006 in the
+//! SDK, 7003 and 70001-70500 on the server). Situations the official SDK does not have get numbers in
+//! ranges of our own: 8001-8099 (SDK) and 80001-80099 (server). `docs/error-codes.md` is generated
+//! from this table (`cargo xtask error-docs`) and checked by a test.
+
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal, $name:literal, $message:literal;)*) => {
+        /// Every error code of the SDK and the server.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(
+                #[doc = $message]
+                $variant,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every variant, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The stable numeric code that JS sees as `imError.code`.
+            pub fn code(self) -> u32 {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The official-style constant name (`USER_NOT_LOGGED_IN`).
+            pub fn name(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
+            }
+
+            /// The English message shipped with the SDK.
+            pub fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message,)* }
+            }
+
+            /// The variant for a numeric code, if the table has it.
+            pub fn from_code(code: u32) -> Option<ErrorCode> {
+                match code { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // --- SDK, official numbers ---
+    NoSdkAppId = 2000, "NO_SDKAPPID", "SDKAppID is missing or is not a positive integer.";
+    NoIdentifier = 2002, "NO_IDENTIFIER", "userID is missing: login needs a non-empty userID string.";
+    NoUserSig = 2003, "NO_USERSIG", "userSig is missing: login needs a non-empty userSig string.";
+    UserNotLoggedIn = 2024, "USER_NOT_LOGGED_IN", "The user has not logged in.";
+    RepeatLogin = 2025, "REPEAT_LOGIN", "A login is already in progress; wait for it to finish.";
+    NetworkError = 2800, "NETWORK_ERROR", "Network error: the connection to the server failed or dropped.";
+    NetworkTimeout = 2801, "NETWORK_TIMEOUT", "The request timed out waiting for the server.";
+    SdkIsNotReady = 2999, "SDK_IS_NOT_READY", "The SDK is not ready: wait for TIM.EVENT.SDK_READY before calling this API.";
+    LoggingIn = 3000, "LOGGING_IN", "The SDK is not ready: a login is in progress.";
+    LoginFailed = 3001, "LOGIN_FAILED", "The SDK is not ready: the last login failed.";
+    KickedOutMultDevice = 3002, "KICKED_OUT_MULT_DEVICE", "The SDK is not ready: kicked out by a login on another device.";
+    KickedOutMultAccount = 3003, "KICKED_OUT_MULT_ACCOUNT", "The SDK is not ready: kicked out because the account logged in on more web instances than allowed.";
+    KickedOutUserSigExpired = 3004, "KICKED_OUT_USERSIG_EXPIRED", "The SDK is not ready: kicked out because the UserSig expired.";
+    LoggedOut = 3005, "LOGGED_OUT", "The SDK is not ready: the user logged out.";
+    KickedOutRestApi = 3006, "KICKED_OUT_REST_API", "The SDK is not ready: kicked out by an administrator through the server API.";
+    InvalidUserId = 7003, "INVALID_USERID", "userID must be 1 to 32 bytes of printable ASCII.";
+    // --- SDK, our own ---
+    AnotherUserLoggedIn = 8001, "ANOTHER_USER_LOGGED_IN", "Another user is logged in on this instance: call logout() before logging in as a different user.";
+    InvalidArgument = 8002, "INVALID_ARGUMENT", "An argument has the wrong type or value.";
+    InvalidServerUrl = 8003, "INVALID_SERVER_URL", "serverUrl must be a ws:// or wss:// URL.";
+    NoWebSocket = 8004, "NO_WEBSOCKET", "No WebSocket is available: pass options.WebSocket or install the 'ws' package (Node 20).";
+    SdkDestroyed = 8005, "SDK_DESTROYED", "This instance was destroyed; create a new one with TIM.create().";
+    NotInitialized = 8006, "NOT_INITIALIZED", "The SDK is not initialised: await TIM.init() before TIM.create() in a mini program.";
+    ProtocolError = 8007, "PROTOCOL_ERROR", "The server sent a frame this SDK cannot understand.";
+    // --- server, official numbers ---
+    UserSigExpired = 70001, "USERSIG_EXPIRED", "The UserSig has expired: generate a new one.";
+    UserSigMalformed = 70003, "USERSIG_MALFORMED", "The UserSig is malformed: it does not decode as a TLSSigAPIv2 UserSig.";
+    UserSigBadSignature = 70009, "USERSIG_BAD_SIGNATURE", "The UserSig signature does not verify: check the app's secret key.";
+    UserSigIdentifierMismatch = 70013, "USERSIG_IDENTIFIER_MISMATCH", "The UserSig was issued for a different userID.";
+    UserSigSdkAppIdMismatch = 70014, "USERSIG_SDKAPPID_MISMATCH", "The UserSig was issued for a different SDKAppID.";
+    SdkAppIdNotFound = 70020, "SDKAPPID_NOT_FOUND", "The server has no app with this SDKAppID.";
+    LoginRateLimited = 70050, "LOGIN_RATE_LIMITED", "Too many failed logins from this address; retry later.";
+    UserSigRevoked = 70052, "USERSIG_REVOKED", "The UserSig was issued before the account was kicked by an administrator: generate a new one.";
+    InvalidParameters = 70402, "INVALID_PARAMETERS", "The request parameters are invalid.";
+    AdminRequired = 70403, "ADMIN_REQUIRED", "This API needs the app administrator's identifier and UserSig.";
+    ServerInternal = 70500, "SERVER_INTERNAL", "Internal server error.";
+    // --- server, our own ---
+    UnsupportedProtocolVersion = 80001, "UNSUPPORTED_PROTOCOL_VERSION", "The server does not speak this SDK's protocol version.";
+    MalformedFrame = 80002, "MALFORMED_FRAME", "The frame could not be decoded.";
+    FrameTooLarge = 80003, "FRAME_TOO_LARGE", "The frame exceeds the maximum frame size.";
+    TooManyConnections = 80004, "TOO_MANY_CONNECTIONS", "The server or this address holds the maximum number of connections.";
+    LoginDeadlineExceeded = 80005, "LOGIN_DEADLINE_EXCEEDED", "The connection did not log in within the server's deadline.";
+    NotLoggedIn = 80006, "NOT_LOGGED_IN", "This connection has not logged in.";
+    InstanceNotFound = 80007, "INSTANCE_NOT_FOUND", "The instance is no longer online (it was kicked or timed out).";
+    UserSigUserbufMismatch = 80008, "USERSIG_USERBUF_MISMATCH", "The UserSig's userbuf does not match what the server expects.";
+    AlreadyLoggedInAsOther = 80009, "ALREADY_LOGGED_IN_AS_OTHER", "This connection is logged in as another user.";
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code(), self.name(), self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_names_are_unique_and_round_trip() {
+        let mut codes = HashSet::new();
+        let mut names = HashSet::new();
+        for &e in ErrorCode::ALL {
+            assert!(codes.insert(e.code()), "duplicate code {}", e.code());
+            assert!(names.insert(e.name()), "duplicate name {}", e.name());
+            assert_eq!(ErrorCode::from_code(e.code()), Some(e));
+            assert!(!e.message().is_empty());
+        }
+        assert_eq!(ErrorCode::from_code(1), None);
+    }
+
+    #[test]
+    fn official_numbers_are_kept() {
+        assert_eq!(ErrorCode::UserNotLoggedIn.code(), 2024);
+        assert_eq!(ErrorCode::RepeatLogin.code(), 2025);
+        assert_eq!(ErrorCode::SdkIsNotReady.code(), 2999);
+        assert_eq!(ErrorCode::LoggedOut.code(), 3005);
+        assert_eq!(ErrorCode::KickedOutRestApi.code(), 3006);
+        assert_eq!(ErrorCode::UserSigExpired.code(), 70001);
+    }
+}

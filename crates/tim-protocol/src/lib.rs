@@ -1,0 +1,31 @@
+//! `tim-protocol`: the wire protocol spoken between the `tim-wasm` SDK and `tim-server`.
+//!
+//! One crate, shared by both sides, so that a frame means the same thing at each end. The server depends
+//! on this crate only (never on the client state machine).
+//!
+//! - Frames are JSON text messages over one WebSocket, tagged by `"type"`: [`ClientFrame`] (SDK → server)
+//!   and [`ServerFrame`] (server → SDK). Requests carry a [`RequestId`] that their reply echoes.
+//! - [`PROTOCOL_VERSION`] travels in the login frame; a server refuses versions it does not speak.
+//! - Sizes are bounded ([`limits`]); decoding is total: any input gives a frame or a typed [`DecodeError`].
+//! - [`ErrorCode`] is the one table of every error code the SDK and the server can produce.
+//! - [`close`] lists the WebSocket close codes the server uses, and which of them are terminal.
+
+mod codes;
+mod frames;
+mod kick;
+pub mod close;
+pub mod limits;
+#[cfg(feature = "json")]
+mod decode;
+
+pub use codes::ErrorCode;
+pub use frames::{ClientFrame, ServerFrame, Platform, RequestId};
+pub use kick::KickType;
+#[cfg(feature = "json")]
+pub use decode::DecodeError;
+
+/// Version of this wire protocol. Bumped on any incompatible change to the frames.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Path of the WebSocket endpoint on the server (`ws://HOST:PORT/ws`).
+pub const WS_PATH: &str = "/ws";

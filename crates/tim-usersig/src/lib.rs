@@ -1,0 +1,1 @@
+//! `tim-usersig`: TLSSigAPIv2 UserSig generation and verification.
