@@ -2,8 +2,9 @@
 //!
 //! Numbers reuse the official Tencent Cloud IM codes where the situation is the same (2000-3006 in the
 //! SDK, 7003 and 70001-70500 on the server). Situations the official SDK does not have get numbers in
-//! ranges of our own: 8001-8099 (SDK) and 80001-80099 (server). `docs/error-codes.md` is generated
-//! from this table (`cargo xtask error-docs`) and checked by a test.
+//! ranges of our own: 8001-8099 (SDK) and 80001-80099 (server). `docs/error-codes.md` is rendered
+//! from this table by [`ErrorCode::markdown_table`]; a test fails when the file is stale
+//! (`TIM_UPDATE_DOCS=1 cargo test -p tim-protocol` rewrites it).
 
 macro_rules! error_codes {
     ($($variant:ident = $code:literal, $name:literal, $message:literal;)*) => {
@@ -91,6 +92,26 @@ error_codes! {
     InstanceNotFound = 80007, "INSTANCE_NOT_FOUND", "The instance is no longer online (it was kicked or timed out).";
     UserSigUserbufMismatch = 80008, "USERSIG_USERBUF_MISMATCH", "The UserSig's userbuf does not match what the server expects.";
     AlreadyLoggedInAsOther = 80009, "ALREADY_LOGGED_IN_AS_OTHER", "This connection is logged in as another user.";
+}
+
+impl ErrorCode {
+    /// Who produces the code: `"SDK"` or `"server"`.
+    pub fn origin(self) -> &'static str {
+        if self.code() < 10_000 {
+            "SDK"
+        } else {
+            "server"
+        }
+    }
+
+    /// The whole table as Markdown, as published in `docs/error-codes.md`.
+    pub fn markdown_table() -> String {
+        let mut out = String::from("| code | name | from | message |\n|---:|---|---|---|\n");
+        for &e in ErrorCode::ALL {
+            out += &format!("| {} | `{}` | {} | {} |\n", e.code(), e.name(), e.origin(), e.message());
+        }
+        out
+    }
 }
 
 impl std::fmt::Display for ErrorCode {

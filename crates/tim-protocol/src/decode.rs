@@ -32,14 +32,20 @@ impl std::error::Error for DecodeError {}
 
 fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     if text.len() > MAX_FRAME_BYTES {
-        return Err(DecodeError::TooLarge { len: text.len(), max: MAX_FRAME_BYTES });
+        return Err(DecodeError::TooLarge {
+            len: text.len(),
+            max: MAX_FRAME_BYTES,
+        });
     }
     serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > MAX_FRAME_BYTES {
-        return Err(DecodeError::TooLarge { len: bytes.len(), max: MAX_FRAME_BYTES });
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: MAX_FRAME_BYTES,
+        });
     }
     decode_text(std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?)
 }
@@ -96,16 +102,25 @@ mod tests {
         for kind in KickType::ALL {
             let text = ServerFrame::Kicked { kick_type: kind }.encode();
             assert!(text.contains(&format!("\"kickType\":\"{}\"", kind.as_str())), "{text}");
-            assert_eq!(ServerFrame::decode(&text).unwrap(), ServerFrame::Kicked { kick_type: kind });
+            assert_eq!(
+                ServerFrame::decode(&text).unwrap(),
+                ServerFrame::Kicked { kick_type: kind }
+            );
         }
     }
 
     #[test]
     fn oversized_non_utf8_and_garbage_are_typed_errors() {
-        let big = format!("{{\"type\":\"hello\",\"id\":1,\"pad\":\"{}\"}}", "x".repeat(MAX_FRAME_BYTES));
+        let big = format!(
+            "{{\"type\":\"hello\",\"id\":1,\"pad\":\"{}\"}}",
+            "x".repeat(MAX_FRAME_BYTES)
+        );
         assert!(matches!(ClientFrame::decode(&big), Err(DecodeError::TooLarge { .. })));
         assert_eq!(ClientFrame::decode_bytes(&[0xff, 0xfe]), Err(DecodeError::NotUtf8));
-        assert!(matches!(ClientFrame::decode("{\"type\":\"nope\"}"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            ClientFrame::decode("{\"type\":\"nope\"}"),
+            Err(DecodeError::Malformed(_))
+        ));
         assert!(matches!(ClientFrame::decode("{"), Err(DecodeError::Malformed(_))));
         assert!(matches!(ServerFrame::decode("[]"), Err(DecodeError::Malformed(_))));
     }

@@ -134,7 +134,13 @@ pub enum ServerFrame {
     SendMessageAck { id: RequestId, seq: u64, time_ms: u64 },
     /// A message pushed to a logged-in instance.
     #[serde(rename_all = "camelCase")]
-    Message { from: String, to: String, text: String, seq: u64, time_ms: u64 },
+    Message {
+        from: String,
+        to: String,
+        text: String,
+        seq: u64,
+        time_ms: u64,
+    },
     /// A request failed (`id` set) or the connection broke the protocol (`id` absent).
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]

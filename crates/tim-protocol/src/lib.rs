@@ -10,19 +10,19 @@
 //! - [`ErrorCode`] is the one table of every error code the SDK and the server can produce.
 //! - [`close`] lists the WebSocket close codes the server uses, and which of them are terminal.
 
-mod codes;
-mod frames;
-mod kick;
 pub mod close;
-pub mod limits;
+mod codes;
 #[cfg(feature = "json")]
 mod decode;
+mod frames;
+mod kick;
+pub mod limits;
 
 pub use codes::ErrorCode;
-pub use frames::{ClientFrame, ServerFrame, Platform, RequestId};
-pub use kick::KickType;
 #[cfg(feature = "json")]
 pub use decode::DecodeError;
+pub use frames::{ClientFrame, Platform, RequestId, ServerFrame};
+pub use kick::KickType;
 
 /// Version of this wire protocol. Bumped on any incompatible change to the frames.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -53,6 +53,9 @@ mod tests {
     fn user_sig_rules() {
         assert_eq!(validate_user_sig(""), Err(ErrorCode::NoUserSig));
         assert_eq!(validate_user_sig("x"), Ok(()));
-        assert_eq!(validate_user_sig(&"x".repeat(MAX_USER_SIG_BYTES + 1)), Err(ErrorCode::UserSigMalformed));
+        assert_eq!(
+            validate_user_sig(&"x".repeat(MAX_USER_SIG_BYTES + 1)),
+            Err(ErrorCode::UserSigMalformed)
+        );
     }
 }
