@@ -1,0 +1,125 @@
+//! The outer layers of a UserSig: zlib, standard base64, then the URL-safe character swap
+//! `+`→`*`, `/`→`-`, `=`→`_`. Decoding is bounded in input and in inflated size.
+
+use std::io::{Read, Write};
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use flate2::read::ZlibDecoder;
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+use crate::error::UserSigError;
+use crate::{MAX_INFLATED_LEN, MAX_USERSIG_LEN};
+
+/// Standard alphabet, padding optional: official verifiers re-pad, and sigs travel through hands that trim it.
+pub(crate) const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Compresses a document (zlib, default level, as the official signers) and applies the character swap.
+pub(crate) fn encode(document: &[u8]) -> String {
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+    // Writing into a Vec cannot fail.
+    let compressed = match encoder.write_all(document).and_then(|()| encoder.finish()) {
+        Ok(bytes) => bytes,
+        Err(_) => unreachable!("zlib into a Vec<u8> is infallible"),
+    };
+    STANDARD
+        .encode(compressed)
+        .chars()
+        .map(|c| match c {
+            '+' => '*',
+            '/' => '-',
+            '=' => '_',
+            other => other,
+        })
+        .collect()
+}
+
+/// Undoes [`encode`]: character swap, base64, then a zlib inflate that never produces more than
+/// [`MAX_INFLATED_LEN`] bytes (a zlib bomb is refused after reading one byte past the cap).
+pub(crate) fn decode(sig: &str) -> Result<Vec<u8>, UserSigError> {
+    if sig.is_empty() {
+        return Err(UserSigError::malformed("the UserSig is empty"));
+    }
+    if sig.len() > MAX_USERSIG_LEN {
+        return Err(UserSigError::malformed(format!(
+            "the UserSig is {} bytes long, more than the {MAX_USERSIG_LEN} allowed",
+            sig.len()
+        )));
+    }
+    let mut base64_text = Vec::with_capacity(sig.len());
+    for (index, byte) in sig.bytes().enumerate() {
+        base64_text.push(match byte {
+            b'*' => b'+',
+            b'-' => b'/',
+            b'_' => b'=',
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => byte,
+            _ => {
+                return Err(UserSigError::malformed(format!(
+                    "character {:?} at byte {index} is not in the UserSig alphabet",
+                    sig[index..].chars().next().unwrap_or('?')
+                )))
+            }
+        });
+    }
+    let compressed = LENIENT_STANDARD
+        .decode(&base64_text)
+        .map_err(|err| UserSigError::malformed(format!("not base64: {err}")))?;
+    inflate_bounded(&compressed)
+}
+
+/// Inflates a zlib stream, refusing output larger than [`MAX_INFLATED_LEN`].
+fn inflate_bounded(compressed: &[u8]) -> Result<Vec<u8>, UserSigError> {
+    let limit = MAX_INFLATED_LEN as u64 + 1;
+    let mut inflated = Vec::new();
+    ZlibDecoder::new(compressed)
+        .take(limit)
+        .read_to_end(&mut inflated)
+        .map_err(|err| UserSigError::malformed(format!("not a zlib stream: {err}")))?;
+    if inflated.len() > MAX_INFLATED_LEN {
+        return Err(UserSigError::malformed(format!(
+            "the document inflates to more than {MAX_INFLATED_LEN} bytes"
+        )));
+    }
+    Ok(inflated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_uses_only_the_sig_alphabet() {
+        let sig = encode(b"{\"TLS.ver\":\"2.0\"}");
+        assert!(
+            sig.bytes().all(|b| b.is_ascii_alphanumeric() || b"*-_".contains(&b)),
+            "{sig}"
+        );
+        assert_eq!(decode(&sig).as_deref(), Ok(&b"{\"TLS.ver\":\"2.0\"}"[..]));
+    }
+
+    #[test]
+    fn missing_padding_is_tolerated() {
+        let sig = encode(b"padding matters here");
+        let trimmed = sig.trim_end_matches('_');
+        assert_ne!(trimmed.len(), sig.len(), "this input must need padding: {sig}");
+        assert_eq!(decode(trimmed).as_deref(), Ok(&b"padding matters here"[..]));
+    }
+
+    #[test]
+    fn a_document_exactly_at_the_cap_inflates() {
+        let document = vec![b'a'; MAX_INFLATED_LEN];
+        assert_eq!(decode(&encode(&document)).map(|d| d.len()), Ok(MAX_INFLATED_LEN));
+    }
+
+    #[test]
+    fn one_byte_over_the_cap_is_refused() {
+        let document = vec![b'a'; MAX_INFLATED_LEN + 1];
+        assert!(matches!(decode(&encode(&document)), Err(UserSigError::Malformed(_))));
+    }
+}
