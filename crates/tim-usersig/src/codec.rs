@@ -58,7 +58,8 @@ pub(crate) fn decode(sig: &str) -> Result<Vec<u8>, UserSigError> {
             b'*' => b'+',
             b'-' => b'/',
             b'_' => b'=',
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => byte,
+            // Plain standard base64 characters pass through, as in the official verifiers.
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' => byte,
             _ => {
                 return Err(UserSigError::malformed(format!(
                     "character {:?} at byte {index} is not in the UserSig alphabet",
