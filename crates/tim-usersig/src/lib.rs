@@ -8,8 +8,8 @@
 //!
 //! - [`gen_usersig`] issues one (the server's tooling and tests; apps normally sign on their backend).
 //! - [`verify`] / [`verify_with_userbuf`] check one; each failure is a distinct [`UserSigError`] that maps
-//!   to the shared error table through [`UserSigError::error_code`]. The order of the checks is documented
-//!   on [`verify`]'s module: structure, SDKAppID, identifier, HMAC (constant time), expiry, userbuf.
+//!   to the shared error table through [`UserSigError::error_code`]. The order of the checks (documented
+//!   on [`verify`]): structure, SDKAppID, identifier, HMAC (constant time), expiry, userbuf.
 //! - [`decode`] takes one apart without the key, for tooling.
 //!
 //! Decoding is bounded: at most [`MAX_USERSIG_LEN`] input bytes, at most [`MAX_INFLATED_LEN`] inflated

@@ -1,15 +1,4 @@
-//! Verification: [`verify`] and [`verify_with_userbuf`].
-//!
-//! Order of the checks, first failure wins:
-//! 1. structure ([`crate::decode`]): anything unreadable is `Malformed`;
-//! 2. SDKAppID, then identifier: they say which key and which account the sig is meant for, so they come
-//!    before the HMAC (a sig from another app fails as `SdkAppIdMismatch`, not as `BadSignature`);
-//! 3. the HMAC, compared in constant time: `BadSignature`;
-//! 4. expiry (`now > time + expire`; at exactly `time + expire` the sig is still valid): `Expired`;
-//! 5. the userbuf, when the caller expects one: `UserbufMismatch`.
-//!
-//! Expiry and userbuf come after the HMAC so that those errors are only ever reported about genuine sigs:
-//! a forged sig is always `BadSignature`, whatever time or userbuf it claims.
+//! Verification: [`verify`] and [`verify_with_userbuf`] (the order of the checks is documented on [`verify`]).
 
 use hmac::Mac;
 use subtle::ConstantTimeEq;
@@ -19,7 +8,19 @@ use crate::error::UserSigError;
 use crate::sign::keyed_hmac;
 
 /// Verifies a UserSig for `identifier` of application `sdk_app_id` at unix time `now`, accepting any userbuf
-/// (it is returned in the info). See the module docs for the order of checks.
+/// (it is returned in the info).
+///
+/// Order of the checks, first failure wins:
+/// 1. structure ([`decode`]): anything unreadable is [`UserSigError::Malformed`];
+/// 2. SDKAppID, then identifier: they say which key and which account the sig is meant for, so they come
+///    before the HMAC (a sig from another app fails as `SdkAppIdMismatch`, not as `BadSignature`);
+/// 3. the HMAC over [`crate::signed_content`], compared in constant time: `BadSignature`;
+/// 4. expiry: `Expired` when `now > time + expire` (at exactly `time + expire` the sig is still valid; a
+///    `now` before `time` is accepted, as the official verifiers do);
+/// 5. the userbuf, in [`verify_with_userbuf`] only: `UserbufMismatch`.
+///
+/// Expiry and userbuf come after the HMAC so that those errors are only ever reported about genuine sigs:
+/// a forged sig is always `BadSignature`, whatever time or userbuf it claims.
 pub fn verify(sig: &str, sdk_app_id: u64, key: &str, identifier: &str, now: u64) -> Result<UserSigInfo, UserSigError> {
     verify_signed(sig, sdk_app_id, key, identifier, now)
 }
