@@ -63,7 +63,9 @@ pub(crate) fn decode(sig: &str) -> Result<Vec<u8>, UserSigError> {
             _ => {
                 return Err(UserSigError::malformed(format!(
                     "character {:?} at byte {index} is not in the UserSig alphabet",
-                    sig[index..].chars().next().unwrap_or('?')
+                    sig.get(index..)
+                        .and_then(|rest| rest.chars().next())
+                        .unwrap_or(char::REPLACEMENT_CHARACTER)
                 )))
             }
         });
