@@ -20,11 +20,21 @@ pub type SocketId = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `tim.login({userID, userSig})`.
-    Login { user_id: String, user_sig: String },
+    Login {
+        /// The user to log in as.
+        user_id: String,
+        /// The user's UserSig (TLSSigAPIv2).
+        user_sig: String,
+    },
     /// `tim.logout()`.
     Logout,
     /// `tim.sendMessage(...)`: a text message to `to`. Needs the ready state.
-    SendMessage { to: String, text: String },
+    SendMessage {
+        /// The receiving user's id.
+        to: String,
+        /// The message text.
+        text: String,
+    },
 }
 
 /// A hint from the platform that the network may have changed.
@@ -40,15 +50,40 @@ pub enum NetworkHint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The user called an API; it completes with exactly one [`Output::Completed`] for `handle`.
-    Command { handle: Handle, command: Command },
+    Command {
+        /// The driver's id for this call.
+        handle: Handle,
+        /// The call.
+        command: Command,
+    },
     /// The socket requested by [`Output::OpenSocket`] is open.
-    SocketOpened { socket: SocketId },
+    SocketOpened {
+        /// The socket of [`Output::OpenSocket`].
+        socket: SocketId,
+    },
     /// The socket closed (or failed to open). `code` is the WebSocket close code (1006 when unknown).
-    SocketClosed { socket: SocketId, code: u16, reason: String },
+    SocketClosed {
+        /// The socket of [`Output::OpenSocket`].
+        socket: SocketId,
+        /// The WebSocket close code.
+        code: u16,
+        /// The close reason text (may be empty).
+        reason: String,
+    },
     /// A frame arrived and decoded. Feed frames one by one, in arrival order.
-    FrameReceived { socket: SocketId, frame: ServerFrame },
+    FrameReceived {
+        /// The socket the frame came on.
+        socket: SocketId,
+        /// The decoded frame.
+        frame: ServerFrame,
+    },
     /// A frame arrived that did not decode (too large, binary, malformed).
-    FrameUndecodable { socket: SocketId, error: String },
+    FrameUndecodable {
+        /// The socket the frame came on.
+        socket: SocketId,
+        /// Why it did not decode.
+        error: String,
+    },
     /// The deadline given by `poll_timeout` has passed.
     Timeout,
     /// The platform reported a network change.
@@ -82,10 +117,15 @@ impl NetState {
 /// A message received (`TIM.EVENT.MESSAGE_RECEIVED`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The sender's user id.
     pub from: String,
+    /// The receiver's user id.
     pub to: String,
+    /// The text.
     pub text: String,
+    /// The server's sequence number of the message.
     pub seq: u64,
+    /// When the server accepted it, Unix milliseconds.
     pub time_ms: u64,
 }
 
@@ -97,24 +137,46 @@ pub enum Event {
     /// `sdkStateNotReady`
     SdkNotReady,
     /// `kickedOut`, with `data.type`.
-    KickedOut { kick_type: KickType },
+    KickedOut {
+        /// Why (`TIM.TYPES.KICKED_OUT_*`).
+        kick_type: KickType,
+    },
     /// `netStateChange`, with `data.state`.
-    NetStateChange { state: NetState },
+    NetStateChange {
+        /// The new state.
+        state: NetState,
+    },
     /// `error`, with `data.code` and `data.message`.
-    Error { code: u32, message: String },
+    Error {
+        /// The error code.
+        code: u32,
+        /// The English message.
+        message: String,
+    },
     /// `onMessageReceived`, with an array of messages.
-    MessageReceived { messages: Vec<Message> },
+    MessageReceived {
+        /// The messages, oldest first.
+        messages: Vec<Message>,
+    },
 }
 
 /// The success value of a command (`imResponse.data`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
     /// Login succeeded; `repeat_login` when this instance was already logged in as that user.
-    Login { repeat_login: bool },
+    Login {
+        /// This instance was already logged in as that user (no new login happened).
+        repeat_login: bool,
+    },
     /// Logout succeeded: `data` is `{}`.
     Logout,
     /// A message was accepted by the server.
-    SendMessage { seq: u64, time_ms: u64 },
+    SendMessage {
+        /// The server's sequence number of the message.
+        seq: u64,
+        /// When the server accepted it, Unix milliseconds.
+        time_ms: u64,
+    },
 }
 
 /// The failure value of a command (`imError`): a numeric code and an English message.
@@ -122,7 +184,9 @@ pub enum Response {
 /// does not know; [`TimError::error_code`] gives the table entry when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimError {
+    /// The numeric code (`imError.code`).
     pub code: u32,
+    /// The English message (`imError.message`).
     pub message: String,
 }
 
@@ -135,7 +199,10 @@ impl TimError {
 
 impl From<ErrorCode> for TimError {
     fn from(code: ErrorCode) -> Self {
-        TimError { code: code.code(), message: code.message().to_owned() }
+        TimError {
+            code: code.code(),
+            message: code.message().to_owned(),
+        }
     }
 }
 
@@ -151,13 +218,33 @@ impl std::error::Error for TimError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Open a WebSocket to `url`; report it with `socket`.
-    OpenSocket { socket: SocketId, url: String },
+    OpenSocket {
+        /// The id to report this socket's events with.
+        socket: SocketId,
+        /// The WebSocket URL.
+        url: String,
+    },
     /// Close that socket (and drop its handlers). No `SocketClosed` input is expected afterwards.
-    CloseSocket { socket: SocketId, code: u16 },
+    CloseSocket {
+        /// The socket to close.
+        socket: SocketId,
+        /// The close code to send (1000, or 4000 after a frame that did not decode).
+        code: u16,
+    },
     /// Send this frame as a text message on that socket.
-    Transmit { socket: SocketId, frame: ClientFrame },
+    Transmit {
+        /// The socket to send on.
+        socket: SocketId,
+        /// The frame.
+        frame: ClientFrame,
+    },
     /// Call the listeners of this event.
     Event(Event),
     /// Settle the Promise of `handle`: exactly once per [`Input::Command`].
-    Completed { handle: Handle, result: Result<Response, TimError> },
+    Completed {
+        /// The handle of the [`Input::Command`].
+        handle: Handle,
+        /// `imResponse.data` or `imError`.
+        result: Result<Response, TimError>,
+    },
 }

@@ -1,0 +1,251 @@
+//! The connection: opening and closing sockets, heartbeat, timers, network hints, reconnecting.
+
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, RequestId, PROTOCOL_VERSION};
+
+use super::{Link, Session};
+use crate::state::{LoggedOutCause, Phase, Reconnect, ReconnectStep};
+use crate::{Event, NetState, NetworkHint, Output, TimError};
+
+/// Close code the session uses when it closes a socket itself.
+pub(super) const NORMAL_CLOSE: u16 = 1000;
+
+impl Session {
+    /// Opens a new socket; it replaces the current one (which must be gone already).
+    pub(super) fn open_socket(&mut self) {
+        let socket = self.next_socket;
+        self.next_socket += 1;
+        self.link = Some(Link {
+            socket,
+            open: false,
+            login_sent: false,
+            heartbeat: None,
+        });
+        self.out.push_back(Output::OpenSocket {
+            socket,
+            url: self.config.server_url.clone(),
+        });
+        self.set_net_state(if self.offline {
+            NetState::Disconnected
+        } else {
+            NetState::Connecting
+        });
+    }
+
+    /// Closes the current socket, if any.
+    pub(super) fn close_link(&mut self, code: u16) {
+        if let Some(link) = self.link.take() {
+            self.out.push_back(Output::CloseSocket {
+                socket: link.socket,
+                code,
+            });
+        }
+    }
+
+    /// Sends a frame on the current socket (dropped when there is no open socket).
+    pub(super) fn transmit(&mut self, frame: ClientFrame) {
+        if let Some(link) = self.link.as_mut().filter(|l| l.open) {
+            if matches!(frame, ClientFrame::Login { .. }) {
+                link.login_sent = true;
+            }
+            self.out.push_back(Output::Transmit {
+                socket: link.socket,
+                frame,
+            });
+        }
+    }
+
+    /// Sends the login frame (a resume when the account has an instance id); returns its wire id.
+    fn send_login(&mut self) -> Option<RequestId> {
+        let id = self.alloc_wire_id();
+        let account = self.account.as_ref()?;
+        let frame = ClientFrame::Login {
+            id,
+            version: PROTOCOL_VERSION,
+            sdk_app_id: self.config.sdk_app_id,
+            user_id: account.user_id.clone(),
+            user_sig: account.user_sig.clone(),
+            platform: self.config.platform,
+            instance_id: account.instance_id.clone(),
+        };
+        self.transmit(frame);
+        Some(id)
+    }
+
+    /// Before giving up a socket on which this instance may be logged in: tell the server to free the slot.
+    pub(super) fn send_farewell(&mut self) {
+        if self.link.as_ref().is_some_and(|l| l.open && l.login_sent) {
+            let id = self.alloc_wire_id();
+            self.transmit(ClientFrame::Logout { id });
+        }
+    }
+
+    pub(super) fn on_socket_opened(&mut self) {
+        let Some(link) = self.link.as_mut().filter(|l| !l.open) else {
+            return;
+        };
+        link.open = true;
+        match &self.phase {
+            Phase::LoggingIn(_)
+            | Phase::Reconnecting(Reconnect {
+                step: ReconnectStep::Connecting { .. },
+                ..
+            }) => {
+                let wire_id = self.send_login();
+                match &mut self.phase {
+                    Phase::LoggingIn(login) => login.wire_id = wire_id,
+                    Phase::Reconnecting(Reconnect {
+                        step: ReconnectStep::Connecting { wire_id: w, .. },
+                        ..
+                    }) => *w = wire_id,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_socket_closed(&mut self, code: u16, reason: &str) {
+        // The driver closed it: nothing to close on our side.
+        self.link = None;
+        if code == close::KICKED {
+            return self.on_kicked(KickType::MultipleAccount);
+        }
+        match &self.phase {
+            Phase::LoggingIn(_) => {
+                let message = format!(
+                    "{} The connection closed before the login reply (code {code}{}{reason}).",
+                    ErrorCode::NetworkError.message(),
+                    if reason.is_empty() { "" } else { ": " }
+                );
+                self.login_failed(TimError {
+                    code: ErrorCode::NetworkError.code(),
+                    message,
+                });
+            }
+            Phase::Ready | Phase::Reconnecting(_) if code == close::LOGGED_OUT => {
+                self.shut_down(
+                    Phase::LoggedOut(LoggedOutCause::LoggedOut),
+                    &[Event::SdkNotReady],
+                    Vec::new(),
+                );
+            }
+            Phase::Ready | Phase::Reconnecting(_) => self.connection_lost(),
+            Phase::LoggingOut(_) => self.finish_logout(),
+            Phase::LoggedOut(_) | Phase::Kicked(_) | Phase::Destroyed => {}
+        }
+    }
+
+    /// The current connection is broken (closed, dead, or garbled) while logged in: fail what waits on
+    /// it, then wait for the next reconnect attempt.
+    pub(super) fn connection_lost(&mut self) {
+        self.close_link(NORMAL_CLOSE);
+        for handle in self.requests.take_all() {
+            let message = format!(
+                "{} The connection dropped before the reply.",
+                ErrorCode::NetworkError.message()
+            );
+            self.fail(
+                handle,
+                TimError {
+                    code: ErrorCode::NetworkError.code(),
+                    message,
+                },
+            );
+        }
+        let attempt = match &self.phase {
+            Phase::Ready => 0,
+            Phase::Reconnecting(r) => match r.step {
+                // A failed attempt: the next one waits longer.
+                ReconnectStep::Connecting { .. } => r.attempt.saturating_add(1),
+                ReconnectStep::Waiting { .. } => r.attempt,
+            },
+            _ => return,
+        };
+        let at = self
+            .now
+            .saturating_add(self.config.reconnect.delay(attempt, &mut self.rng));
+        self.phase = Phase::Reconnecting(Reconnect {
+            attempt,
+            step: ReconnectStep::Waiting { at },
+        });
+        self.set_net_state(if self.offline {
+            NetState::Disconnected
+        } else {
+            NetState::Connecting
+        });
+    }
+
+    /// Opens the socket of a reconnect attempt.
+    fn start_reconnect_attempt(&mut self) {
+        if let Phase::Reconnecting(r) = &mut self.phase {
+            r.step = ReconnectStep::Connecting {
+                wire_id: None,
+                deadline: self.now.saturating_add(self.config.request_timeout_ms),
+            };
+            self.open_socket();
+        }
+    }
+
+    pub(super) fn on_timeout(&mut self) {
+        let now = self.now;
+        for handle in self.requests.take_expired(now) {
+            self.fail(handle, ErrorCode::NetworkTimeout.into());
+        }
+        match &self.phase {
+            Phase::LoggingIn(login) if login.deadline <= now => {
+                self.login_failed(ErrorCode::NetworkTimeout.into());
+            }
+            Phase::LoggingOut(logout) if logout.deadline <= now => self.finish_logout(),
+            Phase::Reconnecting(r) => match r.step {
+                ReconnectStep::Waiting { at } if at <= now => self.start_reconnect_attempt(),
+                ReconnectStep::Connecting { deadline, .. } if deadline <= now => self.connection_lost(),
+                _ => {}
+            },
+            Phase::Ready => self.heartbeat_tick(),
+            _ => {}
+        }
+    }
+
+    fn heartbeat_tick(&mut self) {
+        let now = self.now;
+        let Some(heartbeat) = self.link.as_ref().and_then(|l| l.heartbeat.as_ref()) else {
+            return;
+        };
+        if heartbeat.dead_at() <= now {
+            self.connection_lost();
+        } else if heartbeat.hello_at() <= now {
+            self.send_hello(false);
+        }
+    }
+
+    /// Sends a hello; a probe must be answered within the request timeout.
+    fn send_hello(&mut self, probe: bool) {
+        let id = self.alloc_wire_id();
+        self.transmit(ClientFrame::Hello { id });
+        let now = self.now;
+        if let Some(heartbeat) = self.link.as_mut().and_then(|l| l.heartbeat.as_mut()) {
+            if probe {
+                heartbeat.probe_sent(now);
+            } else {
+                heartbeat.hello_sent(now);
+            }
+        }
+    }
+
+    pub(super) fn on_network(&mut self, hint: NetworkHint) {
+        self.offline = hint == NetworkHint::Offline;
+        match &self.phase {
+            // The network changed under a live socket: check that it still works.
+            Phase::Ready => self.send_hello(true),
+            Phase::Reconnecting(r) => {
+                let waiting = matches!(r.step, ReconnectStep::Waiting { .. });
+                match hint {
+                    NetworkHint::Online if waiting => self.start_reconnect_attempt(),
+                    NetworkHint::Online => self.set_net_state(NetState::Connecting),
+                    NetworkHint::Offline => self.set_net_state(NetState::Disconnected),
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The not-ready guard, messages, and request timeouts.
+
+mod common;
+
+use common::{Harness, TIMEOUT};
+use tim_core::{ErrorCode, Event, Message, Response, SessionState};
+use tim_protocol::ServerFrame;
+
+fn send_error(h: &mut Harness) -> tim_core::TimError {
+    let handle = h.send("bob", "hi");
+    h.result(handle).unwrap_err()
+}
+
+#[test]
+fn send_before_login_fails_with_2024_and_the_not_ready_text() {
+    let mut h = Harness::new();
+    let error = send_error(&mut h);
+    assert_eq!(error.code, 2024);
+    assert!(
+        error.message.contains(ErrorCode::SdkIsNotReady.message()),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains(ErrorCode::UserNotLoggedIn.message()),
+        "{}",
+        error.message
+    );
+    assert!(h.server.received.is_empty());
+}
+
+#[test]
+fn send_while_logging_in_fails_with_3000() {
+    let mut h = Harness::new();
+    h.login("alice");
+    assert_eq!(h.session.not_ready_reason(), ErrorCode::LoggingIn);
+    assert_eq!(send_error(&mut h).code, 3000);
+}
+
+#[test]
+fn send_after_a_failed_login_fails_with_3001() {
+    let mut h = Harness::new();
+    h.server.login_reply = common::Reply::Refuse(ErrorCode::UserSigExpired);
+    h.login("alice");
+    h.settle();
+    assert_eq!(send_error(&mut h).code, 3001);
+}
+
+#[test]
+fn send_during_and_after_logout_fails_with_3005() {
+    let mut h = Harness::ready();
+    h.logout();
+    assert_eq!(send_error(&mut h).code, 3005);
+    h.settle();
+    assert_eq!(send_error(&mut h).code, 3005);
+}
+
+#[test]
+fn send_when_ready_transmits_and_resolves_with_the_ack() {
+    let mut h = Harness::ready();
+    let send = h.send("bob", "hello bob");
+    h.settle();
+    assert_eq!(
+        h.trace(),
+        [
+            "1000 send #1 sendMessage bob hello bob",
+            "1010 done h2 ok SendMessage { seq: 1, time_ms: 1005 }"
+        ]
+    );
+    assert_eq!(h.result(send), Ok(Response::SendMessage { seq: 1, time_ms: 1005 }));
+}
+
+#[test]
+fn send_with_a_bad_receiver_or_huge_text_fails_without_a_frame() {
+    let mut h = Harness::ready();
+    let bad_to = h.send("", "hi");
+    assert_eq!(h.error_code(bad_to), ErrorCode::NoIdentifier.code());
+    let huge = h.send("bob", &"x".repeat(tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES + 1));
+    assert_eq!(h.error_code(huge), ErrorCode::InvalidArgument.code());
+    assert_eq!(h.server.received_names(), ["login"]);
+}
+
+#[test]
+fn server_error_reply_rejects_the_send() {
+    let mut h = Harness::ready();
+    h.server.answer_send = false;
+    let send = h.send("bob", "hi");
+    h.run_for(5);
+    let id = h.server.received.last().map(|(_, f)| f.id()).expect("frame");
+    h.push(ServerFrame::Error {
+        id: Some(id),
+        code: 70402,
+        message: "bad".into(),
+    });
+    h.settle();
+    assert_eq!(h.error_code(send), 70402);
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
+
+#[test]
+fn unanswered_send_times_out_with_2801_once() {
+    let mut h = Harness::ready();
+    h.server.answer_send = false;
+    let send = h.send("bob", "hi");
+    h.run_for(TIMEOUT + 1);
+    assert_eq!(h.error_code(send), ErrorCode::NetworkTimeout.code());
+    assert_eq!(h.times_of("done h2 err 2801"), [1000 + TIMEOUT]);
+    // A late ack does not complete it again.
+    h.push(ServerFrame::SendMessageAck {
+        id: 2,
+        seq: 9,
+        time_ms: 0,
+    });
+    h.settle();
+    assert_eq!(h.completions(send).len(), 1);
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
+
+#[test]
+fn pushed_messages_become_message_received_events() {
+    let mut h = Harness::ready();
+    h.push(ServerFrame::Message {
+        from: "bob".into(),
+        to: "alice".into(),
+        text: "hey".into(),
+        seq: 7,
+        time_ms: 99,
+    });
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [(
+            1005,
+            Event::MessageReceived {
+                messages: vec![Message {
+                    from: "bob".into(),
+                    to: "alice".into(),
+                    text: "hey".into(),
+                    seq: 7,
+                    time_ms: 99
+                }]
+            }
+        )]
+    );
+}
+
+#[test]
+fn connection_error_without_id_is_an_error_event() {
+    let mut h = Harness::ready();
+    h.push(ServerFrame::Error {
+        id: None,
+        code: 80002,
+        message: "malformed".into(),
+    });
+    h.settle();
+    assert_eq!(h.user_visible(), ["Error 80002"]);
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
+
+#[test]
+fn frames_from_an_old_socket_are_ignored() {
+    let mut h = Harness::ready();
+    h.logout();
+    h.settle();
+    h.login("alice");
+    h.settle();
+    let mark = h.mark();
+    h.input(tim_core::Input::FrameReceived {
+        socket: 1,
+        frame: ServerFrame::Kicked {
+            kick_type: tim_core::KickType::MultipleAccount,
+        },
+    });
+    h.input(tim_core::Input::SocketClosed {
+        socket: 1,
+        code: 1006,
+        reason: String::new(),
+    });
+    h.input(tim_core::Input::FrameUndecodable {
+        socket: 1,
+        error: "junk".into(),
+    });
+    assert!(h.trace_from(mark).is_empty());
+    assert_eq!(h.session.state(), SessionState::Ready);
+}
