@@ -1,0 +1,273 @@
+//! The TOML configuration file: apps, listen address and limits, validated at start.
+//!
+//! Unknown keys are refused (a typo must not silently fall back to a default), and every problem is
+//! reported with the key it concerns, e.g. `app[1].secret_key: must not be empty`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The SDKAppID of the single app of `--dev` mode.
+pub const DEV_SDK_APP_ID: u64 = 1_400_000_000;
+/// The default admin identifier of an app.
+pub const DEFAULT_ADMIN: &str = "administrator";
+/// The default listen address (config file without `listen`, and `--dev`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `HOST:PORT` to bind; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The apps this server hosts (`[[app]]` tables).
+    #[serde(default)]
+    pub app: Vec<AppConfig>,
+    /// Resource limits and timings (`[limits]`).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One app (`[[app]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// The app's SDKAppID.
+    pub sdkappid: u64,
+    /// The key UserSigs of this app are signed with.
+    pub secret_key: String,
+    /// Live web + mini-program instances allowed per account ("Online Web Instances").
+    #[serde(default = "default_online_web_instances")]
+    pub online_web_instances: u32,
+    /// The identifier whose UserSig may call the admin API.
+    #[serde(default = "default_admin")]
+    pub admin: String,
+}
+
+/// Limits and timings (`[limits]`); every key has a default.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest inbound text frame, bytes. Bigger: error 80003 and close 1009.
+    pub max_frame_bytes: usize,
+    /// A connection that has not logged in this long after connecting gets error 80005 and close 4002.
+    pub login_deadline_ms: u64,
+    /// Open WebSocket connections allowed in total (error 80004, close 4003 beyond).
+    pub max_connections: usize,
+    /// Open WebSocket connections allowed from one IP address (error 80004, close 4003 beyond).
+    pub max_connections_per_ip: usize,
+    /// Failed logins allowed from one IP address within `login_failure_window_ms` (error 70050, close 4004 beyond).
+    pub login_failures_per_ip: u32,
+    /// The window of `login_failures_per_ip`, milliseconds.
+    pub login_failure_window_ms: u64,
+    /// A connection with no inbound traffic this long is closed (4005) and its instance's slot freed.
+    pub idle_timeout_ms: u64,
+    /// The hello interval given to clients in the login reply.
+    pub hello_interval_ms: u64,
+    /// A logged-in connection that drops without logout keeps its slot this long for a resume.
+    pub resume_grace_ms: u64,
+    /// Frames queued towards one connection; a client that falls further behind is closed (1008).
+    pub outbound_queue_frames: usize,
+    /// A write to a client that does not complete in this time closes the connection.
+    pub write_timeout_ms: u64,
+    /// How many kicked instance ids are remembered so that their resume is refused (80007).
+    pub recent_kicked_capacity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: tim_protocol::limits::MAX_FRAME_BYTES,
+            login_deadline_ms: 10_000,
+            max_connections: 100_000,
+            max_connections_per_ip: 10_000,
+            login_failures_per_ip: 20,
+            login_failure_window_ms: 10_000,
+            idle_timeout_ms: 120_000,
+            hello_interval_ms: 30_000,
+            resume_grace_ms: 60_000,
+            outbound_queue_frames: 256,
+            write_timeout_ms: 10_000,
+            recent_kicked_capacity: 100_000,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_online_web_instances() -> u32 {
+    1
+}
+fn default_admin() -> String {
+    DEFAULT_ADMIN.to_string()
+}
+
+/// A configuration that cannot be used, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key (`app[0].secret_key`, `limits.idle_timeout_ms`), or `file` / `toml`.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| err("toml", e.to_string().trim_end().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The one-app configuration of `--dev` mode.
+    pub fn dev(secret_key: String) -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.to_string(),
+            app: vec![AppConfig {
+                sdkappid: DEV_SDK_APP_ID,
+                secret_key,
+                online_web_instances: 1,
+                admin: DEFAULT_ADMIN.to_string(),
+            }],
+            limits: Limits::default(),
+        }
+    }
+
+    /// Checks every rule that TOML types alone do not express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() && !self.listen.contains(':') {
+            return Err(err("listen", format!("{:?} is not HOST:PORT", self.listen)));
+        }
+        if self.app.is_empty() {
+            return Err(err("app", "at least one [[app]] table is required"));
+        }
+        let mut seen = HashSet::new();
+        for (i, app) in self.app.iter().enumerate() {
+            let key = |k: &str| format!("app[{i}].{k}");
+            if app.sdkappid == 0 {
+                return Err(err(key("sdkappid"), "must be a positive integer"));
+            }
+            if !seen.insert(app.sdkappid) {
+                return Err(err(key("sdkappid"), format!("duplicate sdkappid {}", app.sdkappid)));
+            }
+            if app.secret_key.trim().is_empty() {
+                return Err(err(key("secret_key"), "must not be empty"));
+            }
+            if app.online_web_instances == 0 {
+                return Err(err(key("online_web_instances"), "must be at least 1"));
+            }
+            if let Err(code) = tim_protocol::limits::validate_user_id(&app.admin) {
+                return Err(err(key("admin"), format!("not a valid UserID: {}", code.message())));
+            }
+        }
+        self.limits.validate()
+    }
+}
+
+impl Limits {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive: [(&str, u64); 10] = [
+            ("login_deadline_ms", self.login_deadline_ms),
+            ("max_connections", self.max_connections as u64),
+            ("max_connections_per_ip", self.max_connections_per_ip as u64),
+            ("login_failures_per_ip", u64::from(self.login_failures_per_ip)),
+            ("login_failure_window_ms", self.login_failure_window_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("hello_interval_ms", self.hello_interval_ms),
+            ("outbound_queue_frames", self.outbound_queue_frames as u64),
+            ("write_timeout_ms", self.write_timeout_ms),
+            ("recent_kicked_capacity", self.recent_kicked_capacity as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(err(format!("limits.{name}"), "must be greater than 0"));
+            }
+        }
+        if !(256..=1024 * 1024).contains(&self.max_frame_bytes) {
+            return Err(err("limits.max_frame_bytes", "must be between 256 and 1048576"));
+        }
+        if self.hello_interval_ms >= self.idle_timeout_ms {
+            return Err(err(
+                "limits.hello_interval_ms",
+                format!("must be less than limits.idle_timeout_ms ({})", self.idle_timeout_ms),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "listen = \"127.0.0.1:0\"\n[[app]]\nsdkappid = 1400000000\nsecret_key = \"k\"\n";
+
+    #[test]
+    fn defaults_fill_missing_keys() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.app[0].online_web_instances, 1);
+        assert_eq!(c.app[0].admin, "administrator");
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn problems_name_their_key() {
+        let cases = [
+            (format!("{GOOD}bogus = 1\n"), "toml"),
+            (
+                format!("{GOOD}[[app]]\nsdkappid = 1400000000\nsecret_key = \"x\"\n"),
+                "app[1].sdkappid",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"  \"\n".to_string(),
+                "app[0].secret_key",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\nonline_web_instances = 0\n".to_string(),
+                "app[0].online_web_instances",
+            ),
+            (
+                format!("{GOOD}[limits]\nidle_timeout_ms = 0\n"),
+                "limits.idle_timeout_ms",
+            ),
+            (
+                format!("{GOOD}[limits]\nhello_interval_ms = 500000\n"),
+                "limits.hello_interval_ms",
+            ),
+            ("listen = \"x\"\n".to_string(), "listen"),
+            (String::new(), "app"),
+        ];
+        for (text, key) in cases {
+            let e = Config::parse(&text).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+        }
+        let e = Config::parse(&format!("{GOOD}[limits]\nmax_frame_byte = 3\n")).unwrap_err();
+        assert!(e.problem.contains("max_frame_byte"), "{e}");
+    }
+}

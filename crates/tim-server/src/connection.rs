@@ -1,0 +1,375 @@
+//! One WebSocket connection: the upgrade handler and the socket loop (frames in, replies and pushes
+//! out, timers for the login deadline, idle timeout and UserSig expiry, kicks from the hub).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tim_protocol::{close, ClientFrame, DecodeError, ErrorCode, KickType, ServerFrame};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::app_state::AppState;
+use crate::clock::now_ms;
+use crate::hub::{ConnInbox, Control};
+use crate::limits::ConnSlot;
+use crate::registry::ConnId;
+use crate::session::{error_frame, Reply, Session};
+
+/// Largest message the WebSocket layer reads at all; frames between `max_frame_bytes` and this get a
+/// clean error 80003 and close 1009, bigger ones are cut off by the WebSocket layer.
+fn hard_message_limit(max_frame_bytes: usize) -> usize {
+    max_frame_bytes.saturating_mul(4).max(64 * 1024)
+}
+
+/// `GET /ws`: upgrades, then runs the connection (or refuses it when a connection cap is reached).
+pub async fn ws_handler(
+    ws: WebSocketUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    State(state): State<Arc<AppState>>,
+) -> Response {
+    let limit = hard_message_limit(state.limits.max_frame_bytes);
+    let slot = state.caps.acquire(peer.ip());
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| async move {
+            match slot {
+                Some(slot) => run(socket, state, peer.ip(), slot).await,
+                None => refuse_full(socket, state).await,
+            }
+        })
+}
+
+async fn refuse_full(socket: WebSocket, state: Arc<AppState>) {
+    state.metrics.connection_refused("server_full");
+    let (mut sink, stream) = socket.split();
+    let write_timeout = Duration::from_millis(state.limits.write_timeout_ms);
+    let frame = error_frame(None, ErrorCode::TooManyConnections);
+    if send_text(&mut sink, &frame, write_timeout).await {
+        close_gracefully(sink, stream, close::SERVER_FULL, "too many connections", write_timeout).await;
+    }
+}
+
+/// Why the socket loop ended; decides what happens to the instance the connection held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client went away or the connection broke: keep the slot for the resume grace.
+    Dropped,
+    /// Idle timeout: free the slot now.
+    Idle,
+    /// Server shutdown: nothing to keep.
+    Shutdown,
+}
+
+struct Conn {
+    state: Arc<AppState>,
+    id: ConnId,
+    session: Session,
+    sink: SplitSink<WebSocket, Message>,
+    stream: SplitStream<WebSocket>,
+    write_timeout: Duration,
+    /// Last inbound traffic (for the idle timeout).
+    last_inbound: Instant,
+    /// While not logged in: when the login deadline falls.
+    login_deadline: Option<Instant>,
+    /// Set once the UserSig-expiry timer fired for the current instance (a kick may be on its way).
+    expiry_fired: bool,
+}
+
+async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: ConnSlot) {
+    let (id, inbox) = state.hub.register(state.limits.outbound_queue_frames);
+    let (sink, stream) = socket.split();
+    let now = Instant::now();
+    let mut conn = Conn {
+        session: Session::new(Arc::clone(&state), id, ip),
+        state: Arc::clone(&state),
+        id,
+        sink,
+        stream,
+        write_timeout: Duration::from_millis(state.limits.write_timeout_ms),
+        last_inbound: now,
+        login_deadline: Some(now + Duration::from_millis(state.limits.login_deadline_ms)),
+        expiry_fired: false,
+    };
+    tracing::debug!(conn = id, %ip, "connected");
+    let ending = conn.serve(inbox).await;
+    conn.finish(ending).await;
+    state.hub.unregister(id);
+    drop(slot);
+    tracing::debug!(conn = id, ?ending, "disconnected");
+}
+
+impl Conn {
+    async fn serve(&mut self, mut inbox: ConnInbox) -> Ending {
+        let mut shutdown = self.state.shutdown.subscribe();
+        let idle = Duration::from_millis(self.state.limits.idle_timeout_ms);
+        loop {
+            if *shutdown.borrow_and_update() {
+                self.close(close::GOING_AWAY, "server shutting down").await;
+                return Ending::Shutdown;
+            }
+            let far = Instant::now() + Duration::from_secs(86_400);
+            let deadline = self.login_deadline.unwrap_or(far);
+            let expiry = self.expiry_instant().unwrap_or(far);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => continue,
+                Some(cmd) = inbox.control.recv() => {
+                    if let Some(ending) = self.on_control(cmd).await {
+                        return ending;
+                    }
+                }
+                msg = self.stream.next() => {
+                    if let Some(ending) = self.on_message(msg).await {
+                        return ending;
+                    }
+                }
+                Some(frame) = inbox.push.recv() => {
+                    if !send_text(&mut self.sink, &frame, self.write_timeout).await {
+                        return Ending::Dropped;
+                    }
+                }
+                _ = sleep_until(self.last_inbound + idle) => {
+                    self.state.metrics.connection_refused("idle_timeout");
+                    self.close(close::IDLE_TIMEOUT, "idle timeout").await;
+                    return Ending::Idle;
+                }
+                _ = sleep_until(deadline), if self.login_deadline.is_some() => {
+                    self.state.metrics.connection_refused("login_deadline");
+                    let frame = error_frame(None, ErrorCode::LoginDeadlineExceeded);
+                    if send_text(&mut self.sink, &frame, self.write_timeout).await {
+                        self.close(close::LOGIN_DEADLINE, "login deadline exceeded").await;
+                    }
+                    return Ending::Dropped;
+                }
+                _ = sleep_until(expiry), if self.expiry_instant().is_some() => {
+                    if let Some(ending) = self.on_sig_expired().await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the current instance's UserSig expires, unless that timer already fired.
+    fn expiry_instant(&self) -> Option<Instant> {
+        let current = self.session.current.as_ref().filter(|_| !self.expiry_fired)?;
+        let remaining = (current.sig_expires_at.saturating_mul(1000)).saturating_sub(now_ms());
+        Some(Instant::now() + Duration::from_millis(remaining))
+    }
+
+    async fn on_sig_expired(&mut self) -> Option<Ending> {
+        self.expiry_fired = true;
+        let current = self.session.current.clone()?;
+        let kick = Some(KickType::UserSigExpired);
+        let removed = self
+            .state
+            .registry
+            .remove_instance(&current.account, &current.instance_id, self.id, kick)
+            .await;
+        // When not removed, someone else evicted the instance first and their kick is on its way.
+        if removed {
+            self.state.metrics.kick(KickType::UserSigExpired.as_str());
+            return Some(self.kick(KickType::UserSigExpired).await);
+        }
+        None
+    }
+
+    async fn kick(&mut self, kick_type: KickType) -> Ending {
+        self.session.current = None;
+        let frame = ServerFrame::Kicked { kick_type };
+        if send_text(&mut self.sink, &frame, self.write_timeout).await {
+            self.close(close::KICKED, kick_type.as_str()).await;
+        }
+        Ending::Dropped
+    }
+
+    async fn on_control(&mut self, cmd: Control) -> Option<Ending> {
+        let holds = |id: &str| self.session.current.as_ref().is_some_and(|c| c.instance_id == id);
+        match cmd {
+            Control::Kick { instance_id, kick_type } if holds(&instance_id) => Some(self.kick(kick_type).await),
+            Control::Replaced { instance_id } if holds(&instance_id) => {
+                self.session.current = None;
+                self.close(1000, "instance resumed on another connection").await;
+                Some(Ending::Dropped)
+            }
+            Control::Kick { .. } | Control::Replaced { .. } => None,
+            Control::Close { code, reason } => {
+                self.state.metrics.connection_refused("slow_consumer");
+                self.close(code, reason).await;
+                Some(Ending::Dropped)
+            }
+        }
+    }
+
+    async fn on_message(&mut self, msg: Option<Result<Message, axum::Error>>) -> Option<Ending> {
+        let msg = match msg {
+            None => return Some(Ending::Dropped),
+            Some(Err(e)) => {
+                // Oversized beyond the hard limit, invalid UTF-8 in a text frame, or a broken stream.
+                let (reason, code) = match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+                    Ok(tungstenite::Error::Capacity(_)) => ("too_large", close::TOO_BIG),
+                    Ok(tungstenite::Error::Utf8(_)) => ("not_utf8", close::PROTOCOL_ERROR),
+                    _ => return Some(Ending::Dropped),
+                };
+                self.state.metrics.frame_rejected(reason);
+                tracing::debug!(conn = self.id, reason, "inbound frame refused");
+                self.close(code, "frame refused").await;
+                return Some(Ending::Dropped);
+            }
+            Some(Ok(msg)) => msg,
+        };
+        self.last_inbound = Instant::now();
+        let text = match msg {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                self.state.metrics.frame_rejected("binary");
+                return self
+                    .reply_and_close(
+                        error_frame(None, ErrorCode::MalformedFrame),
+                        close::PROTOCOL_ERROR,
+                        "binary frames are not spoken here",
+                    )
+                    .await;
+            }
+            Message::Ping(_) | Message::Pong(_) => return None,
+            Message::Close(_) => return Some(Ending::Dropped),
+        };
+        if text.len() > self.state.limits.max_frame_bytes {
+            self.state.metrics.frame_rejected("too_large");
+            return self
+                .reply_and_close(
+                    error_frame(None, ErrorCode::FrameTooLarge),
+                    close::TOO_BIG,
+                    "frame too large",
+                )
+                .await;
+        }
+        let frame = match ClientFrame::decode(text.as_str()) {
+            Ok(frame) => frame,
+            Err(DecodeError::TooLarge { .. }) => {
+                self.state.metrics.frame_rejected("too_large");
+                return self
+                    .reply_and_close(
+                        error_frame(None, ErrorCode::FrameTooLarge),
+                        close::TOO_BIG,
+                        "frame too large",
+                    )
+                    .await;
+            }
+            Err(e) => {
+                self.state.metrics.frame_rejected("malformed");
+                tracing::debug!(conn = self.id, error = %e, "malformed frame");
+                let frame = error_frame(request_id_of(text.as_str()), ErrorCode::MalformedFrame);
+                return (!send_text(&mut self.sink, &frame, self.write_timeout).await).then_some(Ending::Dropped);
+            }
+        };
+        let was_logged_in = self.session.current.is_some();
+        let Reply { frame, close } = self.session.handle(frame).await;
+        match (was_logged_in, self.session.current.is_some()) {
+            (false, true) => {
+                self.login_deadline = None;
+                self.expiry_fired = false;
+            }
+            // After a logout the connection must log in again within the deadline (or be closed).
+            (true, false) => {
+                self.login_deadline = Some(Instant::now() + Duration::from_millis(self.state.limits.login_deadline_ms));
+            }
+            _ => {}
+        }
+        match close {
+            Some((code, reason)) => self.reply_and_close(frame, code, reason).await,
+            None => (!send_text(&mut self.sink, &frame, self.write_timeout).await).then_some(Ending::Dropped),
+        }
+    }
+
+    async fn reply_and_close(&mut self, frame: ServerFrame, code: u16, reason: &'static str) -> Option<Ending> {
+        if send_text(&mut self.sink, &frame, self.write_timeout).await {
+            self.close(code, reason).await;
+        }
+        Some(Ending::Dropped)
+    }
+
+    /// Sends a close frame and waits briefly for the client's, so that the close code arrives intact.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if matches!(
+            timeout(self.write_timeout, self.sink.send(Message::Close(Some(frame)))).await,
+            Ok(Ok(()))
+        ) {
+            drain(&mut self.stream).await;
+        }
+    }
+
+    /// What happens to the held instance when the loop ends.
+    async fn finish(&mut self, ending: Ending) {
+        let Some(current) = self.session.current.take() else {
+            return;
+        };
+        let registry = &self.state.registry;
+        match ending {
+            Ending::Dropped => {
+                let until = now_ms() + self.state.limits.resume_grace_ms;
+                registry
+                    .detach(&current.account, &current.instance_id, self.id, until)
+                    .await;
+            }
+            Ending::Idle => {
+                registry
+                    .remove_instance(&current.account, &current.instance_id, self.id, None)
+                    .await;
+            }
+            Ending::Shutdown => {}
+        }
+    }
+}
+
+/// Sends one frame with the write timeout; false when the connection is unusable.
+async fn send_text(sink: &mut SplitSink<WebSocket, Message>, frame: &ServerFrame, limit: Duration) -> bool {
+    matches!(
+        timeout(limit, sink.send(Message::Text(frame.encode().into()))).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Closes a connection that is not served by [`Conn`].
+async fn close_gracefully(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+    code: u16,
+    reason: &'static str,
+    limit: Duration,
+) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if matches!(timeout(limit, sink.send(Message::Close(Some(frame)))).await, Ok(Ok(()))) {
+        drain(&mut stream).await;
+    }
+}
+
+/// Reads and drops inbound frames until the client's close arrives (at most 2 s).
+async fn drain(stream: &mut SplitStream<WebSocket>) {
+    let _ = timeout(Duration::from_secs(2), async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The `id` of a frame that failed to decode, when its JSON has a usable one.
+fn request_id_of(text: &str) -> Option<u32> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("id")?.as_u64().and_then(|id| u32::try_from(id).ok())
+}

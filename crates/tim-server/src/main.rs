@@ -1,0 +1,58 @@
+//! The `tim-server` binary: parses the command line and runs the server or a UserSig tool.
+
+use clap::Parser;
+use tim_server::cli::{Cli, Command};
+use tim_server::config::Config;
+use tim_server::server::{self, DevSetup};
+use tim_server::usersig_cmd;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(Command::Usersig { action }) = &cli.command {
+        std::process::exit(usersig_cmd::run(action));
+    }
+    let (config, dev) = if cli.dev {
+        let (key, key_generated) = match cli.dev_key.clone() {
+            Some(key) if !key.trim().is_empty() => (key, false),
+            Some(_) => fail(2, "--dev-key: must not be empty"),
+            None => (random_key(), true),
+        };
+        (Config::dev(key.clone()), Some(DevSetup { key, key_generated }))
+    } else if let Some(path) = &cli.config {
+        match Config::load(path) {
+            Ok(config) => (config, None),
+            Err(e) => fail(2, &format!("bad config {}: {e}", path.display())),
+        }
+    } else {
+        fail(
+            2,
+            "nothing to do: pass --config FILE, --dev, or a subcommand (see --help)",
+        )
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => fail(1, &format!("cannot start the runtime: {e}")),
+    };
+    if let Err(e) = runtime.block_on(server::run(config, cli.listen.clone(), dev)) {
+        fail(1, &e.to_string());
+    }
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("tim-server: {message}");
+    std::process::exit(code)
+}
+
+/// 32 random bytes as 64 hex digits, the shape of the vendor's secret keys.
+fn random_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

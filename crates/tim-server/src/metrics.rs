@@ -1,0 +1,123 @@
+//! Counters and their Prometheus text rendering (`GET /metrics`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+/// Labelled counters. Gauges (connections, instances) are read live when rendering.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    logins: Mutex<BTreeMap<String, u64>>,
+    logins_by_platform: Mutex<BTreeMap<String, u64>>,
+    kicks: Mutex<BTreeMap<String, u64>>,
+    frames_rejected: Mutex<BTreeMap<String, u64>>,
+    connections_refused: Mutex<BTreeMap<String, u64>>,
+}
+
+fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    *map.entry(label.to_string()).or_insert(0) += 1;
+}
+
+impl Metrics {
+    /// A login finished with `result` (`ok`, `resumed`, `repeat`, or an error name in lower case).
+    pub fn login(&self, result: &str) {
+        bump(&self.logins, result);
+    }
+
+    /// A successful login from `platform`.
+    pub fn login_platform(&self, platform: &str) {
+        bump(&self.logins_by_platform, platform);
+    }
+
+    /// A kick of `kick_type` (the wire string) was delivered or applied.
+    pub fn kick(&self, kick_type: &str) {
+        bump(&self.kicks, kick_type);
+    }
+
+    /// An inbound frame was rejected for `reason`.
+    pub fn frame_rejected(&self, reason: &str) {
+        bump(&self.frames_rejected, reason);
+    }
+
+    /// A connection was refused or closed by a limit (`server_full`, `login_deadline`, ...).
+    pub fn connection_refused(&self, reason: &str) {
+        bump(&self.connections_refused, reason);
+    }
+
+    /// Renders every metric; `connections` and `instances` are the current gauge values.
+    pub fn render(&self, connections: usize, instances: usize) -> String {
+        let mut out = String::new();
+        gauge(&mut out, "tim_connections", "Open WebSocket connections.", connections);
+        gauge(
+            &mut out,
+            "tim_instances",
+            "Live (attached or detached) instances.",
+            instances,
+        );
+        counter(
+            &mut out,
+            "tim_logins_total",
+            "Logins by result.",
+            "result",
+            &self.logins,
+        );
+        counter(
+            &mut out,
+            "tim_logins_by_platform_total",
+            "Successful logins by platform.",
+            "platform",
+            &self.logins_by_platform,
+        );
+        counter(&mut out, "tim_kicks_total", "Kicks by type.", "type", &self.kicks);
+        counter(
+            &mut out,
+            "tim_frames_rejected_total",
+            "Inbound frames rejected, by reason.",
+            "reason",
+            &self.frames_rejected,
+        );
+        counter(
+            &mut out,
+            "tim_connections_closed_by_limit_total",
+            "Connections refused or closed by a limit.",
+            "reason",
+            &self.connections_refused,
+        );
+        out
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: usize) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, label: &str, values: &Mutex<BTreeMap<String, u64>>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    let values = values.lock().unwrap_or_else(|p| p.into_inner());
+    for (value, n) in values.iter() {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape(value));
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.login("ok");
+        m.login("ok");
+        m.kick("multipleAccount");
+        let text = m.render(3, 2);
+        assert!(text.contains("tim_connections 3\n"), "{text}");
+        assert!(text.contains("tim_logins_total{result=\"ok\"} 2\n"), "{text}");
+        assert!(text.contains("tim_kicks_total{type=\"multipleAccount\"} 1\n"), "{text}");
+        assert!(text.contains("# TYPE tim_frames_rejected_total counter\n"), "{text}");
+    }
+}

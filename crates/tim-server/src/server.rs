@@ -1,0 +1,146 @@
+//! Binding, routing, the announce line, background sweeps and graceful shutdown.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::app_state::AppState;
+use crate::clock::{now_ms, now_secs};
+use crate::config::{Config, DEV_SDK_APP_ID};
+use crate::{admin, auth, connection, dev};
+
+/// What `--dev` prints besides the URL.
+#[derive(Debug, Clone)]
+pub struct DevSetup {
+    /// The dev app's secret key.
+    pub key: String,
+    /// True when the key was generated (then it is printed).
+    pub key_generated: bool,
+}
+
+/// The router for `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut router = Router::new()
+        .route(tim_protocol::WS_PATH, get(connection::ws_handler))
+        .route("/metrics", get(metrics))
+        .merge(admin::routes());
+    if state.dev {
+        router = router.merge(dev::routes()).layer(axum::middleware::from_fn(dev::cors));
+    }
+    router.with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    state
+        .metrics
+        .render(state.caps.open(), state.registry.instance_count().await)
+}
+
+/// The address clients should use: an unspecified bind address (0.0.0.0, ::) becomes loopback.
+pub fn client_addr(bound: SocketAddr) -> SocketAddr {
+    match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), bound.port()),
+        _ => bound,
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C. `listen` overrides the config's address.
+pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) -> std::io::Result<()> {
+    let listen = listen.unwrap_or_else(|| config.listen.clone());
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+    let addr = client_addr(listener.local_addr()?);
+    let state = AppState::new(&config, dev.is_some());
+    announce(addr, dev.as_ref());
+    tokio::spawn(sweep(Arc::clone(&state)));
+    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown_state = Arc::clone(&state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            shutdown_state.shutdown.send_replace(true);
+        })
+        .await?;
+    // Upgraded sockets outlive the HTTP server: give them a moment to send their 1001 close.
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while !state.hub.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    Ok(())
+}
+
+fn announce(addr: SocketAddr, dev: Option<&DevSetup>) {
+    let mut out = std::io::stdout().lock();
+    if let Some(dev) = dev {
+        let example = auth::generate(
+            DEV_SDK_APP_ID,
+            &dev.key,
+            "user1",
+            crate::cli::DEFAULT_USERSIG_EXPIRE_SECS,
+            now_secs(),
+        );
+        let _ = writeln!(
+            out,
+            "tim-server dev mode: SDKAppID {DEV_SDK_APP_ID}, online_web_instances 1, admin administrator"
+        );
+        if dev.key_generated {
+            let _ = writeln!(
+                out,
+                "tim-server dev mode: generated secret key (pass --dev-key to keep it): {}",
+                dev.key
+            );
+        }
+        let _ = writeln!(out, "tim-server dev mode: example UserSig for userID user1: {example}");
+        let _ = writeln!(
+            out,
+            "tim-server dev mode: more UserSigs at http://{addr}/dev/usersig?userID=ID"
+        );
+    }
+    let _ = writeln!(out, "tim-server listening on ws://{addr}{}", tim_protocol::WS_PATH);
+    let _ = out.flush();
+}
+
+/// Frees detached instances past their grace and forgets old failure windows.
+async fn sweep(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let freed = state.registry.expire_detached(now_ms()).await;
+        if freed > 0 {
+            tracing::info!(freed, "detached instances freed after the resume grace");
+        }
+        state.login_failures.sweep();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,307 @@
+//! What one connection's requests do: login (and resume), logout, hello, sendMessage.
+//!
+//! The socket loop (`connection`) feeds decoded frames here and sends back what these handlers return.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, Platform, RequestId, ServerFrame, PROTOCOL_VERSION};
+
+use crate::app_state::AppState;
+use crate::auth;
+use crate::clock::{now_ms, now_secs};
+use crate::hub::Control;
+use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
+
+/// The instance a connection holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// App and user.
+    pub account: AccountKey,
+    /// Instance id.
+    pub instance_id: String,
+    /// Last valid second of the UserSig; the server kicks with `userSigExpired` then.
+    pub sig_expires_at: u64,
+}
+
+/// What the socket loop does after a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The frame to send.
+    pub frame: ServerFrame,
+    /// Close the connection after sending it, with this code and reason.
+    pub close: Option<(u16, &'static str)>,
+}
+
+impl Reply {
+    fn frame(frame: ServerFrame) -> Reply {
+        Reply { frame, close: None }
+    }
+
+    fn error(id: Option<RequestId>, code: ErrorCode) -> Reply {
+        Reply::frame(error_frame(id, code))
+    }
+}
+
+/// An error frame with the table's message.
+pub fn error_frame(id: Option<RequestId>, code: ErrorCode) -> ServerFrame {
+    ServerFrame::Error {
+        id,
+        code: code.code(),
+        message: code.message().to_string(),
+    }
+}
+
+/// Per-connection request state.
+pub struct Session {
+    state: Arc<AppState>,
+    conn: ConnId,
+    ip: IpAddr,
+    /// The instance this connection holds, if logged in.
+    pub current: Option<LoggedIn>,
+}
+
+/// Login failures that count towards the per-IP limit: wrong credentials, not protocol or state mistakes.
+fn counts_as_failed_credentials(code: ErrorCode) -> bool {
+    !matches!(
+        code,
+        ErrorCode::UnsupportedProtocolVersion | ErrorCode::InstanceNotFound | ErrorCode::AlreadyLoggedInAsOther
+    )
+}
+
+/// Instance ids this server issues are 32 hex digits; accept the same alphabet back, bounded.
+fn valid_instance_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= tim_protocol::limits::MAX_INSTANCE_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn new_instance_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct LoginRequest {
+    id: RequestId,
+    version: u32,
+    sdk_app_id: u64,
+    user_id: String,
+    user_sig: String,
+    platform: Platform,
+    instance_id: Option<String>,
+}
+
+impl Session {
+    /// A session for a new connection.
+    pub fn new(state: Arc<AppState>, conn: ConnId, ip: IpAddr) -> Session {
+        Session {
+            state,
+            conn,
+            ip,
+            current: None,
+        }
+    }
+
+    /// Handles one decoded frame.
+    pub async fn handle(&mut self, frame: ClientFrame) -> Reply {
+        match frame {
+            ClientFrame::Login {
+                id,
+                version,
+                sdk_app_id,
+                user_id,
+                user_sig,
+                platform,
+                instance_id,
+            } => {
+                let req = LoginRequest {
+                    id,
+                    version,
+                    sdk_app_id,
+                    user_id,
+                    user_sig,
+                    platform,
+                    instance_id,
+                };
+                self.login(req).await
+            }
+            ClientFrame::Logout { id } => self.logout(id).await,
+            ClientFrame::Hello { id } => Reply::frame(ServerFrame::HelloAck {
+                id,
+                server_time_ms: now_ms(),
+            }),
+            ClientFrame::SendMessage { id, to, text } => self.send_message(id, to, text).await,
+        }
+    }
+
+    async fn login(&mut self, req: LoginRequest) -> Reply {
+        let state = Arc::clone(&self.state);
+        if state.login_failures.is_limited(self.ip) {
+            state.metrics.login("login_rate_limited");
+            state.metrics.connection_refused("rate_limited");
+            let mut reply = Reply::error(Some(req.id), ErrorCode::LoginRateLimited);
+            reply.close = Some((close::RATE_LIMITED, "too many failed logins"));
+            return reply;
+        }
+        match self.try_login(&req).await {
+            Ok(reply) => reply,
+            Err(code) => {
+                state.metrics.login(&code.name().to_ascii_lowercase());
+                if counts_as_failed_credentials(code) {
+                    state.login_failures.record_failure(self.ip);
+                }
+                tracing::debug!(conn = self.conn, user = %req.user_id, code = code.code(), "login refused");
+                Reply::error(Some(req.id), code)
+            }
+        }
+    }
+
+    async fn try_login(&mut self, req: &LoginRequest) -> Result<Reply, ErrorCode> {
+        let state = Arc::clone(&self.state);
+        if req.version != PROTOCOL_VERSION {
+            return Err(ErrorCode::UnsupportedProtocolVersion);
+        }
+        if let Some(current) = &self.current {
+            if current.account.sdk_app_id != req.sdk_app_id || current.account.user_id != req.user_id {
+                return Err(ErrorCode::AlreadyLoggedInAsOther);
+            }
+            state.metrics.login("repeat");
+            return Ok(Reply::frame(self.login_ack(
+                req.id,
+                current.instance_id.clone(),
+                true,
+                false,
+            )));
+        }
+        tim_protocol::limits::validate_user_id(&req.user_id)?;
+        tim_protocol::limits::validate_user_sig(&req.user_sig)?;
+        if req.instance_id.as_deref().is_some_and(|id| !valid_instance_id(id)) {
+            return Err(ErrorCode::InvalidParameters);
+        }
+        let app = state.apps.get(&req.sdk_app_id).ok_or(ErrorCode::SdkAppIdNotFound)?;
+        let sig = auth::verify(app, &req.user_id, &req.user_sig, now_secs()).map_err(|refused| {
+            tracing::debug!(conn = self.conn, detail = %refused.detail, "UserSig refused");
+            refused.code
+        })?;
+        let account = AccountKey {
+            sdk_app_id: req.sdk_app_id,
+            user_id: req.user_id.clone(),
+        };
+        let instance_id = req.instance_id.clone().unwrap_or_else(new_instance_id);
+        let admission = state
+            .registry
+            .admit(AdmitRequest {
+                account: account.clone(),
+                instance_id: instance_id.clone(),
+                presented: req.instance_id.is_some(),
+                conn: self.conn,
+                platform: req.platform,
+                limit: app.online_web_instances() as usize,
+                sig_time: sig.issued_at,
+                now_ms: now_ms(),
+            })
+            .await
+            .map_err(|e| match e {
+                AdmitError::InstanceGone => ErrorCode::InstanceNotFound,
+                AdmitError::Revoked => ErrorCode::UserSigRevoked,
+            })?;
+        for evicted in &admission.evicted {
+            state.metrics.kick(KickType::MultipleAccount.as_str());
+            if let Some(conn) = evicted.conn {
+                let kick = Control::Kick {
+                    instance_id: evicted.instance_id.clone(),
+                    kick_type: KickType::MultipleAccount,
+                };
+                state.hub.control(conn, kick);
+            }
+        }
+        if let Some(old) = admission.replaced_conn {
+            state.hub.control(
+                old,
+                Control::Replaced {
+                    instance_id: instance_id.clone(),
+                },
+            );
+        }
+        state.metrics.login(if admission.resumed { "resumed" } else { "ok" });
+        state.metrics.login_platform(req.platform.as_str());
+        tracing::info!(
+            conn = self.conn,
+            app = req.sdk_app_id,
+            user = %req.user_id,
+            instance = %instance_id,
+            platform = req.platform.as_str(),
+            resumed = admission.resumed,
+            evicted = admission.evicted.len(),
+            "login"
+        );
+        self.current = Some(LoggedIn {
+            account,
+            instance_id: instance_id.clone(),
+            sig_expires_at: sig.expires_at,
+        });
+        Ok(Reply::frame(self.login_ack(
+            req.id,
+            instance_id,
+            false,
+            admission.resumed,
+        )))
+    }
+
+    fn login_ack(&self, id: RequestId, instance_id: String, repeat_login: bool, resumed: bool) -> ServerFrame {
+        ServerFrame::LoginAck {
+            id,
+            instance_id,
+            hello_interval_ms: self.state.limits.hello_interval_ms,
+            server_time_ms: now_ms(),
+            repeat_login,
+            resumed,
+            user_sig_expire_at: self.current.as_ref().map(|c| c.sig_expires_at).unwrap_or(0),
+        }
+    }
+
+    async fn logout(&mut self, id: RequestId) -> Reply {
+        let Some(current) = self.current.take() else {
+            return Reply::error(Some(id), ErrorCode::NotLoggedIn);
+        };
+        // If a kick raced the logout the instance is already gone; the client asked to be out, and is.
+        self.state
+            .registry
+            .release(&current.account, &current.instance_id, self.conn)
+            .await;
+        tracing::info!(conn = self.conn, user = %current.account.user_id, instance = %current.instance_id, "logout");
+        Reply::frame(ServerFrame::LogoutAck { id })
+    }
+
+    async fn send_message(&mut self, id: RequestId, to: String, text: String) -> Reply {
+        let Some(current) = &self.current else {
+            return Reply::error(Some(id), ErrorCode::NotLoggedIn);
+        };
+        if let Err(code) = tim_protocol::limits::validate_user_id(&to) {
+            return Reply::error(Some(id), code);
+        }
+        if text.len() > tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES {
+            return Reply::error(Some(id), ErrorCode::InvalidParameters);
+        }
+        let seq = self.state.next_seq();
+        let time_ms = now_ms();
+        let target = AccountKey {
+            sdk_app_id: current.account.sdk_app_id,
+            user_id: to.clone(),
+        };
+        let from = current.account.user_id.clone();
+        let message = ServerFrame::Message {
+            from,
+            to,
+            text,
+            seq,
+            time_ms,
+        };
+        for instance in self.state.registry.instances(&target).await {
+            if let Some(conn) = instance.conn {
+                self.state.hub.push(conn, message.clone());
+            }
+        }
+        Reply::frame(ServerFrame::SendMessageAck { id, seq, time_ms })
+    }
+}

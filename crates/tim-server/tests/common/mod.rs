@@ -1,0 +1,293 @@
+//! Test helpers: start the real `tim-server` binary, talk to it over real WebSockets and HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tim_protocol::{ClientFrame, Platform, ServerFrame, PROTOCOL_VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const APP: u64 = 1_400_000_000;
+pub const KEY: &str = "test-secret-key-0123456789abcdef";
+pub const OTHER_APP: u64 = 1_400_000_001;
+pub const OTHER_KEY: &str = "other-app-key";
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A config with the two test apps; `n` instances for APP; `limits` is appended inside `[limits]`.
+pub fn config(n: u32, limits: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:9\"\n\
+         [[app]]\nsdkappid = {APP}\nsecret_key = \"{KEY}\"\nonline_web_instances = {n}\n\
+         [[app]]\nsdkappid = {OTHER_APP}\nsecret_key = \"{OTHER_KEY}\"\n\
+         [limits]\n{limits}\n"
+    )
+}
+
+/// A running `tim-server` child process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub addr: String,
+    pub stdout_lines: Vec<String>,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n: u64 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let dir = std::env::temp_dir().join(format!("tim-server-test-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tim-server")
+}
+
+impl Server {
+    /// Starts the binary with this config text and `--listen 127.0.0.1:0`.
+    pub fn start(config_text: &str) -> Server {
+        let dir = TempDir::new("cfg");
+        let path = dir.0.join("server.toml");
+        std::fs::write(&path, config_text).unwrap();
+        let args = vec![
+            "--config".to_string(),
+            path.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        Server::spawn(&args, dir)
+    }
+
+    /// Starts the binary with these arguments and waits for the announce line.
+    pub fn spawn(args: &[String], dir: TempDir) -> Server {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tim-server");
+        match read_announce(&mut child) {
+            Ok((url, lines)) => {
+                let addr = url.trim_start_matches("ws://").trim_end_matches("/ws").to_string();
+                Server {
+                    child,
+                    url,
+                    addr,
+                    stdout_lines: lines,
+                    _dir: dir,
+                }
+            }
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{why}");
+            }
+        }
+    }
+
+    pub async fn connect(&self) -> Ws {
+        let (ws, _) = tokio_tungstenite::connect_async(&self.url).await.expect("connect");
+        ws
+    }
+
+    /// Connects and logs in; returns the socket and the login reply.
+    pub async fn login(&self, user: &str, sig: &str) -> (Ws, ServerFrame) {
+        let mut ws = self.connect().await;
+        send(&mut ws, &login_frame(1, APP, user, sig, None)).await;
+        let reply = recv(&mut ws).await;
+        (ws, reply)
+    }
+
+    /// Logs in and asserts success; returns the socket and instance id.
+    pub async fn login_ok(&self, user: &str) -> (Ws, String) {
+        let (ws, reply) = self.login(user, &sig(user)).await;
+        match reply {
+            ServerFrame::LoginAck { instance_id, .. } => (ws, instance_id),
+            other => panic!("login of {user} failed: {other:?}"),
+        }
+    }
+
+    /// POSTs to the admin API as the app admin; returns the JSON reply.
+    pub async fn admin(&self, path: &str, body: &str) -> serde_json::Value {
+        let admin_sig = sig("administrator");
+        let target =
+            format!("{path}?sdkappid={APP}&identifier=administrator&usersig={admin_sig}&random=7&contenttype=json");
+        let (status, text) = http(&self.addr, "POST", &target, body).await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        let (status, text) = http(&self.addr, "GET", "/metrics", "").await;
+        assert_eq!(status, 200);
+        text
+    }
+}
+
+/// Reads stdout up to the `listening on ws://...` line; returns the URL and the lines read.
+fn read_announce(child: &mut Child) -> Result<(String, Vec<String>), String> {
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err(format!("tim-server exited before announcing; output so far: {lines:?}"));
+        }
+        let line = line.trim_end().to_string();
+        lines.push(line.clone());
+        if line.contains("listening on ") {
+            let url = line.rsplit(' ').next().unwrap_or_default().to_string();
+            if !(url.starts_with("ws://127.0.0.1:") && url.ends_with("/ws")) || url.contains(":0/") {
+                return Err(format!("bad announce line: {line}"));
+            }
+            // Keep draining so that the server never writes into a closed pipe.
+            std::thread::spawn(move || for _ in reader.lines() {});
+            return Ok((url, lines));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UserSig for APP issued now, valid one day.
+pub fn sig(user: &str) -> String {
+    tim_usersig::gen_usersig(APP, KEY, user, 86_400, now_secs(), None)
+}
+
+pub fn login_frame(id: u32, app: u64, user: &str, sig: &str, instance_id: Option<&str>) -> ClientFrame {
+    ClientFrame::Login {
+        id,
+        version: PROTOCOL_VERSION,
+        sdk_app_id: app,
+        user_id: user.into(),
+        user_sig: sig.into(),
+        platform: Platform::Node,
+        instance_id: instance_id.map(String::from),
+    }
+}
+
+pub async fn send(ws: &mut Ws, frame: &ClientFrame) {
+    ws.send(Message::Text(frame.encode().into())).await.expect("send");
+}
+
+/// The next server frame (skipping pings); panics on close or after 10 s.
+pub async fn recv(ws: &mut Ws) -> ServerFrame {
+    match next_event(ws, Duration::from_secs(10)).await {
+        Event::Frame(f) => f,
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    Frame(ServerFrame),
+    Closed(Option<u16>),
+    Timeout,
+}
+
+/// The next frame or close within `limit`.
+pub async fn next_event(ws: &mut Ws, limit: Duration) -> Event {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return Event::Timeout,
+            Ok(None) => return Event::Closed(None),
+            Ok(Some(Err(_))) => return Event::Closed(None),
+            Ok(Some(Ok(msg))) => msg,
+        };
+        match msg {
+            Message::Text(text) => {
+                return Event::Frame(ServerFrame::decode(text.as_str()).expect("server frame decodes"))
+            }
+            Message::Close(frame) => return Event::Closed(frame.map(|f| u16::from(f.code))),
+            _ => continue,
+        }
+    }
+}
+
+/// Waits for the close and returns its code (frames before it are returned too).
+pub async fn until_close(ws: &mut Ws, limit: Duration) -> (Vec<ServerFrame>, Option<u16>) {
+    let mut frames = Vec::new();
+    loop {
+        match next_event(ws, limit).await {
+            Event::Frame(f) => frames.push(f),
+            Event::Closed(code) => return (frames, code),
+            Event::Timeout => panic!("no close within {limit:?}; frames: {frames:?}"),
+        }
+    }
+}
+
+pub fn error_code(frame: &ServerFrame) -> Option<u32> {
+    match frame {
+        ServerFrame::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// A minimal HTTP/1.1 client: returns (status, body).
+pub async fn http(addr: &str, method: &str, target: &str, body: &str) -> (u16, String) {
+    let (status, _headers, body) = http_full(addr, method, target, body).await;
+    (status, body)
+}
+
+/// Like [`http`], with the response headers (lower-cased names).
+pub async fn http_full(addr: &str, method: &str, target: &str, body: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("http connect");
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, head.to_ascii_lowercase(), body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
