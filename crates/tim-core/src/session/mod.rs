@@ -105,8 +105,9 @@ struct Link {
 }
 
 impl Session {
-    /// A logged-out session.
-    pub fn new(config: Config) -> Session {
+    /// A logged-out session. A `request_timeout_ms` of 0 is raised to 1 so that every timer moves time on.
+    pub fn new(mut config: Config) -> Session {
+        config.request_timeout_ms = config.request_timeout_ms.max(1);
         Session {
             rng: Rng::new(config.rng_seed),
             config,
