@@ -135,6 +135,8 @@ impl Conn {
                 }
                 _ = sleep_until(self.last_inbound + idle) => {
                     self.state.metrics.connection_refused("idle_timeout");
+                    // Free the slot before the closing handshake, which may take a while.
+                    self.finish(Ending::Idle).await;
                     self.close(close::IDLE_TIMEOUT, "idle timeout").await;
                     return Ending::Idle;
                 }
@@ -308,7 +310,7 @@ impl Conn {
         }
     }
 
-    /// What happens to the held instance when the loop ends.
+    /// What happens to the held instance when the loop ends (a no-op once it has been done).
     async fn finish(&mut self, ending: Ending) {
         let Some(current) = self.session.current.take() else {
             return;

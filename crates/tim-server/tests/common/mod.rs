@@ -238,7 +238,11 @@ pub async fn until_close(ws: &mut Ws, limit: Duration) -> (Vec<ServerFrame>, Opt
     loop {
         match next_event(ws, limit).await {
             Event::Frame(f) => frames.push(f),
-            Event::Closed(code) => return (frames, code),
+            Event::Closed(code) => {
+                // Read once more so that tungstenite sends its close reply (completing the handshake).
+                let _ = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+                return (frames, code);
+            }
             Event::Timeout => panic!("no close within {limit:?}; frames: {frames:?}"),
         }
     }
@@ -290,4 +294,17 @@ fn dechunk(body: &str) -> String {
         rest = after[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// Polls `/metrics` until it contains `line` (gauges settle once closing sockets finish), at most 5 s.
+pub async fn wait_for_metric(server: &Server, line: &str) {
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = server.metrics().await;
+        if text.contains(line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("metrics never showed {line:?}:\n{text}");
 }

@@ -1,0 +1,248 @@
+//! Bad frames, deadlines, timeouts, caps and the failed-login limit, against the real binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::SinkExt;
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::Message;
+
+const SHORT: &str = "login_deadline_ms = 600\nidle_timeout_ms = 1500\nhello_interval_ms = 400\nresume_grace_ms = 1000";
+
+/// A logged-in bystander that must keep working while others misbehave.
+async fn assert_still_serving(server: &Server, bystander: &mut Ws) {
+    send(bystander, &ClientFrame::Hello { id: 77 }).await;
+    assert!(matches!(recv(bystander).await, ServerFrame::HelloAck { id: 77, .. }));
+    let (_fresh, _) = server.login_ok("fresh-user").await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_or_a_close_and_the_server_keeps_serving() {
+    let server = Server::start(&config(1, ""));
+    let (mut bystander, _) = server.login_ok("bystander").await;
+
+    // Malformed JSON and unknown frame types: an error frame, the connection stays.
+    let mut ws = server.connect().await;
+    for text in ["{", "[]", r#"{"type":"nope","id":5}"#, r#"{"type":"login","id":6}"#] {
+        ws.send(Message::Text(text.into())).await.unwrap();
+        let reply = recv(&mut ws).await;
+        assert_eq!(error_code(&reply), Some(ErrorCode::MalformedFrame.code()), "{text}");
+        if text.contains("\"id\"") {
+            let ServerFrame::Error { id, .. } = reply else {
+                unreachable!()
+            };
+            assert!(id.is_some(), "the request id is echoed when readable: {text}");
+        }
+    }
+    send(&mut ws, &ClientFrame::Hello { id: 1 }).await;
+    assert!(matches!(recv(&mut ws).await, ServerFrame::HelloAck { id: 1, .. }));
+
+    // Oversized (over max_frame_bytes): error 80003 then close 1009.
+    let mut ws = server.connect().await;
+    let big = format!(r#"{{"type":"hello","id":1,"pad":"{}"}}"#, "x".repeat(20 * 1024));
+    ws.send(Message::Text(big.into())).await.unwrap();
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::FrameTooLarge.code())]
+    );
+    assert_eq!(closed, Some(close::TOO_BIG));
+
+    // Far beyond the limit: the WebSocket layer refuses it; the connection is closed.
+    let mut ws = server.connect().await;
+    let huge = "y".repeat(512 * 1024);
+    let _ = ws.send(Message::Text(huge.into())).await;
+    let (_, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert!(matches!(closed, Some(close::TOO_BIG) | None), "{closed:?}");
+
+    // Binary frames: error 80002 then close 4000.
+    let mut ws = server.connect().await;
+    ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::MalformedFrame.code())]
+    );
+    assert_eq!(closed, Some(close::PROTOCOL_ERROR));
+
+    // A text frame that is not UTF-8: closed.
+    let mut ws = server.connect().await;
+    let frame = Frame::message(vec![0xff, 0xfe, 0x7b], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).await.unwrap();
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert!(frames.is_empty(), "{frames:?}");
+    assert!(
+        matches!(closed, Some(close::PROTOCOL_ERROR) | Some(1007) | None),
+        "{closed:?}"
+    );
+
+    assert_still_serving(&server, &mut bystander).await;
+    let metrics = server.metrics().await;
+    for reason in ["malformed", "too_large", "binary"] {
+        assert!(
+            metrics.contains(&format!("tim_frames_rejected_total{{reason=\"{reason}\"}}")),
+            "{reason}: {metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_never_logs_in_is_closed_after_the_deadline() {
+    let server = Server::start(&config(1, SHORT));
+    let mut ws = server.connect().await;
+    let started = std::time::Instant::now();
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::LoginDeadlineExceeded.code())]
+    );
+    assert_eq!(closed, Some(close::LOGIN_DEADLINE));
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    // A hello does not count as logging in.
+    let mut ws = server.connect().await;
+    send(&mut ws, &ClientFrame::Hello { id: 1 }).await;
+    let (_, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(closed, Some(close::LOGIN_DEADLINE));
+    // A logged-in connection is not closed by the deadline.
+    let (mut ok, _) = server.login_ok("alice").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    send(&mut ok, &ClientFrame::Hello { id: 2 }).await;
+    assert!(matches!(recv(&mut ok).await, ServerFrame::HelloAck { id: 2, .. }));
+}
+
+#[tokio::test]
+async fn a_silent_instance_is_dropped_and_its_slot_freed_while_hellos_keep_one_alive() {
+    let server = Server::start(&config(1, SHORT));
+    let (mut silent, _) = server.login_ok("alice").await;
+    let (mut chatty, _) = server.login_ok("bob").await;
+    let started = std::time::Instant::now();
+    let hello_loop = async {
+        for i in 0..6 {
+            send(&mut chatty, &ClientFrame::Hello { id: i }).await;
+            assert!(matches!(recv(&mut chatty).await, ServerFrame::HelloAck { .. }));
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        chatty
+    };
+    let (silent_end, mut chatty) = tokio::join!(until_close(&mut silent, Duration::from_secs(5)), hello_loop);
+    assert_eq!(silent_end, (vec![], Some(close::IDLE_TIMEOUT)));
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    send(&mut chatty, &ClientFrame::Hello { id: 99 }).await;
+    assert!(
+        matches!(recv(&mut chatty).await, ServerFrame::HelloAck { id: 99, .. }),
+        "chatty survived"
+    );
+    // The slot was freed at once (no resume grace for idle instances).
+    let reply = server
+        .admin("/v4/tim_wasm_admin/query_online_instances", r#"{"UserID":"alice"}"#)
+        .await;
+    assert_eq!(reply["Instances"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_dropped_instance_keeps_its_slot_for_the_resume_grace_then_frees_it() {
+    let server = Server::start(&config(1, SHORT));
+    let (ws, _) = server.login_ok("alice").await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply = server
+        .admin("/v4/tim_wasm_admin/query_online_instances", r#"{"UserID":"alice"}"#)
+        .await;
+    assert_eq!(reply["Instances"][0]["State"], "Detached", "{reply}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reply = server
+        .admin("/v4/tim_wasm_admin/query_online_instances", r#"{"UserID":"alice"}"#)
+        .await;
+    assert_eq!(reply["Instances"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn an_expiring_usersig_kicks_with_usersig_expired() {
+    let server = Server::start(&config(1, ""));
+    let short = tim_usersig::gen_usersig(APP, KEY, "alice", 3, now_secs(), None);
+    let (mut ws, reply) = server.login("alice", &short).await;
+    let ServerFrame::LoginAck { user_sig_expire_at, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(user_sig_expire_at <= now_secs() + 3);
+    let started = std::time::Instant::now();
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(6)).await;
+    assert_eq!(
+        frames,
+        vec![ServerFrame::Kicked {
+            kick_type: KickType::UserSigExpired
+        }]
+    );
+    assert_eq!(closed, Some(close::KICKED));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "kicked too early: {:?}",
+        started.elapsed()
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("tim_kicks_total{type=\"userSigExpired\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_ip_but_valid_logins_never_are() {
+    let server = Server::start(&config(1, "login_failures_per_ip = 3\nlogin_failure_window_ms = 60000"));
+    let mut sockets = Vec::new();
+    for i in 0..10 {
+        sockets.push(server.login_ok(&format!("valid{i}")).await.0);
+    }
+    for _ in 0..3 {
+        let (_, reply) = server.login("mallory", "bad-sig").await;
+        assert_eq!(error_code(&reply), Some(ErrorCode::UserSigMalformed.code()));
+    }
+    let mut ws = server.connect().await;
+    send(&mut ws, &login_frame(4, APP, "mallory", "bad-sig", None)).await;
+    let (frames, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::LoginRateLimited.code())]
+    );
+    assert_eq!(closed, Some(close::RATE_LIMITED));
+    // Connections already logged in are unaffected.
+    send(&mut sockets[0], &ClientFrame::Hello { id: 1 }).await;
+    assert!(matches!(recv(&mut sockets[0]).await, ServerFrame::HelloAck { .. }));
+}
+
+#[tokio::test]
+async fn connection_caps_refuse_with_80004_and_close_4003() {
+    let server = Server::start(&config(1, "max_connections = 3"));
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut ws = server.connect().await;
+        send(&mut ws, &ClientFrame::Hello { id: 1 }).await;
+        assert!(matches!(recv(&mut ws).await, ServerFrame::HelloAck { .. }));
+        held.push(ws);
+    }
+    let mut extra = server.connect().await;
+    let (frames, closed) = until_close(&mut extra, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::TooManyConnections.code())]
+    );
+    assert_eq!(closed, Some(close::SERVER_FULL));
+    // Closing one frees a place.
+    held.pop().unwrap().close(None).await.unwrap();
+    wait_for_metric(&server, "tim_connections 2\n").await;
+    let (_ws, _) = server.login_ok("alice").await;
+
+    let per_ip = Server::start(&config(1, "max_connections_per_ip = 1"));
+    let (_first, _) = per_ip.login_ok("alice").await;
+    let mut second = per_ip.connect().await;
+    let (_, closed) = until_close(&mut second, Duration::from_secs(5)).await;
+    assert_eq!(closed, Some(close::SERVER_FULL));
+}
