@@ -5,6 +5,7 @@
 //! - `cargo xtask build`: builds the npm package into `pkg/`.
 //! - `cargo xtask bench [--quick]`: measures size, latency and capacity beside their references.
 
+mod bench;
 mod build;
 mod install;
 mod test;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let result = match command {
         "test" => test::run(rest),
         "build" => build::run(rest),
+        "bench" => bench::run(rest),
         "demo" => Err("`cargo xtask demo` is not built yet: it arrives with the www-demo issue".into()),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <test|demo|build|bench>");

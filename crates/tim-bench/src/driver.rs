@@ -1,0 +1,496 @@
+//! The bench run: every row of `docs/benchmarks.md`, each measured beside its reference in the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::load::{self, App, Target, Workload};
+use crate::report::{self, bytes, micros, per_second, ratio, thousands, Row};
+use crate::servers::{self, ServerProcess};
+use crate::{node, proc_info, sizes, usersig_rate, vendor};
+
+/// The app every bench server hosts.
+pub const BENCH_APP: u64 = 1_400_000_000;
+/// Its secret key (loopback only, never a real key).
+pub const BENCH_KEY: &str = "bench-secret-key-0123456789abcdef";
+
+/// How much to measure, and where things are.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `--quick`: fewer samples, under two minutes.
+    pub quick: bool,
+    /// The repository root.
+    pub root: PathBuf,
+    /// `tim-server` binary.
+    pub server_bin: PathBuf,
+    /// `tim-bench-echo` binary.
+    pub echo_bin: PathBuf,
+    /// Logins timed in Node (per mode).
+    pub logins: usize,
+    /// Kicks timed in Node (per mode).
+    pub kicks: usize,
+    /// Fresh Node processes for the start-up time.
+    pub startups: usize,
+    /// Concurrent clients of the capacity runs.
+    pub clients: Vec<usize>,
+    /// Duration of each capacity run.
+    pub capacity_time: Duration,
+    /// Idle instance counts to hold.
+    pub hold_levels: Vec<usize>,
+    /// Duration of each UserSig measurement.
+    pub verify_time: Duration,
+}
+
+impl Plan {
+    /// The full or quick plan for the repository at `root`, binaries in `bin_dir`.
+    pub fn new(quick: bool, root: PathBuf, bin_dir: &Path) -> Plan {
+        Plan {
+            quick,
+            server_bin: bin_dir.join("tim-server"),
+            echo_bin: bin_dir.join("tim-bench-echo"),
+            root,
+            logins: if quick { 200 } else { 1000 },
+            kicks: if quick { 100 } else { 1000 },
+            startups: if quick { 5 } else { 20 },
+            clients: if quick { vec![32] } else { vec![8, 64, 256] },
+            capacity_time: Duration::from_secs(if quick { 3 } else { 10 }),
+            hold_levels: if quick {
+                vec![1_000, 5_000]
+            } else {
+                vec![10_000, 50_000]
+            },
+            verify_time: Duration::from_millis(if quick { 500 } else { 3000 }),
+        }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.root.join(".cache").join("bench")
+    }
+
+    fn app(&self) -> App {
+        App {
+            sdk_app_id: BENCH_APP,
+            key: BENCH_KEY.into(),
+        }
+    }
+}
+
+/// Runs every row, printing progress to stderr; returns the rows and notes for the results file.
+pub fn run(plan: &Plan) -> (Vec<Row>, Vec<String>) {
+    let mut notes = Vec::new();
+    let nofile = proc_info::raise_nofile_limit(1 << 20);
+    notes.push(format!(
+        "open-file limit of the bench and its servers: {}",
+        thousands(nofile)
+    ));
+    let _ = std::fs::create_dir_all(plan.cache());
+    let mut rows = Vec::new();
+    progress("1/6 SDK size");
+    rows.extend(size_rows(plan));
+    progress("2/6 login latency (Node)");
+    let server = start_tim_server(plan, "latency");
+    rows.extend(node_latency_rows(plan, server.as_ref(), "login"));
+    progress("3/6 kick latency (Node)");
+    rows.extend(node_latency_rows(plan, server.as_ref(), "kick"));
+    drop(server);
+    progress("4/6 server capacity (Rust load generator)");
+    rows.extend(capacity_rows(plan, nofile, &mut notes));
+    progress("5/6 UserSig verifications");
+    rows.extend(usersig_rows(plan));
+    progress("6/6 wasm start-up (Node)");
+    rows.extend(startup_rows(plan));
+    (rows, notes)
+}
+
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+fn start_tim_server(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
+    if !plan.server_bin.is_file() {
+        return Err(format!("no tim-server binary at {}", plan.server_bin.display()));
+    }
+    let config = plan.cache().join("server.toml");
+    std::fs::write(&config, servers::server_config(BENCH_APP, BENCH_KEY)).map_err(|e| format!("{e}"))?;
+    let mut cmd = Command::new(&plan.server_bin);
+    cmd.arg("--config").arg(&config).args(["--listen", "127.0.0.1:0"]);
+    cmd.env("RUST_LOG", "warn");
+    ServerProcess::start(cmd, &plan.cache().join(format!("tim-server-{name}.log")))
+}
+
+fn start_echo(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
+    if !plan.echo_bin.is_file() {
+        return Err(format!("no tim-bench-echo binary at {}", plan.echo_bin.display()));
+    }
+    let mut cmd = Command::new(&plan.echo_bin);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    ServerProcess::start(cmd, &plan.cache().join(format!("echo-{name}.log")))
+}
+
+// ---- 1. SDK size -------------------------------------------------------------------------------------
+
+fn size_rows(plan: &Plan) -> Vec<Row> {
+    let ours = sizes::browser_files(&plan.root.join("pkg")).and_then(|files| {
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        sizes::measure_files(&files).map(|s| (s, names.join(" + ")))
+    });
+    let (ours, names) = match ours {
+        Ok(v) => v,
+        Err(why) => {
+            return vec![Row::skipped(
+                "SDK size (wasm + JS, browser)",
+                format!("{why} (run `cargo xtask build`)"),
+            )]
+        }
+    };
+    let mut rows = Vec::new();
+    for vf in vendor::VENDOR_FILES {
+        let what = |kind: &str| format!("SDK size {kind}: {names} vs {} {}", vf.spec, vf.file);
+        match vendor::fetch(vf, &plan.cache()).and_then(|f| sizes::measure_files(&[f])) {
+            Ok(theirs) => {
+                for (kind, a, b) in [
+                    ("raw", ours.raw, theirs.raw),
+                    ("gzip -9", ours.gzip, theirs.gzip),
+                    ("brotli", ours.brotli, theirs.brotli),
+                ] {
+                    rows.push(Row::new(what(kind), bytes(a), bytes(b), ratio(a as f64, b as f64)));
+                }
+            }
+            Err(why) => {
+                rows.push(Row::new(
+                    what("raw / gzip -9 / brotli"),
+                    format!("{} / {} / {}", bytes(ours.raw), bytes(ours.gzip), bytes(ours.brotli)),
+                    format!("skipped: {why}"),
+                    None,
+                ));
+            }
+        }
+    }
+    rows
+}
+
+// ---- 2. and 3. latency in Node -----------------------------------------------------------------------
+
+/// Links `tests/bench/node_modules/tim-wasm` to `pkg/` so the scripts import the package by its name.
+fn link_package(plan: &Plan) -> Result<PathBuf, String> {
+    let pkg = plan.root.join("pkg");
+    if !pkg.join("package.json").is_file() {
+        return Err("no pkg/ (run `cargo xtask build`)".into());
+    }
+    let dir = plan.root.join("tests").join("bench");
+    if !plan.root.join("tests/node_modules/ws").is_dir() {
+        return Err("no tests/node_modules/ws (npm tools not installed)".into());
+    }
+    let modules = dir.join("node_modules");
+    let _ = std::fs::create_dir_all(&modules);
+    let link = modules.join("tim-wasm");
+    if std::fs::read_link(&link).ok().as_deref() != Some(pkg.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&pkg, &link).map_err(|e| format!("cannot link {}: {e}", link.display()))?;
+    }
+    Ok(dir)
+}
+
+fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind: &str) -> Vec<Row> {
+    let (what, count, script) = match kind {
+        "login" => (
+            "Login latency, login() call to resolve + SDK_READY",
+            plan.logins,
+            "login-latency.cjs",
+        ),
+        _ => (
+            "Kick latency, instance 2 login() call to instance 1 KICKED_OUT",
+            plan.kicks,
+            "kick-latency.cjs",
+        ),
+    };
+    let server = match server {
+        Ok(s) => s,
+        Err(why) => return vec![Row::skipped(what, why)],
+    };
+    let dir = match link_package(plan) {
+        Ok(d) => d,
+        Err(why) => return vec![Row::skipped(what, why)],
+    };
+    let app = plan.app();
+    let user = format!("bench-node-{kind}");
+    let sig = app.usersig(&user);
+    let mut results = Vec::new();
+    for mode in ["sdk", "raw"] {
+        let args: Vec<String> = vec![
+            "--mode".into(),
+            mode.into(),
+            "--url".into(),
+            server.url.clone(),
+            "--sdkappid".into(),
+            BENCH_APP.to_string(),
+            "--user".into(),
+            user.clone(),
+            "--sig".into(),
+            sig.clone(),
+            "--login-frame".into(),
+            app.login_frame(1, &user, &sig),
+            "--count".into(),
+            count.to_string(),
+        ];
+        let out =
+            node::run_json(&dir, script, &args, Duration::from_secs(300)).and_then(|v| node::samples(&v, "samples_us"));
+        results.push(out);
+    }
+    let (sdk, raw) = (results.remove(0), results.remove(0));
+    let sdk = match sdk {
+        Ok(s) if !s.is_empty() => s,
+        Ok(_) => return vec![Row::skipped(what, "no samples")],
+        Err(why) => return vec![Row::skipped(what, why)],
+    };
+    let mut rows = Vec::new();
+    for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let ours = sdk.quantile(q).unwrap_or(f64::NAN);
+        let (reference, r) = match &raw {
+            Ok(raw) => {
+                let theirs = raw.quantile(q).unwrap_or(f64::NAN);
+                (format!("{} raw `ws` floor", micros(theirs)), ratio(ours, theirs))
+            }
+            Err(why) => (format!("skipped: {why}"), None),
+        };
+        rows.push(Row::new(
+            format!("{what}, {label} of {} (Node, loopback)", sdk.len()),
+            micros(ours),
+            reference,
+            r,
+        ));
+    }
+    rows
+}
+
+// ---- 4. capacity ---------------------------------------------------------------------------------------
+
+fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return vec![Row::skipped("Server capacity", format!("no tokio runtime: {e}"))],
+    };
+    let app = plan.app();
+    let sources = load::loopback_sources(8);
+    let mut rows = Vec::new();
+    for &k in &plan.clients {
+        let what =
+            format!("Logins/s, {k} concurrent clients, each cycle connect + login (UserSig verified) + logout + close");
+        let ours = start_tim_server(plan, "capacity").and_then(|s| {
+            let target = Target::parse(&s.url).map_err(|e| e.0)?;
+            Ok(runtime.block_on(load::run_cycles(
+                &target,
+                &Workload::Login(app.clone()),
+                k,
+                plan.capacity_time,
+                &sources,
+            )))
+        });
+        let floor = start_echo(plan, "capacity").and_then(|s| {
+            let target = Target::parse(&s.url).map_err(|e| e.0)?;
+            Ok(runtime.block_on(load::run_cycles(
+                &target,
+                &Workload::Echo(app.clone()),
+                k,
+                plan.capacity_time,
+                &sources,
+            )))
+        });
+        match (ours, floor) {
+            (Ok(o), Ok(f)) => {
+                for (name, r) in [("tim-server", &o), ("echo floor", &f)] {
+                    if r.errors > 0 {
+                        notes.push(format!(
+                            "{what}: {name} had {} failed cycles (first: {})",
+                            r.errors,
+                            r.first_error.as_deref().unwrap_or("?")
+                        ));
+                    }
+                }
+                rows.push(Row::new(
+                    what.clone(),
+                    format!(
+                        "{} (p50 {}, p99 {})",
+                        per_second(o.per_second()),
+                        micros(o.latencies.quantile(0.5).unwrap_or(f64::NAN)),
+                        micros(o.latencies.quantile(0.99).unwrap_or(f64::NAN))
+                    ),
+                    format!(
+                        "{} echo cycles (p50 {}, p99 {})",
+                        per_second(f.per_second()),
+                        micros(f.latencies.quantile(0.5).unwrap_or(f64::NAN)),
+                        micros(f.latencies.quantile(0.99).unwrap_or(f64::NAN))
+                    ),
+                    ratio(o.per_second(), f.per_second()),
+                ));
+            }
+            (Err(why), _) | (_, Err(why)) => rows.push(Row::skipped(what, why)),
+        }
+    }
+    for &n in &plan.hold_levels {
+        let what = format!(
+            "Idle instances held at {}, resident memory per instance",
+            thousands(n as u64)
+        );
+        // Each side needs one descriptor per connection plus a margin, in one process each.
+        if (n as u64) + 256 > nofile {
+            rows.push(Row::skipped(
+                what,
+                format!(
+                    "needs {} open files per process, the limit here is {} (the hard limit; raising it needs CAP_SYS_RESOURCE)",
+                    thousands(n as u64 + 256),
+                    thousands(nofile)
+                ),
+            ));
+            continue;
+        }
+        let ours = start_tim_server(plan, "hold")
+            .and_then(|s| hold_level(&runtime, &s, &Workload::Login(app.clone()), n, &sources));
+        let floor =
+            start_echo(plan, "hold").and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
+        match (ours, floor) {
+            (Ok(o), Ok(f)) => rows.push(Row::new(
+                what,
+                format!("{} held, {} / instance", thousands(o.held), bytes(o.per_conn)),
+                format!("{} held, {} / echo connection", thousands(f.held), bytes(f.per_conn)),
+                ratio(o.per_conn as f64, f.per_conn as f64),
+            )),
+            (Err(why), _) | (_, Err(why)) => rows.push(Row::skipped(what, why)),
+        }
+    }
+    rows
+}
+
+struct HoldResult {
+    held: u64,
+    per_conn: u64,
+}
+
+fn hold_level(
+    runtime: &tokio::runtime::Runtime,
+    server: &ServerProcess,
+    workload: &Workload,
+    n: usize,
+    sources: &[std::net::Ipv4Addr],
+) -> Result<HoldResult, String> {
+    let target = Target::parse(&server.url).map_err(|e| e.0)?;
+    let before = proc_info::rss_bytes(server.pid()).ok_or("cannot read the server's VmRSS")?;
+    runtime.block_on(async {
+        let held = load::hold(&target, workload, n, 128, sources).await;
+        if held.sockets.is_empty() {
+            return Err(format!("no connection held: {}", held.first_error.unwrap_or_default()));
+        }
+        if held.errors > 0 {
+            return Err(format!(
+                "{} of {n} connections failed (first: {})",
+                held.errors,
+                held.first_error.unwrap_or_default()
+            ));
+        }
+        // Let the server finish its post-login work before reading its memory.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = proc_info::rss_bytes(server.pid()).ok_or("cannot read the server's VmRSS")?;
+        let count = held.sockets.len() as u64;
+        for ws in held.sockets {
+            drop(ws);
+        }
+        Ok(HoldResult {
+            held: count,
+            per_conn: after.saturating_sub(before) / count,
+        })
+    })
+}
+
+// ---- 5. UserSig ------------------------------------------------------------------------------------------
+
+fn usersig_rows(plan: &Plan) -> Vec<Row> {
+    let what = "UserSig verifications/s, one core (decode + inflate + JSON + HMAC)";
+    match usersig_rate::measure(plan.verify_time) {
+        Ok(r) => vec![Row::new(
+            what,
+            per_second(r.verify_per_s),
+            format!("{} HMAC-SHA256 of the signed content alone", per_second(r.hmac_per_s)),
+            ratio(r.verify_per_s, r.hmac_per_s),
+        )],
+        Err(why) => vec![Row::skipped(what, why)],
+    }
+}
+
+// ---- 6. start-up -------------------------------------------------------------------------------------------
+
+fn startup_rows(plan: &Plan) -> Vec<Row> {
+    let what = format!(
+        "wasm start-up in Node: require + TIM.create, median of {} fresh processes",
+        plan.startups
+    );
+    let dir = match link_package(plan) {
+        Ok(d) => d,
+        Err(why) => return vec![Row::skipped(what, why)],
+    };
+    let measure = |args: Vec<String>| -> Result<f64, String> {
+        let mut runs = Vec::new();
+        for _ in 0..plan.startups {
+            let v = node::run_json(&dir, "startup.cjs", &args, Duration::from_secs(60))?;
+            runs.push(
+                v.get("us")
+                    .and_then(|x| x.as_f64())
+                    .ok_or("no `us` in startup.cjs output")?,
+            );
+        }
+        crate::stats::Samples::from_micros(runs)
+            .quantile(0.5)
+            .ok_or_else(|| "no run".to_string())
+    };
+    let ours = match measure(vec!["--mode".into(), "sdk".into()]) {
+        Ok(us) => us,
+        Err(why) => return vec![Row::skipped(what, why)],
+    };
+    let vf = vendor::VENDOR_FILES[0];
+    let theirs = vendor::fetch(vf, &plan.cache()).and_then(|file| {
+        measure(vec![
+            "--mode".into(),
+            "vendor".into(),
+            "--file".into(),
+            file.display().to_string(),
+        ])
+    });
+    let (reference, r) = match theirs {
+        Ok(t) => (format!("{} {} {}", micros(t), vf.spec, vf.file), ratio(ours, t)),
+        Err(why) => (format!("skipped: {why}"), None),
+    };
+    vec![Row::new(what, micros(ours), reference, r)]
+}
+
+/// The results file: a header saying how the figures were made, the table, the notes.
+pub fn results_markdown(plan: &Plan, rows: &[Row], notes: &[String]) -> String {
+    let mode = if plan.quick {
+        "`cargo xtask bench --quick`"
+    } else {
+        "`cargo xtask bench`"
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut out = format!(
+        "# Benchmarks\n\n\
+         Written by {mode} (do not edit by hand). Machine: {cpus} CPUs, Linux {}. Every figure stands beside \
+         its reference measured in the same run; the ratio is ours / reference (sizes and times: below 1 is \
+         smaller or faster; rates: above 1 is more). No figure is a pass/fail test. The load generator, the \
+         servers and Node share the same cores, so absolute figures are noisy: read the ratios.\n\n",
+        kernel.trim()
+    );
+    out.push_str(&report::markdown_table(rows));
+    if !notes.is_empty() {
+        out.push_str("\n## Notes\n\n");
+        for n in notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    out
+}

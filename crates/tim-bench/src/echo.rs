@@ -1,0 +1,38 @@
+//! The floor server: a minimal WebSocket echo server on the same stack as `tim-server` (tokio +
+//! tungstenite), with no protocol, no registry and no UserSig. Whatever the real server costs above this
+//! is the price of its features.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Accepts connections forever, echoing every text or binary message back on its connection.
+pub async fn serve(listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(echo_connection(stream));
+            }
+            // Out of file descriptors and the like: back off briefly instead of spinning.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
+}
+
+async fn echo_connection(stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    while let Some(Ok(msg)) = ws.next().await {
+        match msg {
+            Message::Text(_) | Message::Binary(_) => {
+                if ws.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `tim-bench [--quick] [--root DIR] [--out FILE]`: runs every benchmark row beside its reference, prints
+//! the table and writes the results file (default `docs/benchmarks.md`). Run through `cargo xtask bench`,
+//! which builds the binaries and the npm package first. `tim-server` and `tim-bench-echo` are expected next
+//! to this binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use tim_bench::driver::{self, Plan};
+use tim_bench::report;
+
+fn main() -> ExitCode {
+    let mut quick = false;
+    let mut root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut out = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--root" | "--out" => {
+                let Some(value) = args.next() else {
+                    eprintln!("tim-bench: {arg} needs a value");
+                    return ExitCode::FAILURE;
+                };
+                if arg == "--root" {
+                    root = PathBuf::from(value);
+                } else {
+                    out = Some(PathBuf::from(value));
+                }
+            }
+            _ => {
+                eprintln!("usage: tim-bench [--quick] [--root DIR] [--out FILE]");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let Some(bin_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)) else {
+        eprintln!("tim-bench: cannot locate its own binary");
+        return ExitCode::FAILURE;
+    };
+    let plan = Plan::new(quick, root.clone(), &bin_dir);
+    let (rows, notes) = driver::run(&plan);
+    println!("\n{}", report::markdown_table(&rows));
+    for n in &notes {
+        println!("note: {n}");
+    }
+    let out = out.unwrap_or_else(|| root.join("docs").join("benchmarks.md"));
+    if let Err(e) = std::fs::write(&out, driver::results_markdown(&plan, &rows, &notes)) {
+        eprintln!("tim-bench: cannot write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    println!("results written to {}", out.display());
+    ExitCode::SUCCESS
+}
