@@ -38,10 +38,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     router.with_state(state)
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    state
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let body = state
         .metrics
-        .render(state.caps.open(), state.registry.instance_count().await)
+        .render(state.caps.open(), state.registry.instance_count().await);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
 }
 
 /// The address clients should use: an unspecified bind address (0.0.0.0, ::) becomes loopback.
