@@ -129,8 +129,15 @@ impl Conn {
                     }
                 }
                 Some(frame) = inbox.push.recv() => {
-                    if !send_text(&mut self.sink, &frame, self.write_timeout).await {
-                        return Ending::Dropped;
+                    let text = Message::Text(frame.encode().into());
+                    match timeout(self.write_timeout, self.sink.send(text)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Ending::Dropped,
+                        Err(_) => {
+                            // The client stopped reading: drop it rather than queue without bound.
+                            self.state.metrics.connection_refused("write_timeout");
+                            return Ending::Dropped;
+                        }
                     }
                 }
                 _ = sleep_until(self.last_inbound + idle) => {

@@ -57,7 +57,7 @@ async fn bad_frames_get_an_error_or_a_close_and_the_server_keeps_serving() {
     let huge = "y".repeat(512 * 1024);
     let _ = ws.send(Message::Text(huge.into())).await;
     let (_, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
-    assert!(matches!(closed, Some(close::TOO_BIG) | None), "{closed:?}");
+    assert_eq!(closed, Some(close::TOO_BIG));
 
     // Binary frames: error 80002 then close 4000.
     let mut ws = server.connect().await;
@@ -82,7 +82,7 @@ async fn bad_frames_get_an_error_or_a_close_and_the_server_keeps_serving() {
 
     assert_still_serving(&server, &mut bystander).await;
     let metrics = server.metrics().await;
-    for reason in ["malformed", "too_large", "binary"] {
+    for reason in ["malformed", "too_large", "binary", "not_utf8"] {
         assert!(
             metrics.contains(&format!("tim_frames_rejected_total{{reason=\"{reason}\"}}")),
             "{reason}: {metrics}"
@@ -245,4 +245,42 @@ async fn connection_caps_refuse_with_80004_and_close_4003() {
     let mut second = per_ip.connect().await;
     let (_, closed) = until_close(&mut second, Duration::from_secs(5)).await;
     assert_eq!(closed, Some(close::SERVER_FULL));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_not_buffered_without_bound() {
+    let server = Server::start(&config(1, "outbound_queue_frames = 4\nwrite_timeout_ms = 500"));
+    let (_slowpoke, _) = server.login_ok("slowpoke").await; // never reads again
+    let (mut sender, _) = server.login_ok("sender").await;
+    let text = "z".repeat(tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES);
+    let mut dropped = false;
+    for i in 0..6000u32 {
+        send(
+            &mut sender,
+            &ClientFrame::SendMessage {
+                id: i,
+                to: "slowpoke".into(),
+                text: text.clone(),
+            },
+        )
+        .await;
+        assert!(matches!(recv(&mut sender).await, ServerFrame::SendMessageAck { .. }));
+        if i % 250 == 249 && server.metrics().await.contains("tim_connections 1\n") {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(
+        dropped,
+        "the slow consumer was never dropped:\n{}",
+        server.metrics().await
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("reason=\"slow_consumer\"") || metrics.contains("reason=\"write_timeout\""),
+        "{metrics}"
+    );
+    // The sender is unaffected.
+    send(&mut sender, &ClientFrame::Hello { id: 1 }).await;
+    assert!(matches!(recv(&mut sender).await, ServerFrame::HelloAck { id: 1, .. }));
 }

@@ -131,7 +131,7 @@ impl MemoryRegistry {
         })
     }
 
-    /// Removes the instance matching `pred`; true when one was removed.
+    /// Removes the instance with this id (held by `conn`, when given); true when one was removed.
     fn remove_where(
         &self,
         account: &AccountKey,
