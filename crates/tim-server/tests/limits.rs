@@ -111,6 +111,16 @@ async fn a_connection_that_never_logs_in_is_closed_after_the_deadline() {
     send(&mut ws, &ClientFrame::Hello { id: 1 }).await;
     let (_, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(closed, Some(close::LOGIN_DEADLINE));
+    // After a logout the connection must log in again within the deadline.
+    let (mut out, _) = server.login_ok("carol").await;
+    send(&mut out, &ClientFrame::Logout { id: 3 }).await;
+    assert_eq!(recv(&mut out).await, ServerFrame::LogoutAck { id: 3 });
+    let (frames, closed) = until_close(&mut out, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::LoginDeadlineExceeded.code())]
+    );
+    assert_eq!(closed, Some(close::LOGIN_DEADLINE));
     // A logged-in connection is not closed by the deadline.
     let (mut ok, _) = server.login_ok("alice").await;
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -214,26 +214,41 @@ async fn concurrent_logins_leave_exactly_n_and_kick_each_evicted_once() {
             for _ in 0..N + 5 {
                 let server = std::sync::Arc::clone(&server);
                 let user = user.clone();
-                tasks.push(tokio::spawn(async move { server.login_ok(&user).await.0 }));
+                tasks.push(tokio::spawn(async move { server.login_ok(&user).await }));
             }
             let mut sockets = Vec::new();
             for t in tasks {
                 sockets.push(t.await.unwrap());
             }
-            // Every LoginAck is out, so every kick is already queued: a short quiet period settles it.
-            let outcomes = futures_util::future::join_all(sockets.iter_mut().map(|ws| async move {
-                match next_event(ws, Duration::from_millis(700)).await {
-                    Event::Frame(ServerFrame::Kicked {
-                        kick_type: KickType::MultipleAccount,
-                    }) => {
-                        assert_eq!(
-                            next_event(ws, Duration::from_secs(5)).await,
-                            Event::Closed(Some(close::KICKED))
-                        );
-                        true
+            // The registry's survivors must be exactly N; every other socket must get exactly one kick,
+            // and the survivors none.
+            let body = format!(r#"{{"UserID":"{user}"}}"#);
+            let live = server.admin("/v4/tim_wasm_admin/query_online_instances", &body).await;
+            let live: Vec<String> = live["Instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["InstanceID"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(live.len(), N, "round {round}");
+            let outcomes = futures_util::future::join_all(sockets.iter_mut().map(|(ws, id)| {
+                let survivor = live.contains(id);
+                async move {
+                    if survivor {
+                        return match next_event(ws, Duration::from_millis(300)).await {
+                            Event::Timeout => false,
+                            other => panic!("a survivor got {other:?}"),
+                        };
                     }
-                    Event::Timeout => false,
-                    other => panic!("{other:?}"),
+                    let (frames, closed) = until_close(ws, Duration::from_secs(10)).await;
+                    assert_eq!(
+                        frames,
+                        vec![ServerFrame::Kicked {
+                            kick_type: KickType::MultipleAccount
+                        }]
+                    );
+                    assert_eq!(closed, Some(close::KICKED));
+                    true
                 }
             }))
             .await;
