@@ -7,6 +7,7 @@
 
 mod bench;
 mod build;
+mod demo;
 mod install;
 mod test;
 mod util;
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "build" => build::run(rest),
         "bench" => bench::run(rest),
-        "demo" => Err("`cargo xtask demo` is not built yet: it arrives with the www-demo issue".into()),
+        "demo" => demo::run(rest),
         "help" | "--help" | "-h" => {
             println!("usage: cargo xtask <test|demo|build|bench>");
             Ok(())
