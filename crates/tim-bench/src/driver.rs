@@ -39,6 +39,8 @@ pub struct Plan {
     pub hold_levels: Vec<usize>,
     /// Duration of each UserSig measurement.
     pub verify_time: Duration,
+    /// Rows to run (`size`, `login`, `kick`, `capacity`, `usersig`, `startup`); empty: all.
+    pub only: Vec<String>,
 }
 
 impl Plan {
@@ -60,7 +62,13 @@ impl Plan {
                 vec![10_000, 50_000]
             },
             verify_time: Duration::from_millis(if quick { 500 } else { 3000 }),
+            only: Vec::new(),
         }
+    }
+
+    /// Whether row group `name` is to run.
+    pub fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
     }
 
     fn cache(&self) -> PathBuf {
@@ -85,20 +93,33 @@ pub fn run(plan: &Plan) -> (Vec<Row>, Vec<String>) {
     ));
     let _ = std::fs::create_dir_all(plan.cache());
     let mut rows = Vec::new();
-    progress("1/6 SDK size");
-    rows.extend(size_rows(plan));
-    progress("2/6 login latency (Node)");
-    let server = start_tim_server(plan, "latency");
-    rows.extend(node_latency_rows(plan, server.as_ref(), "login"));
-    progress("3/6 kick latency (Node)");
-    rows.extend(node_latency_rows(plan, server.as_ref(), "kick"));
-    drop(server);
-    progress("4/6 server capacity (Rust load generator)");
-    rows.extend(capacity_rows(plan, nofile, &mut notes));
-    progress("5/6 UserSig verifications");
-    rows.extend(usersig_rows(plan));
-    progress("6/6 wasm start-up (Node)");
-    rows.extend(startup_rows(plan));
+    if plan.runs("size") {
+        progress("1/6 SDK size");
+        rows.extend(size_rows(plan));
+    }
+    if plan.runs("login") || plan.runs("kick") {
+        let server = start_tim_server(plan, "latency");
+        if plan.runs("login") {
+            progress("2/6 login latency (Node)");
+            rows.extend(node_latency_rows(plan, server.as_ref(), "login"));
+        }
+        if plan.runs("kick") {
+            progress("3/6 kick latency (Node)");
+            rows.extend(node_latency_rows(plan, server.as_ref(), "kick"));
+        }
+    }
+    if plan.runs("capacity") {
+        progress("4/6 server capacity (Rust load generator)");
+        rows.extend(capacity_rows(plan, nofile, &mut notes));
+    }
+    if plan.runs("usersig") {
+        progress("5/6 UserSig verifications");
+        rows.extend(usersig_rows(plan));
+    }
+    if plan.runs("startup") {
+        progress("6/6 wasm start-up (Node)");
+        rows.extend(startup_rows(plan));
+    }
     (rows, notes)
 }
 
@@ -118,12 +139,18 @@ fn start_tim_server(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
     ServerProcess::start(cmd, &plan.cache().join(format!("tim-server-{name}.log")))
 }
 
-fn start_echo(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
+/// The read buffer of the tuned echo server, which shows what the buffer size costs.
+pub const TUNED_READ_BUFFER: usize = 4096;
+
+fn start_echo(plan: &Plan, name: &str, tuned: bool) -> Result<ServerProcess, String> {
     if !plan.echo_bin.is_file() {
         return Err(format!("no tim-bench-echo binary at {}", plan.echo_bin.display()));
     }
     let mut cmd = Command::new(&plan.echo_bin);
     cmd.args(["--listen", "127.0.0.1:0"]);
+    if tuned {
+        cmd.arg("--read-buffer").arg(TUNED_READ_BUFFER.to_string());
+    }
     ServerProcess::start(cmd, &plan.cache().join(format!("echo-{name}.log")))
 }
 
@@ -280,7 +307,8 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
     let app = plan.app();
     let sources = load::loopback_sources(8);
     let mut rows = Vec::new();
-    for &k in &plan.clients {
+    let mut tuned_rows = Vec::new();
+    for (i, &k) in plan.clients.iter().enumerate() {
         let what =
             format!("Logins/s, {k} concurrent clients, each cycle connect + login (UserSig verified) + logout + close");
         let ours = start_tim_server(plan, "capacity").and_then(|s| {
@@ -293,7 +321,7 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
                 &sources,
             )))
         });
-        let floor = start_echo(plan, "capacity").and_then(|s| {
+        let floor = start_echo(plan, "capacity", false).and_then(|s| {
             let target = Target::parse(&s.url).map_err(|e| e.0)?;
             Ok(runtime.block_on(load::run_cycles(
                 &target,
@@ -333,6 +361,9 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
             }
             (Err(why), _) | (_, Err(why)) => rows.push(Row::skipped(what, why)),
         }
+        if i == 0 {
+            tuned_rows.push(tuned_cycles_row(plan, &runtime, &app, k, &sources));
+        }
     }
     for &n in &plan.hold_levels {
         let what = format!(
@@ -353,8 +384,22 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
         }
         let ours = start_tim_server(plan, "hold")
             .and_then(|s| hold_level(&runtime, &s, &Workload::Login(app.clone()), n, &sources));
-        let floor =
-            start_echo(plan, "hold").and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
+        let floor = start_echo(plan, "hold", false)
+            .and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
+        let tuned = start_echo(plan, "hold-tuned", true)
+            .and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
+        match (&tuned, &floor) {
+            (Ok(t), Ok(f)) => tuned_rows.push(Row::new(
+                format!(
+                    "Win shown on the floor: {TUNED_READ_BUFFER} B read buffer instead of tungstenite's 128 KiB default, memory per idle echo connection at {}",
+                    thousands(n as u64)
+                ),
+                bytes(t.per_conn),
+                format!("{} default buffers", bytes(f.per_conn)),
+                ratio(t.per_conn as f64, f.per_conn as f64),
+            )),
+            (Err(why), _) | (_, Err(why)) => tuned_rows.push(Row::skipped("Tuned echo floor", why)),
+        }
         match (ours, floor) {
             (Ok(o), Ok(f)) => rows.push(Row::new(
                 what,
@@ -365,7 +410,39 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
             (Err(why), _) | (_, Err(why)) => rows.push(Row::skipped(what, why)),
         }
     }
+    rows.extend(tuned_rows);
     rows
+}
+
+/// Echo cycles/s with the small read buffer beside the default one (both measured now).
+fn tuned_cycles_row(
+    plan: &Plan,
+    runtime: &tokio::runtime::Runtime,
+    app: &App,
+    k: usize,
+    sources: &[std::net::Ipv4Addr],
+) -> Row {
+    let what = format!(
+        "Win shown on the floor: {TUNED_READ_BUFFER} B read buffer instead of 128 KiB, echo cycles/s with {k} clients"
+    );
+    let mut rates = Vec::new();
+    for tuned in [true, false] {
+        let r = start_echo(plan, "capacity-tuned", tuned).and_then(|s| {
+            let target = Target::parse(&s.url).map_err(|e| e.0)?;
+            let workload = Workload::Echo(app.clone());
+            Ok(runtime.block_on(load::run_cycles(&target, &workload, k, plan.capacity_time, sources)))
+        });
+        match r {
+            Ok(r) => rates.push(r.per_second()),
+            Err(why) => return Row::skipped(what, why),
+        }
+    }
+    Row::new(
+        what,
+        per_second(rates[0]),
+        format!("{} default buffers", per_second(rates[1])),
+        ratio(rates[0], rates[1]),
+    )
 }
 
 struct HoldResult {

@@ -4,14 +4,16 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Accepts connections forever, echoing every text or binary message back on its connection.
-pub async fn serve(listener: TcpListener) {
+/// `config` `None` is tungstenite's default (as `tim-server` uses through axum): 128 KiB read buffer.
+pub async fn serve(listener: TcpListener, config: Option<WebSocketConfig>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(echo_connection(stream));
+                tokio::spawn(echo_connection(stream, config));
             }
             // Out of file descriptors and the like: back off briefly instead of spinning.
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
@@ -19,9 +21,9 @@ pub async fn serve(listener: TcpListener) {
     }
 }
 
-async fn echo_connection(stream: TcpStream) {
+async fn echo_connection(stream: TcpStream, config: Option<WebSocketConfig>) {
     let _ = stream.set_nodelay(true);
-    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, config).await else {
         return;
     };
     while let Some(Ok(msg)) = ws.next().await {

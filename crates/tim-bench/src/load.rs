@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use tim_protocol::{ClientFrame, Platform, ServerFrame, PROTOCOL_VERSION};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -120,12 +121,12 @@ pub async fn connect(target: &Target, source: Ipv4Addr) -> Result<Ws, LoadError>
         .await?
         .map_err(|e| err(format!("connect {}: {e}", target.addr)))?;
     let _ = stream.set_nodelay(true);
-    let (ws, _) = timed(
-        "handshake",
-        tokio_tungstenite::client_async(target.url.as_str(), stream),
-    )
-    .await?
-    .map_err(|e| err(format!("handshake: {e}")))?;
+    // A small client read buffer keeps the load generator's own cost down (it shares the cores).
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let handshake = tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config));
+    let (ws, _) = timed("handshake", handshake)
+        .await?
+        .map_err(|e| err(format!("handshake: {e}")))?;
     Ok(ws)
 }
 
@@ -380,7 +381,7 @@ mod tests {
     async fn cycles_and_holds_against_the_echo_floor() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let target = Target::parse(&format!("ws://{}/ws", listener.local_addr().unwrap())).unwrap();
-        tokio::spawn(crate::echo::serve(listener));
+        tokio::spawn(crate::echo::serve(listener, None));
         let app = App {
             sdk_app_id: 1_400_000_000,
             key: "k".into(),

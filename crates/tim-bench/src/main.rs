@@ -1,5 +1,6 @@
-//! `tim-bench [--quick] [--root DIR] [--out FILE]`: runs every benchmark row beside its reference, prints
-//! the table and writes the results file (default `docs/benchmarks.md`). Run through `cargo xtask bench`,
+//! `tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...]`: runs every benchmark row beside its
+//! reference, prints the table and writes the results file (default `docs/benchmarks.md`). `--only` picks
+//! rows among `size`, `login`, `kick`, `capacity`, `usersig`, `startup` (for profiling one of them). Run through `cargo xtask bench`,
 //! which builds the binaries and the npm package first. `tim-server` and `tim-bench-echo` are expected next
 //! to this binary.
 
@@ -13,23 +14,24 @@ fn main() -> ExitCode {
     let mut quick = false;
     let mut root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut out = None;
+    let mut only = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "--root" | "--out" => {
+            "--root" | "--out" | "--only" => {
                 let Some(value) = args.next() else {
                     eprintln!("tim-bench: {arg} needs a value");
                     return ExitCode::FAILURE;
                 };
-                if arg == "--root" {
-                    root = PathBuf::from(value);
-                } else {
-                    out = Some(PathBuf::from(value));
+                match arg.as_str() {
+                    "--root" => root = PathBuf::from(value),
+                    "--out" => out = Some(PathBuf::from(value)),
+                    _ => only = value.split(',').map(str::to_string).collect(),
                 }
             }
             _ => {
-                eprintln!("usage: tim-bench [--quick] [--root DIR] [--out FILE]");
+                eprintln!("usage: tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...]");
                 return ExitCode::FAILURE;
             }
         }
@@ -38,7 +40,8 @@ fn main() -> ExitCode {
         eprintln!("tim-bench: cannot locate its own binary");
         return ExitCode::FAILURE;
     };
-    let plan = Plan::new(quick, root.clone(), &bin_dir);
+    let mut plan = Plan::new(quick, root.clone(), &bin_dir);
+    plan.only = only;
     let (rows, notes) = driver::run(&plan);
     println!("\n{}", report::markdown_table(&rows));
     for n in &notes {

@@ -1,18 +1,32 @@
-//! `tim-bench-echo --listen HOST:PORT`: the raw WebSocket echo server used as the floor by the bench.
-//! Prints `echo server listening on ws://HOST:PORT/ws` once it accepts connections.
+//! `tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES]`: the raw WebSocket echo server used as the
+//! floor by the bench. Prints `echo server listening on ws://HOST:PORT/ws` once it accepts connections.
+//! `--read-buffer` sets tungstenite's per-connection read buffer (default 128 KiB).
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listen = match args.as_slice() {
-        [] => "127.0.0.1:0".to_string(),
-        [flag, addr] if flag == "--listen" => addr.clone(),
-        _ => {
-            eprintln!("usage: tim-bench-echo [--listen HOST:PORT]");
-            return ExitCode::FAILURE;
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut config = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--listen", Some(addr)) => listen = addr,
+            ("--read-buffer", Some(bytes)) => match bytes.parse::<usize>() {
+                Ok(n) if n >= 256 => {
+                    config =
+                        Some(tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(n))
+                }
+                _ => {
+                    eprintln!("tim-bench-echo: --read-buffer needs a byte count of at least 256");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ => {
+                eprintln!("usage: tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES]");
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
     tim_bench::proc_info::raise_nofile_limit(1 << 20);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -36,7 +50,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        tim_bench::echo::serve(listener).await;
+        tim_bench::echo::serve(listener, config).await;
         ExitCode::SUCCESS
     })
 }

@@ -1,0 +1,81 @@
+// Kick latency on loopback: with N = 1, an account's newest login kicks the earlier instance.
+// `--mode sdk`: two TIM instances (two module loads) take turns; each sample is the time from one
+// instance's login() call to the other's KICKED_OUT event. `--mode raw` is the floor with raw `ws`
+// clients: a new client's connect + login frame until the old client receives its kick frame.
+// Prints {"samples_us": [...]}.
+'use strict';
+
+const { args, wsClass, finish, skip, freshTIM, nextEvent, RawClient, within, now } = require('./common.cjs');
+
+const WARMUP = 10;
+
+async function sdk(a, count) {
+  const make = () => {
+    const TIM = freshTIM();
+    const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: wsClass() });
+    if (typeof tim.setLogLevel === 'function') tim.setLogLevel(4);
+    return { TIM, tim };
+  };
+  const pair = [make(), make()];
+  if (pair[0].tim === pair[1].tim) throw new Error('a second module load gave the same TIM instance');
+  const login = (x) => x.tim.login({ userID: a.user, userSig: a.sig });
+  await within(10000, Promise.all([login(pair[0]), nextEvent(pair[0].tim, pair[0].TIM.EVENT.SDK_READY)]), 'login');
+  const samples = [];
+  for (let i = 0; i < WARMUP + count; i++) {
+    const [old, fresh] = i % 2 === 0 ? pair : [pair[1], pair[0]];
+    const kicked = nextEvent(old.tim, old.TIM.EVENT.KICKED_OUT);
+    const t0 = now();
+    const loggedIn = login(fresh);
+    await within(10000, kicked, 'kick');
+    const t1 = now();
+    await within(10000, loggedIn, 'login');
+    if (i >= WARMUP) samples.push((t1 - t0) * 1000);
+  }
+  return samples;
+}
+
+async function raw(a, count) {
+  const login = async () => {
+    const c = new RawClient(a.url);
+    await within(10000, c.opened, 'connect');
+    c.ws.send(a['login-frame']);
+    return c;
+  };
+  let old = await login();
+  const ack = JSON.parse(await within(10000, old.next(), 'login'));
+  if (ack.type !== 'loginAck') throw new Error(`login refused: ${JSON.stringify(ack)}`);
+  const samples = [];
+  for (let i = 0; i < WARMUP + count; i++) {
+    const t0 = now();
+    const kicked = (async () => {
+      for (;;) {
+        const f = JSON.parse(await old.next());
+        if (f.type === 'kicked') return;
+      }
+    })();
+    const fresh = await login();
+    await within(10000, kicked, 'kick');
+    const t1 = now();
+    const reply = JSON.parse(await within(10000, fresh.next(), 'login'));
+    if (reply.type !== 'loginAck') throw new Error(`login refused: ${JSON.stringify(reply)}`);
+    if (i >= WARMUP) samples.push((t1 - t0) * 1000);
+    await within(10000, old.closed, 'close after kick');
+    old = fresh;
+  }
+  await old.close();
+  return samples;
+}
+
+async function main() {
+  const a = args();
+  const count = Number(a.count || 1000);
+  let samples;
+  try {
+    samples = a.mode === 'raw' ? await raw(a, count) : await sdk(a, count);
+  } catch (e) {
+    return skip(e);
+  }
+  finish({ samples_us: samples });
+}
+
+main();
