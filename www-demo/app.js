@@ -35,7 +35,11 @@ async function main() {
   $('owi-form').addEventListener('submit', (e) => { e.preventDefault(); applyOnlineWebInstances(); });
   $('rest-kick').addEventListener('click', restKick);
   $('log-clear').addEventListener('click', () => { $('log').replaceChildren(); render(); });
-  window.addEventListener('focus', () => refreshOnlineWebInstances().catch(() => {}));
+  // Another tab may change the setting: keep the shown value fresh while this tab is visible.
+  const refresh = () => refreshOnlineWebInstances().catch(() => {});
+  window.addEventListener('focus', refresh);
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refresh());
+  setInterval(() => document.visibilityState === 'visible' && refresh(), 4000);
   render();
   await refreshOnlineWebInstances().catch((e) => addLog('call', 'get_app_config', { error: e.message }, 'fail'));
   document.body.dataset.phase = 'ready';
@@ -105,6 +109,7 @@ async function login() {
     addLog('call', 'login()', errorData(e), 'fail');
   } finally {
     settle('logging-in');
+    refreshOnlineWebInstances().catch(() => {});
   }
 }
 

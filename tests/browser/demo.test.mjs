@@ -1,0 +1,252 @@
+// Browser test of the demo page: Debian's Chromium driven by playwright-core (never a downloaded browser),
+// the real demo server and a real tim-server. Two tabs log in as the same user:
+//   N=1 → the first tab logs KICKED_OUT (multipleAccount) then SDK_NOT_READY and shows "logged out";
+//   N=2 → both stay ready; logout in one tab leaves the other ready.
+// Screenshots of each step go to test-output/browser/.
+//
+// Run: `cargo xtask demo --browser-test` (builds, starts the demo, sets TIM_DEMO_URL), or by hand with a
+// running demo: `TIM_DEMO_URL=http://127.0.0.1:8700 node --test tests/browser/demo.test.mjs`. Without
+// TIM_DEMO_URL the test starts `cargo xtask demo --no-build --port 0` itself and stops it afterwards.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const shots = path.join(repo, 'test-output', 'browser');
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+/** How long a tab may take to reach a state (login round trip, kick push). */
+const STATE_TIMEOUT_MS = 15_000;
+/** How long "stays ready" is watched for after the second login. */
+const QUIET_MS = 1_500;
+
+let demo;
+let browser;
+let context;
+let shotNumber = 0;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  demo = await startDemo();
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+});
+
+after(async () => {
+  // Leave the server as the demo starts it (N=1), then stop everything this test started.
+  if (context) {
+    const page = await openTab('cleanup').catch(() => null);
+    if (page) await setOnlineWebInstances(page, 1).catch(() => {});
+  }
+  if (browser) await browser.close();
+  if (demo) demo.stop();
+});
+
+test(
+  'N=1: a second tab logging in as the same user kicks the first (multipleAccount), which returns to logged out',
+  { timeout: 90_000 },
+  () =>
+    withTabs('n1', async (a, b) => {
+      await setOnlineWebInstances(a, 1);
+      const user = uniqueUser('kick');
+
+      await login(a, user);
+      await shot(a, 'n1-tab-a-logged-in');
+      await login(b, user);
+
+      await waitStatus(a, 'logged-out');
+      await a.waitForSelector('#log li[data-event="SDK_NOT_READY"]', { timeout: STATE_TIMEOUT_MS });
+      await shot(a, 'n1-tab-a-kicked-out');
+      await shot(b, 'n1-tab-b-ready');
+
+      const log = await events(a);
+      const ready = log.findIndex((e) => e.event === 'SDK_READY');
+      const kicked = log.findIndex((e) => e.event === 'KICKED_OUT');
+      const notReady = log.findIndex((e, i) => i > kicked && e.event === 'SDK_NOT_READY');
+      assert.ok(ready >= 0, `tab A logged SDK_READY: ${JSON.stringify(log)}`);
+      assert.ok(kicked > ready, `tab A logged KICKED_OUT after SDK_READY: ${JSON.stringify(log)}`);
+      assert.deepEqual(log[kicked].data, { type: 'multipleAccount' });
+      assert.ok(notReady > kicked, `tab A logged SDK_NOT_READY after KICKED_OUT: ${JSON.stringify(log)}`);
+      assert.equal(await text(a, '#state-ready'), 'false');
+      assert.equal(await text(a, '#state-status'), 'Logged out');
+      assert.match(await text(a, '#state-kick'), /^multipleAccount at /);
+      assert.match(await text(a, '#banner'), /kicked out \(multipleAccount\)/);
+
+      assert.equal(await status(b), 'ready');
+      assert.equal(await text(b, '#state-user'), user);
+      assert.deepEqual(await eventNames(b, 'KICKED_OUT'), []);
+    }),
+);
+
+test(
+  'N=2: both tabs stay ready; logging out in one leaves the other ready',
+  { timeout: 90_000 },
+  () =>
+    withTabs('n2', async (a, b) => {
+      await setOnlineWebInstances(a, 2);
+      const user = uniqueUser('both');
+
+      await login(a, user);
+      await login(b, user);
+      await a.waitForTimeout(QUIET_MS);
+      await shot(a, 'n2-tab-a-still-ready');
+      await shot(b, 'n2-tab-b-ready');
+      for (const [name, page] of [['A', a], ['B', b]]) {
+        assert.equal(await status(page), 'ready', `tab ${name} is ready`);
+        assert.equal(await text(page, '#state-ready'), 'true');
+        assert.equal(await text(page, '#state-user'), user);
+        assert.deepEqual(await eventNames(page, 'KICKED_OUT'), [], `tab ${name} was not kicked`);
+      }
+
+      await b.click('#logout');
+      await waitStatus(b, 'logged-out');
+      await b.waitForSelector('#log li[data-event="logout()"]', { timeout: STATE_TIMEOUT_MS });
+      const logoutReply = await b.$eval('#log li[data-event="logout()"]', (li) => JSON.parse(li.dataset.data));
+      assert.deepEqual(logoutReply, { code: 0, data: {} });
+      assert.deepEqual(await eventNames(b, 'SDK_NOT_READY'), ['SDK_NOT_READY']);
+      assert.equal(await text(b, '#state-user'), '—');
+
+      await a.waitForTimeout(QUIET_MS);
+      await shot(b, 'n2-tab-b-logged-out');
+      await shot(a, 'n2-tab-a-ready-after-b-logout');
+      assert.equal(await status(a), 'ready');
+      assert.equal(await text(a, '#state-ready'), 'true');
+      assert.deepEqual(await eventNames(a, 'SDK_NOT_READY'), [], 'tab A saw no SDK_NOT_READY');
+    }),
+);
+
+// ---- helpers ----------------------------------------------------------------------------------------
+
+/** The demo under test: TIM_DEMO_URL, or `cargo xtask demo --no-build --port 0` started here. */
+async function startDemo() {
+  if (process.env.TIM_DEMO_URL) return { url: process.env.TIM_DEMO_URL, stop() {} };
+  const child = spawn('cargo', ['xtask', 'demo', '--no-build', '--port', '0'], {
+    cwd: repo,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stop = () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  };
+  const url = await new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no demo URL within 180 s; output:\n${seen}`)), 180_000);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const found = seen.match(/^\s*open (http:\/\/\S+)$/m);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`cargo xtask demo exited (${code}) before printing its URL; output:\n${seen}`));
+    });
+  }).catch((e) => {
+    stop();
+    throw e;
+  });
+  child.stdout.resume();
+  return { url, stop };
+}
+
+async function openTab(label) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`[tab ${label}] page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`[tab ${label}] console error: ${m.text()}`);
+  });
+  await page.goto(demo.url);
+  await page.waitForSelector('body[data-phase="ready"]', { timeout: 30_000 });
+  return page;
+}
+
+/** Runs a step with two fresh tabs; on failure, screenshots both tabs before rethrowing. */
+async function withTabs(name, body) {
+  const a = await openTab('A');
+  const b = await openTab('B');
+  try {
+    await body(a, b);
+  } catch (e) {
+    await shot(a, `${name}-FAILED-tab-a`).catch(() => {});
+    await shot(b, `${name}-FAILED-tab-b`).catch(() => {});
+    throw e;
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+async function login(page, user) {
+  await page.fill('#user-id', user);
+  await page.click('#login');
+  await waitStatus(page, 'ready');
+}
+
+async function setOnlineWebInstances(page, n) {
+  const before = await page.locator('#log li[data-event="set_app_config"]').count();
+  await page.fill('#owi-input', String(n));
+  await page.click('#owi-apply');
+  await page.waitForFunction(
+    (count) => document.querySelectorAll('#log li[data-event="set_app_config"]').length > count,
+    before,
+    { timeout: STATE_TIMEOUT_MS },
+  );
+  const last = await page.$$eval('#log li[data-event="set_app_config"]', (lis) => lis.at(-1).dataset.data);
+  assert.deepEqual(JSON.parse(last), { OnlineWebInstances: n }, 'the admin call succeeded');
+  assert.equal(await text(page, '#owi-current'), String(n));
+}
+
+async function waitStatus(page, wanted) {
+  await page.waitForSelector(`#state-status[data-status="${wanted}"]`, { timeout: STATE_TIMEOUT_MS });
+}
+
+async function status(page) {
+  return page.getAttribute('#state-status', 'data-status');
+}
+
+async function text(page, selector) {
+  return (await page.textContent(selector)).trim();
+}
+
+/** The SDK events of a tab's log, oldest first, with their data. */
+async function events(page) {
+  return page.$$eval('#log li[data-kind="event"]', (lis) =>
+    lis
+      .sort((x, y) => Number(x.dataset.seq) - Number(y.dataset.seq))
+      .map((li) => ({ event: li.dataset.event, data: li.dataset.data ? JSON.parse(li.dataset.data) : undefined })),
+  );
+}
+
+async function eventNames(page, name) {
+  return (await events(page)).filter((e) => e.event === name).map((e) => e.event);
+}
+
+async function shot(page, name) {
+  shotNumber += 1;
+  const file = path.join(shots, `${String(shotNumber).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+}
+
+function uniqueUser(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
