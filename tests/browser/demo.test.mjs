@@ -1,7 +1,8 @@
 // Browser test of the demo page: Debian's Chromium driven by playwright-core (never a downloaded browser),
 // the real demo server and a real tim-server. Two tabs log in as the same user:
 //   N=1 → the first tab logs KICKED_OUT (multipleAccount) then SDK_NOT_READY and shows "logged out";
-//   N=2 → both stay ready; logout in one tab leaves the other ready.
+//   N=2 → both stay ready; logout in one tab leaves the other ready;
+//   the page's REST kick → KICKED_OUT (REST_API_Kick) then SDK_NOT_READY.
 // Screenshots of each step go to test-output/browser/.
 //
 // Run: `cargo xtask demo --browser-test` (builds, starts the demo, sets TIM_DEMO_URL), or by hand with a
@@ -125,6 +126,31 @@ test(
       assert.equal(await status(a), 'ready');
       assert.equal(await text(a, '#state-ready'), 'true');
       assert.deepEqual(await eventNames(a, 'SDK_NOT_READY'), [], 'tab A saw no SDK_NOT_READY');
+    }),
+);
+
+test(
+  'REST kick: the admin call kicks every instance of the user (REST_API_Kick), then SDK_NOT_READY',
+  { timeout: 90_000 },
+  () =>
+    withTabs('rest', async (a, b) => {
+      const user = uniqueUser('rest');
+      await login(a, user);
+      await b.fill('#user-id', user);
+      await b.click('#rest-kick');
+      await b.waitForSelector('#log li[data-event="REST kick"]', { timeout: STATE_TIMEOUT_MS });
+      const tone = await b.getAttribute('#log li[data-event="REST kick"]', 'data-tone');
+      assert.equal(tone, 'call', 'the kick call succeeded');
+
+      await waitStatus(a, 'logged-out');
+      await a.waitForSelector('#log li[data-event="SDK_NOT_READY"]', { timeout: STATE_TIMEOUT_MS });
+      await shot(a, 'rest-tab-a-kicked-by-admin');
+      const log = await events(a);
+      const kicked = log.findIndex((e) => e.event === 'KICKED_OUT');
+      assert.ok(kicked >= 0, `tab A logged KICKED_OUT: ${JSON.stringify(log)}`);
+      assert.deepEqual(log[kicked].data, { type: 'REST_API_Kick' });
+      assert.ok(log.findIndex((e, i) => i > kicked && e.event === 'SDK_NOT_READY') > kicked);
+      assert.match(await text(a, '#banner'), /kicked out \(REST_API_Kick\)/);
     }),
 );
 
