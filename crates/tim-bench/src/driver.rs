@@ -311,26 +311,18 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
     for (i, &k) in plan.clients.iter().enumerate() {
         let what =
             format!("Logins/s, {k} concurrent clients, each cycle connect + login (UserSig verified) + logout + close");
-        let ours = start_tim_server(plan, "capacity").and_then(|s| {
-            let target = Target::parse(&s.url).map_err(|e| e.0)?;
-            Ok(runtime.block_on(load::run_cycles(
-                &target,
-                &Workload::Login(app.clone()),
+        let both = start_tim_server(plan, "capacity").and_then(|ours| Ok((ours, start_echo(plan, "capacity", false)?)));
+        let (ours, floor) = match both {
+            Ok((ours, floor)) => alternate(
+                &runtime,
+                plan,
                 k,
-                plan.capacity_time,
                 &sources,
-            )))
-        });
-        let floor = start_echo(plan, "capacity", false).and_then(|s| {
-            let target = Target::parse(&s.url).map_err(|e| e.0)?;
-            Ok(runtime.block_on(load::run_cycles(
-                &target,
-                &Workload::Echo(app.clone()),
-                k,
-                plan.capacity_time,
-                &sources,
-            )))
-        });
+                [&ours, &floor],
+                [Workload::Login(app.clone()), Workload::Echo(app.clone())],
+            ),
+            Err(why) => (Err(why.clone()), Err(why)),
+        };
         match (ours, floor) {
             (Ok(o), Ok(f)) => {
                 for (name, r) in [("tim-server", &o), ("echo floor", &f)] {
@@ -365,7 +357,14 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
             tuned_rows.push(tuned_cycles_row(plan, &runtime, &app, k, &sources));
         }
     }
-    for &n in &plan.hold_levels {
+    // When the open-file limit stops the largest level, also measure the largest count that fits.
+    let mut levels = plan.hold_levels.clone();
+    let fits = (nofile.saturating_sub(1_024) / 1_000 * 1_000) as usize;
+    if levels.iter().any(|&n| n as u64 + 256 > nofile) && fits > 0 && !levels.contains(&fits) {
+        levels.push(fits);
+        levels.sort_unstable();
+    }
+    for &n in &levels {
         let what = format!(
             "Idle instances held at {}, resident memory per instance",
             thousands(n as u64)
@@ -425,23 +424,60 @@ fn tuned_cycles_row(
     let what = format!(
         "Win shown on the floor: {TUNED_READ_BUFFER} B read buffer instead of 128 KiB, echo cycles/s with {k} clients"
     );
-    let mut rates = Vec::new();
-    for tuned in [true, false] {
-        let r = start_echo(plan, "capacity-tuned", tuned).and_then(|s| {
-            let target = Target::parse(&s.url).map_err(|e| e.0)?;
-            let workload = Workload::Echo(app.clone());
-            Ok(runtime.block_on(load::run_cycles(&target, &workload, k, plan.capacity_time, sources)))
-        });
-        match r {
-            Ok(r) => rates.push(r.per_second()),
-            Err(why) => return Row::skipped(what, why),
-        }
-    }
+    let both = start_echo(plan, "capacity-tuned", true).and_then(|t| Ok((t, start_echo(plan, "capacity", false)?)));
+    let (tuned, default) = match both {
+        Ok((t, d)) => alternate(
+            runtime,
+            plan,
+            k,
+            sources,
+            [&t, &d],
+            [Workload::Echo(app.clone()), Workload::Echo(app.clone())],
+        ),
+        Err(why) => return Row::skipped(what, why),
+    };
+    let rates = match (tuned, default) {
+        (Ok(t), Ok(d)) => [t.per_second(), d.per_second()],
+        (Err(why), _) | (_, Err(why)) => return Row::skipped(what, why),
+    };
     Row::new(
         what,
         per_second(rates[0]),
         format!("{} default buffers", per_second(rates[1])),
         ratio(rates[0], rates[1]),
+    )
+}
+
+/// Runs the two servers' cycles in alternating rounds (A B A B ...), so that a change in the machine's
+/// background load hits both alike; each side's rounds are merged.
+fn alternate(
+    runtime: &tokio::runtime::Runtime,
+    plan: &Plan,
+    clients: usize,
+    sources: &[std::net::Ipv4Addr],
+    servers: [&ServerProcess; 2],
+    workloads: [Workload; 2],
+) -> (Result<load::CycleReport, String>, Result<load::CycleReport, String>) {
+    let rounds: u32 = if plan.quick { 2 } else { 4 };
+    let slice = plan.capacity_time / rounds;
+    let mut merged: [Option<load::CycleReport>; 2] = [None, None];
+    for _ in 0..rounds {
+        for side in 0..2 {
+            let target = match Target::parse(&servers[side].url) {
+                Ok(t) => t,
+                Err(e) => return (Err(e.0.clone()), Err(e.0)),
+            };
+            let r = runtime.block_on(load::run_cycles(&target, &workloads[side], clients, slice, sources));
+            merged[side] = Some(match merged[side].take() {
+                Some(m) => m.merge(r),
+                None => r,
+            });
+        }
+    }
+    let [a, b] = merged;
+    (
+        a.ok_or_else(|| "no round".to_string()),
+        b.ok_or_else(|| "no round".to_string()),
     )
 }
 
@@ -504,29 +540,32 @@ fn usersig_rows(plan: &Plan) -> Vec<Row> {
 
 fn startup_rows(plan: &Plan) -> Vec<Row> {
     let what = format!(
-        "wasm start-up in Node: require + TIM.create, median of {} fresh processes",
+        "Start-up in Node: require() of the package (wasm compile + instantiate), median of {} fresh processes",
         plan.startups
     );
     let dir = match link_package(plan) {
         Ok(d) => d,
         Err(why) => return vec![Row::skipped(what, why)],
     };
-    let measure = |args: Vec<String>| -> Result<f64, String> {
-        let mut runs = Vec::new();
+    // Medians of `us` and of `create_us` (when the script reports it).
+    let measure = |args: Vec<String>| -> Result<(f64, Option<f64>), String> {
+        let (mut load, mut create) = (Vec::new(), Vec::new());
         for _ in 0..plan.startups {
             let v = node::run_json(&dir, "startup.cjs", &args, Duration::from_secs(60))?;
-            runs.push(
+            load.push(
                 v.get("us")
                     .and_then(|x| x.as_f64())
                     .ok_or("no `us` in startup.cjs output")?,
             );
+            if let Some(c) = v.get("create_us").and_then(|x| x.as_f64()) {
+                create.push(c);
+            }
         }
-        crate::stats::Samples::from_micros(runs)
-            .quantile(0.5)
-            .ok_or_else(|| "no run".to_string())
+        let median = |xs: Vec<f64>| crate::stats::Samples::from_micros(xs).quantile(0.5);
+        Ok((median(load).ok_or("no run")?, median(create)))
     };
-    let ours = match measure(vec!["--mode".into(), "sdk".into()]) {
-        Ok(us) => us,
+    let (ours, create) = match measure(vec!["--mode".into(), "sdk".into()]) {
+        Ok(v) => v,
         Err(why) => return vec![Row::skipped(what, why)],
     };
     let vf = vendor::VENDOR_FILES[0];
@@ -539,10 +578,17 @@ fn startup_rows(plan: &Plan) -> Vec<Row> {
         ])
     });
     let (reference, r) = match theirs {
-        Ok(t) => (format!("{} {} {}", micros(t), vf.spec, vf.file), ratio(ours, t)),
+        Ok((t, _)) => (
+            format!("{} require() of {} {}", micros(t), vf.spec, vf.file),
+            ratio(ours, t),
+        ),
         Err(why) => (format!("skipped: {why}"), None),
     };
-    vec![Row::new(what, micros(ours), reference, r)]
+    let ours = match create {
+        Some(c) => format!("{} (then TIM.create {})", micros(ours), micros(c)),
+        None => micros(ours),
+    };
+    vec![Row::new(what, ours, reference, r)]
 }
 
 /// The results file: a header saying how the figures were made, the table, the notes.

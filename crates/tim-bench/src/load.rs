@@ -241,6 +241,16 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// Both runs as one: cycles, errors, time and latencies added up.
+    pub fn merge(mut self, other: CycleReport) -> CycleReport {
+        self.cycles += other.cycles;
+        self.errors += other.errors;
+        self.first_error = self.first_error.or(other.first_error);
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self
+    }
+
     /// Completed cycles per second.
     pub fn per_second(&self) -> f64 {
         self.cycles as f64 / self.elapsed.as_secs_f64().max(1e-9)

@@ -1,6 +1,7 @@
-//! `tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...]`: runs every benchmark row beside its
+//! `tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...] [--server-bin FILE]`: runs every benchmark row beside its
 //! reference, prints the table and writes the results file (default `docs/benchmarks.md`). `--only` picks
-//! rows among `size`, `login`, `kick`, `capacity`, `usersig`, `startup` (for profiling one of them). Run through `cargo xtask bench`,
+//! rows among `size`, `login`, `kick`, `capacity`, `usersig`, `startup` (for profiling one of them);
+//! `--server-bin` measures another `tim-server` build (to compare a patch before/after). Run through `cargo xtask bench`,
 //! which builds the binaries and the npm package first. `tim-server` and `tim-bench-echo` are expected next
 //! to this binary.
 
@@ -15,11 +16,12 @@ fn main() -> ExitCode {
     let mut root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut out = None;
     let mut only = Vec::new();
+    let mut server_bin = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            "--root" | "--out" | "--only" => {
+            "--root" | "--out" | "--only" | "--server-bin" => {
                 let Some(value) = args.next() else {
                     eprintln!("tim-bench: {arg} needs a value");
                     return ExitCode::FAILURE;
@@ -27,11 +29,12 @@ fn main() -> ExitCode {
                 match arg.as_str() {
                     "--root" => root = PathBuf::from(value),
                     "--out" => out = Some(PathBuf::from(value)),
+                    "--server-bin" => server_bin = Some(PathBuf::from(value)),
                     _ => only = value.split(',').map(str::to_string).collect(),
                 }
             }
             _ => {
-                eprintln!("usage: tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...]");
+                eprintln!("usage: tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...] [--server-bin FILE]");
                 return ExitCode::FAILURE;
             }
         }
@@ -42,6 +45,9 @@ fn main() -> ExitCode {
     };
     let mut plan = Plan::new(quick, root.clone(), &bin_dir);
     plan.only = only;
+    if let Some(bin) = server_bin {
+        plan.server_bin = bin;
+    }
     let (rows, notes) = driver::run(&plan);
     println!("\n{}", report::markdown_table(&rows));
     for n in &notes {
