@@ -69,7 +69,7 @@ pub fn run(args: &[String]) -> Result {
     if options.build {
         prepare()?;
     }
-    let demo = Demo::start(options.port, options.dev_key.as_deref())?;
+    let demo = Demo::start(options.port, options.dev_key.as_deref(), None)?;
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -111,8 +111,8 @@ struct Demo {
 
 impl Demo {
     /// Starts the server and the page server (in a background thread); `port` None means the default
-    /// port, or any free port if that one is taken.
-    fn start(port: Option<u16>, dev_key: Option<&str>) -> Result<Demo> {
+    /// port, or any free port if that one is taken; `log_filter` is the server's `RUST_LOG`.
+    fn start(port: Option<u16>, dev_key: Option<&str>, log_filter: Option<&str>) -> Result<Demo> {
         let root = root();
         let bin = tim_server::binary()?;
         if !bin.is_file() {
@@ -123,7 +123,7 @@ impl Demo {
         }
         let listener = bind(port)?;
         let addr = listener.local_addr()?;
-        let server = TimServer::start(&bin, dev_key)?;
+        let server = TimServer::start(&bin, dev_key, log_filter)?;
         let config = page_config(&server);
         let pkg = root.join("pkg");
         let pkg_for_config = pkg.clone();
@@ -225,7 +225,8 @@ fn print_welcome(demo: &Demo) {
 pub fn browser_test() -> Result {
     install::apt(&["chromium"])?;
     prepare()?;
-    let mut demo = Demo::start(Some(0), None)?;
+    // The server's warnings still show; its per-login info lines would drown the test report.
+    let mut demo = Demo::start(Some(0), None, Some("warn"))?;
     util::step(&format!(
         "browser test (node --test tests/browser/demo.test.mjs) against {}",
         demo.page_url

@@ -213,6 +213,64 @@ mod tests {
         assert_eq!(safe_segments("//app%20x.js"), Some(vec!["app x.js".into()]));
     }
 
+    /// Sends one raw request to a real server on a free port; returns the reply head and body.
+    fn fetch(addr: std::net::SocketAddr, request: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        (head.to_owned(), body.to_owned())
+    }
+
+    #[test]
+    fn serves_page_package_and_config_over_a_real_socket() {
+        let dir = std::env::temp_dir().join(format!("xtask-static-{}", std::process::id()));
+        let (www, pkg) = (dir.join("www"), dir.join("pkg"));
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
+        std::fs::write(pkg.join("tim.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("secret.txt"), "TOP-SECRET").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let site = Site {
+            www,
+            pkg,
+            config: Box::new(|| r#"{"ok":true}"#.to_owned()),
+        };
+        std::thread::spawn(move || serve(listener, site));
+
+        let (head, body) = fetch(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"), "{head}");
+        assert_eq!(body, "<h1>demo</h1>");
+        let (head, body) = fetch(addr, "GET /pkg/tim.wasm?v=1 HTTP/1.1\r\n\r\n");
+        assert!(head.contains("Content-Type: application/wasm"), "{head}");
+        assert_eq!(body, "\0asm");
+        let (head, body) = fetch(addr, "GET /config.json HTTP/1.1\r\n\r\n");
+        assert!(head.contains("Content-Type: application/json"), "{head}");
+        assert_eq!(body, r#"{"ok":true}"#);
+        let (head, body) = fetch(addr, "HEAD / HTTP/1.1\r\n\r\n");
+        assert!(head.contains("Content-Length: 13"), "{head}");
+        assert_eq!(body, "");
+        for (request, status) in [
+            ("GET /pkg/%2e%2e/secret.txt HTTP/1.1\r\n\r\n", "400"),
+            ("GET /../secret.txt HTTP/1.1\r\n\r\n", "400"),
+            ("GET /missing.js HTTP/1.1\r\n\r\n", "404"),
+            ("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "405"),
+            ("garbage\r\n\r\n", "405"),
+        ] {
+            let (head, body) = fetch(addr, request);
+            assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{request:?}: {head}");
+            assert!(
+                !body.contains("TOP-SECRET"),
+                "{request:?} leaked the file outside the site"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn module_and_wasm_types_are_right() {
         assert_eq!(mime_type(Path::new("a/b.js")), "text/javascript; charset=utf-8");

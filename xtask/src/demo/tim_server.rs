@@ -48,10 +48,14 @@ pub fn binary() -> Result<PathBuf> {
 }
 
 impl TimServer {
-    /// Starts `bin --dev --listen 127.0.0.1:0 [--dev-key KEY]` and waits for its URL line.
-    pub fn start(bin: &Path, dev_key: Option<&str>) -> Result<TimServer> {
+    /// Starts `bin --dev --listen 127.0.0.1:0 [--dev-key KEY]` and waits for its URL line. `log_filter`
+    /// sets the server's `RUST_LOG` (None keeps the caller's, whose default is `info`).
+    pub fn start(bin: &Path, dev_key: Option<&str>, log_filter: Option<&str>) -> Result<TimServer> {
         let mut cmd = Command::new(bin);
         cmd.args(["--dev", "--listen", "127.0.0.1:0"]);
+        if let Some(filter) = log_filter {
+            cmd.env("RUST_LOG", filter);
+        }
         if let Some(key) = dev_key {
             cmd.args(["--dev-key", key]);
         }
