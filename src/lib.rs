@@ -1,4 +1,44 @@
-//! `tim-wasm`: the JavaScript-facing `TIM` object over [`tim_core`].
+//! `tim-wasm`: the JavaScript-facing `TIM` object over [`tim_core`], compiled to WebAssembly.
 //!
-//! This crate holds no business logic: conversions, Promise plumbing, the listener registry and the
-//! platform transports only. The bindings arrive with the SDK issue.
+//! This crate holds no business logic. Every decision (login, logout, kicks, reconnect, the not-ready
+//! guard) is made by the sans-IO [`tim_core::Session`]; this crate only drives it:
+//!
+//! - [`tim`]: the exported `TIM` class (`TIM.create`, `login`, `logout`, `on`, ...) and its statics;
+//! - [`driver`]: feeds the session, performs its outputs, then settles Promises and calls listeners
+//!   with no borrow held (a listener may call any method, `logout()` included);
+//! - [`listeners`], [`promise`]: the listener registry and the Promise plumbing;
+//! - [`transport`], [`timer`]: the WebSocket and the one timer of an instance, each an RAII owner of the
+//!   closures it hands to JS;
+//! - [`convert`], [`error`], [`options`], [`constants`]: conversions between core types and JS values;
+//! - [`log`]: `setLogLevel` and `console` output; [`runtime`]: defaults the package's loaders install.
+//!
+//! The socket is any object with the W3C `WebSocket` shape (`new Ctor(url)`, `send`, `close`, `onopen`,
+//! `onmessage`, `onclose`, `onerror`): the browser's `WebSocket`, the npm `ws` package, or a small
+//! adapter over a mini-program's `connectSocket`. Runtimes differ only in the JS that picks it.
+
+#![warn(missing_docs)]
+
+pub mod constants;
+pub mod convert;
+pub mod debug;
+pub mod driver;
+pub mod error;
+pub mod listeners;
+pub mod log;
+pub mod options;
+pub mod promise;
+pub mod runtime;
+pub mod tim;
+pub mod timer;
+pub mod transport;
+
+pub use tim::Tim;
+
+use wasm_bindgen::prelude::*;
+
+/// Runs once when the module is instantiated (`__wbindgen_start`): a panic becomes a readable
+/// `console.error` with its message and location instead of a bare `unreachable` trap.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}

@@ -1,0 +1,28 @@
+// tim-wasm for browsers and bundlers: `import TIM from 'tim-wasm'` needs no init call. The wasm is
+// fetched next to this file (bundlers rewrite `new URL(..., import.meta.url)` into an asset URL) and
+// instantiated with top-level await, so `TIM` is ready when the import resolves.
+import * as glue from './tim_wasm_bg.mjs';
+
+const url = new URL('./tim_wasm_bg.wasm', import.meta.url);
+const imports = { './tim_wasm_bg.js': glue };
+
+async function instantiate() {
+  if (typeof WebAssembly.instantiateStreaming === 'function') {
+    try {
+      return await WebAssembly.instantiateStreaming(fetch(url), imports);
+    } catch (e) {
+      // A server that sends another MIME type than application/wasm: fall back to bytes.
+    }
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`tim-wasm: cannot load ${url}: HTTP ${response.status}`);
+  return WebAssembly.instantiate(await response.arrayBuffer(), imports);
+}
+
+const { instance } = await instantiate();
+glue.__wbg_set_wasm(instance.exports);
+instance.exports.__wbindgen_start();
+
+const TIM = glue.TIM;
+export default TIM;
+export { TIM };

@@ -1,0 +1,14 @@
+// tim-wasm for Node.js, ES module: `import TIM from 'tim-wasm'`. Ready when the import resolves.
+import { readFileSync } from 'node:fs';
+import * as glue from './tim_wasm_bg.mjs';
+import runtime from './node-runtime.cjs';
+
+const bytes = readFileSync(new URL('./tim_wasm_bg.wasm', import.meta.url));
+const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { './tim_wasm_bg.js': glue });
+glue.__wbg_set_wasm(instance.exports);
+instance.exports.__wbindgen_start();
+runtime.installNodeDefaults(glue);
+
+const TIM = glue.TIM;
+export default TIM;
+export { TIM };

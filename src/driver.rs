@@ -1,0 +1,265 @@
+//! The driver of one instance: feeds the core, performs its outputs, then delivers.
+//!
+//! `feed` runs in two phases. First, with the session borrowed, it hands the input to the core and
+//! drains every output into a `Vec`; then it performs the I/O ones (open, send, close a socket), which
+//! can produce more inputs (a socket that cannot open), and re-arms the timer. Second, with **no**
+//! borrow held, it settles Promises and calls listeners in the core's order. Deliveries go through one
+//! queue: a listener that calls an SDK method (`logout()` inside `KICKED_OUT`) feeds the core again,
+//! and what that produces is delivered after the events already queued, so listeners always see the
+//! core's order.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use js_sys::Function;
+use tim_core::{Command, Config, Event, Handle, Input, Output, Response, Session, SocketId, TimError};
+use tim_protocol::ClientFrame;
+use wasm_bindgen::prelude::*;
+
+use crate::listeners::Listeners;
+use crate::promise::Pending;
+use crate::timer::Timer;
+use crate::transport::{Sink, SocketHandle};
+use crate::{convert, log};
+
+/// Something to hand to JS once no borrow is held.
+enum Delivery {
+    Settle(Handle, Result<Response, TimError>),
+    Emit(&'static str, JsValue),
+}
+
+/// The state behind one `TIM` object.
+pub struct Instance {
+    /// The SDKAppID this instance was created with.
+    pub sdk_app_id: u64,
+    session: RefCell<Session>,
+    websocket: Option<Function>,
+    sockets: RefCell<HashMap<SocketId, SocketHandle>>,
+    timer: RefCell<Option<Timer>>,
+    /// The Promises of commands not yet completed.
+    pub promises: RefCell<Pending>,
+    /// The listeners of `on`/`once`.
+    pub listeners: RefCell<Listeners>,
+    queue: RefCell<VecDeque<Delivery>>,
+    delivering: Cell<bool>,
+    next_handle: Cell<Handle>,
+    /// Set by `destroy()`: the I/O resources are released and never acquired again.
+    released: Cell<bool>,
+}
+
+/// `Date.now()`.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+impl Instance {
+    /// A logged-out instance; `websocket` is the constructor its logins will use.
+    pub fn new(config: Config, websocket: Option<Function>) -> Rc<Instance> {
+        let sdk_app_id = config.sdk_app_id;
+        let instance = Rc::new(Instance {
+            sdk_app_id,
+            session: RefCell::new(Session::new(config)),
+            websocket,
+            sockets: RefCell::new(HashMap::new()),
+            timer: RefCell::new(None),
+            promises: RefCell::new(Pending::default()),
+            listeners: RefCell::new(Listeners::default()),
+            queue: RefCell::new(VecDeque::new()),
+            delivering: Cell::new(false),
+            next_handle: Cell::new(1),
+            released: Cell::new(false),
+        });
+        let weak = Rc::downgrade(&instance);
+        let timer = Timer::new(move || {
+            if let Some(instance) = weak.upgrade() {
+                if let Some(timer) = instance.timer.borrow_mut().as_mut() {
+                    timer.fired();
+                }
+                feed(&instance, Input::Timeout);
+            }
+        });
+        *instance.timer.borrow_mut() = Some(timer);
+        instance
+    }
+
+    /// True when a WebSocket constructor is known.
+    pub fn has_websocket(&self) -> bool {
+        self.websocket.is_some()
+    }
+
+    /// Reads the session (never across a call into JS).
+    pub fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
+        f(&self.session.borrow())
+    }
+
+    /// Starts a command and returns its Promise, settled when the core completes it.
+    pub fn command(self: &Rc<Self>, command: Command) -> js_sys::Promise {
+        let handle = self.next_handle.get();
+        self.next_handle.set(handle + 1);
+        let promise = self.promises.borrow_mut().register(handle);
+        feed(self, Input::Command { handle, command });
+        promise
+    }
+
+    /// Queues an event of the bindings themselves (`SDK_DESTROY`) and delivers it.
+    pub fn emit(self: &Rc<Self>, name: &'static str, data: JsValue) {
+        self.queue.borrow_mut().push_back(Delivery::Emit(name, data));
+        deliver(self);
+    }
+
+    /// `destroy()`, after the core was told: drops sockets, the timer and every listener.
+    pub fn release(&self) {
+        self.released.set(true);
+        let sockets: Vec<SocketHandle> = self.sockets.borrow_mut().drain().map(|(_, s)| s).collect();
+        drop(sockets);
+        let timer = self.timer.borrow_mut().take();
+        drop(timer);
+        self.listeners.borrow_mut().clear();
+    }
+
+    /// Sockets currently owned.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.borrow().len()
+    }
+
+    fn sink(self: &Rc<Self>) -> Sink {
+        let weak: Weak<Instance> = Rc::downgrade(self);
+        Rc::new(move |input| {
+            if let Some(instance) = weak.upgrade() {
+                feed(&instance, input);
+            }
+        })
+    }
+
+    /// Performs one output; I/O failures become inputs pushed to `next`.
+    fn perform(self: &Rc<Self>, output: Output, next: &mut VecDeque<Input>) {
+        match output {
+            Output::OpenSocket { socket, url } => self.open(socket, &url, next),
+            Output::CloseSocket { socket, code } => {
+                let handle = self.sockets.borrow_mut().remove(&socket);
+                if let Some(handle) = handle {
+                    log::log(&format!("closing socket {socket} with code {code}"));
+                    handle.close(code);
+                }
+            }
+            Output::Transmit { socket, frame } => self.transmit(socket, &frame, next),
+            Output::Event(event) => {
+                log_event(&event);
+                let delivery = Delivery::Emit(convert::event_name(&event), convert::event_data(&event));
+                self.queue.borrow_mut().push_back(delivery);
+            }
+            Output::Completed { handle, result } => {
+                self.queue.borrow_mut().push_back(Delivery::Settle(handle, result));
+            }
+        }
+    }
+
+    fn open(self: &Rc<Self>, socket: SocketId, url: &str, next: &mut VecDeque<Input>) {
+        let failure = match (&self.websocket, self.released.get()) {
+            (_, true) => Some("the instance was destroyed".to_owned()),
+            (None, false) => Some(tim_core::ErrorCode::NoWebSocket.message().to_owned()),
+            (Some(ctor), false) => match SocketHandle::open(ctor, url, socket, self.sink()) {
+                Ok(handle) => {
+                    log::log(&format!("socket {socket} opening to {url}"));
+                    self.sockets.borrow_mut().insert(socket, handle);
+                    None
+                }
+                Err(reason) => Some(reason),
+            },
+        };
+        if let Some(reason) = failure {
+            log::warn(&format!("socket {socket} could not open: {reason}"));
+            next.push_back(Input::SocketClosed {
+                socket,
+                code: 1006,
+                reason,
+            });
+        }
+    }
+
+    fn transmit(&self, socket: SocketId, frame: &ClientFrame, next: &mut VecDeque<Input>) {
+        let sent = match convert::encode_frame(frame) {
+            Ok(text) => match self.sockets.borrow().get(&socket) {
+                Some(handle) => handle.send(&text),
+                None => Err("the socket is gone".to_owned()),
+            },
+            Err(e) => Err(format!("cannot encode a frame: {e}")),
+        };
+        if let Err(reason) = sent {
+            log::warn(&format!("socket {socket}: send failed: {reason}"));
+            next.push_back(Input::SocketClosed {
+                socket,
+                code: 1006,
+                reason,
+            });
+        }
+    }
+
+    fn arm_timer(&self) {
+        let deadline = self.session.borrow().poll_timeout();
+        if let Some(timer) = self.timer.borrow_mut().as_mut() {
+            timer.arm(deadline, now());
+        }
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Error { code, message } => log::error(&format!("error {code}: {message}")),
+        Event::KickedOut { kick_type } => log::warn(&format!("kicked out: {}", kick_type.as_str())),
+        other => log::info(&format!("event {}", convert::event_name(other))),
+    }
+}
+
+/// Feeds one input, performs the outputs, then delivers (see the module docs).
+pub fn feed(instance: &Rc<Instance>, input: Input) {
+    let mut inputs = VecDeque::from([input]);
+    while let Some(input) = inputs.pop_front() {
+        if let Input::SocketClosed { socket, .. } = &input {
+            // The socket is gone: drop its handlers now (no `CloseSocket` follows a close).
+            let gone = instance.sockets.borrow_mut().remove(socket);
+            drop(gone);
+        }
+        let outputs: Vec<Output> = {
+            let mut session = instance.session.borrow_mut();
+            session.handle_input(now(), input);
+            std::iter::from_fn(|| session.poll_output()).collect()
+        };
+        for output in outputs {
+            instance.perform(output, &mut inputs);
+        }
+    }
+    if !instance.released.get() {
+        instance.arm_timer();
+    }
+    deliver(instance);
+}
+
+/// Settles Promises and calls listeners, in order, with no borrow held across a call into JS.
+fn deliver(instance: &Rc<Instance>) {
+    if instance.delivering.replace(true) {
+        // An outer `deliver` further up the stack drains the queue in order.
+        return;
+    }
+    loop {
+        let next = instance.queue.borrow_mut().pop_front();
+        match next {
+            None => break,
+            Some(Delivery::Settle(handle, result)) => {
+                let settler = instance.promises.borrow_mut().take(handle);
+                if let Some(settler) = settler {
+                    settler.settle(&result);
+                }
+            }
+            Some(Delivery::Emit(name, data)) => {
+                let calls = instance.listeners.borrow_mut().take_calls(name);
+                let event = convert::listener_event(name, data);
+                for call in calls {
+                    call.invoke(name, &event);
+                }
+            }
+        }
+    }
+    instance.delivering.set(false);
+}

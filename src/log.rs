@@ -1,0 +1,99 @@
+//! `setLogLevel` and the SDK's console output.
+//!
+//! Levels as in the official SDK: 0 log (default), 1 info, 2 warn, 3 error, 4 none. The level is
+//! shared by all instances, as the official SDK's logger is.
+
+use std::cell::Cell;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(text: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = info)]
+    fn console_info(text: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(text: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(text: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error_value(text: &str, value: &JsValue);
+}
+
+/// A log level (`setLogLevel(n)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// 0: everything.
+    Log = 0,
+    /// 1: info and above.
+    Info = 1,
+    /// 2: warnings and errors.
+    Warn = 2,
+    /// 3: errors only.
+    Error = 3,
+    /// 4: nothing.
+    None = 4,
+}
+
+impl Level {
+    /// The level for `setLogLevel(n)`, `None` for anything but an integer 0-4.
+    pub fn from_number(n: f64) -> Option<Level> {
+        [Level::Log, Level::Info, Level::Warn, Level::Error, Level::None]
+            .into_iter()
+            .find(|l| *l as u8 as f64 == n)
+    }
+}
+
+thread_local! {
+    static LEVEL: Cell<Level> = const { Cell::new(Level::Log) };
+}
+
+/// Sets the level for every instance.
+pub fn set_level(level: Level) {
+    LEVEL.with(|l| l.set(level));
+}
+
+/// The current level.
+pub fn level() -> Level {
+    LEVEL.with(Cell::get)
+}
+
+fn enabled(at: Level) -> bool {
+    at >= level() && at != Level::None
+}
+
+/// Logs at level 0 (`console.log`).
+pub fn log(text: &str) {
+    if enabled(Level::Log) {
+        console_log(&format!("TIM {text}"));
+    }
+}
+
+/// Logs at level 1 (`console.info`).
+pub fn info(text: &str) {
+    if enabled(Level::Info) {
+        console_info(&format!("TIM {text}"));
+    }
+}
+
+/// Logs at level 2 (`console.warn`).
+pub fn warn(text: &str) {
+    if enabled(Level::Warn) {
+        console_warn(&format!("TIM {text}"));
+    }
+}
+
+/// Logs at level 3 (`console.error`).
+pub fn error(text: &str) {
+    if enabled(Level::Error) {
+        console_error(&format!("TIM {text}"));
+    }
+}
+
+/// Logs at level 3 with a JS value (an exception) after the text, so the console shows its stack.
+pub fn error_value(text: &str, value: &JsValue) {
+    if enabled(Level::Error) {
+        console_error_value(&format!("TIM {text}"), value);
+    }
+}

@@ -1,0 +1,202 @@
+//! Reading the option objects of `TIM.create`, `login` and `sendMessage` into typed values.
+//!
+//! Only JS types are checked here (number or string, string, function); the rules on the values
+//! (UserID format, URL scheme, ...) belong to the core, which reports them with their codes.
+
+use js_sys::{Function, Reflect};
+use tim_core::{Command, ErrorCode, Platform};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::error;
+
+/// Largest SDKAppID that a JS number holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// What `TIM.create(options)` was given.
+#[derive(Debug)]
+pub struct CreateOptions {
+    /// `options.SDKAppID`, a positive integer.
+    pub sdk_app_id: u64,
+    /// `options.serverUrl`: the server's WebSocket URL.
+    pub server_url: String,
+    /// `options.WebSocket`: a constructor with the W3C `WebSocket` shape, if given.
+    pub websocket: Option<Function>,
+    /// `options.platform` (set by the mini-program entry): the runtime reported to the server.
+    pub platform: Option<Platform>,
+}
+
+fn get(options: &JsValue, key: &str) -> JsValue {
+    Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn is_object(value: &JsValue) -> bool {
+    value.is_object() || value.is_function()
+}
+
+/// Reads an SDKAppID given as a number or a numeric string; `None` unless it is a positive integer.
+pub fn sdk_app_id(value: &JsValue) -> Option<u64> {
+    if let Some(n) = value.as_f64() {
+        return ((1.0..=MAX_SAFE_INTEGER).contains(&n) && n.fract() == 0.0).then_some(n as u64);
+    }
+    let text = value.as_string()?;
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u64>()
+        .ok()
+        .filter(|&n| n >= 1 && n as f64 <= MAX_SAFE_INTEGER)
+}
+
+/// Reads `TIM.create(options)`; the error is a JS `TimError` (2000 for a bad SDKAppID, 8003 for a bad
+/// `serverUrl`, 8002 for a `WebSocket` option that is not a constructor).
+pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
+    if !is_object(options) {
+        return Err(error::with_message(
+            ErrorCode::NoSdkAppId,
+            "TIM.create needs an options object: TIM.create({SDKAppID, serverUrl}).",
+        ));
+    }
+    let raw_id = get(options, "SDKAppID");
+    let Some(sdk_app_id) = sdk_app_id(&raw_id) else {
+        return Err(error::from_code(ErrorCode::NoSdkAppId));
+    };
+    let server_url = get(options, "serverUrl").as_string().unwrap_or_default();
+    if !(server_url.starts_with("ws://") || server_url.starts_with("wss://")) {
+        return Err(error::from_code(ErrorCode::InvalidServerUrl));
+    }
+    let websocket = match get(options, "WebSocket") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.dyn_into::<Function>() {
+            Ok(f) => Some(f),
+            Err(_) => {
+                return Err(error::with_message(
+                    ErrorCode::InvalidArgument,
+                    "options.WebSocket must be a WebSocket constructor.",
+                ))
+            }
+        },
+    };
+    let platform = match get(options, "platform") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => Some(v.as_string().and_then(|p| Platform::parse(&p)).ok_or_else(|| {
+            error::with_message(
+                ErrorCode::InvalidArgument,
+                "options.platform must be one of web, node, wx, qq, tt, swan, my.",
+            )
+        })?),
+    };
+    Ok(CreateOptions {
+        sdk_app_id,
+        server_url,
+        websocket,
+        platform,
+    })
+}
+
+/// A string option: missing (`undefined`, `null`) reads as `""`, so that the core reports the
+/// option's own "missing" code; any other non-string is 8002.
+fn string_option(options: &JsValue, key: &str) -> Result<String, JsValue> {
+    let value = get(options, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(String::new());
+    }
+    value
+        .as_string()
+        .ok_or_else(|| error::with_message(ErrorCode::InvalidArgument, &format!("{key} must be a string.")))
+}
+
+fn require_object(options: &JsValue, call: &str) -> Result<(), JsValue> {
+    if is_object(options) {
+        Ok(())
+    } else {
+        Err(error::with_message(
+            ErrorCode::InvalidArgument,
+            &format!("{call} needs an options object."),
+        ))
+    }
+}
+
+/// Reads `login({userID, userSig})`.
+pub fn login(options: &JsValue) -> Result<Command, JsValue> {
+    require_object(options, "login")?;
+    Ok(Command::Login {
+        user_id: string_option(options, "userID")?,
+        user_sig: string_option(options, "userSig")?,
+    })
+}
+
+/// Reads `sendMessage({to, text})`.
+pub fn send_message(options: &JsValue) -> Result<Command, JsValue> {
+    require_object(options, "sendMessage")?;
+    Ok(Command::SendMessage {
+        to: string_option(options, "to")?,
+        text: string_option(options, "text")?,
+    })
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use super::*;
+    use crate::convert::object;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn code(err: JsValue) -> f64 {
+        Reflect::get(&err, &"code".into()).unwrap().as_f64().unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn sdk_app_id_accepts_numbers_and_numeric_strings_only() {
+        assert_eq!(sdk_app_id(&1400000000.into()), Some(1400000000));
+        assert_eq!(sdk_app_id(&"1400000000".into()), Some(1400000000));
+        for bad in [
+            JsValue::from(0),
+            JsValue::from(-1),
+            JsValue::from(1.5),
+            JsValue::from(f64::NAN),
+            JsValue::from(1e300),
+            "".into(),
+            "12a".into(),
+            "-5".into(),
+            "0".into(),
+            JsValue::NULL,
+            JsValue::UNDEFINED,
+            JsValue::TRUE,
+        ] {
+            assert_eq!(sdk_app_id(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn create_errors_have_codes() {
+        let url = "ws://127.0.0.1:1/ws";
+        assert_eq!(code(create(&JsValue::UNDEFINED).unwrap_err()), 2000.0);
+        assert_eq!(code(create(&object(&[("serverUrl", url.into())])).unwrap_err()), 2000.0);
+        let no_url = object(&[("SDKAppID", 1.into())]);
+        assert_eq!(code(create(&no_url).unwrap_err()), 8003.0);
+        let bad_ws = object(&[
+            ("SDKAppID", 1.into()),
+            ("serverUrl", url.into()),
+            ("WebSocket", 3.into()),
+        ]);
+        assert_eq!(code(create(&bad_ws).unwrap_err()), 8002.0);
+        let ok = create(&object(&[("SDKAppID", "7".into()), ("serverUrl", url.into())])).unwrap();
+        assert_eq!(ok.sdk_app_id, 7);
+        assert!(ok.websocket.is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn login_options() {
+        assert_eq!(code(login(&JsValue::UNDEFINED).unwrap_err()), 8002.0);
+        assert_eq!(code(login(&object(&[("userID", 5.into())])).unwrap_err()), 8002.0);
+        assert_eq!(
+            login(&object(&[("userID", "a".into())])).unwrap(),
+            Command::Login {
+                user_id: "a".into(),
+                user_sig: String::new()
+            }
+        );
+        assert_eq!(code(send_message(&JsValue::NULL).unwrap_err()), 8002.0);
+    }
+}

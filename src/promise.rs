@@ -1,0 +1,73 @@
+//! Promise plumbing: one JS Promise per command handle, settled when the core completes the command.
+
+use std::collections::HashMap;
+
+use js_sys::{Function, Promise};
+use tim_core::{Handle, Response, TimError};
+use wasm_bindgen::prelude::*;
+
+use crate::{convert, error};
+
+/// The resolve/reject pair of a Promise returned to JS.
+#[derive(Debug)]
+struct Settle {
+    resolve: Function,
+    reject: Function,
+}
+
+/// The Promises of one instance still waiting for their command to complete.
+#[derive(Debug, Default)]
+pub struct Pending {
+    waiting: HashMap<Handle, Settle>,
+}
+
+impl Pending {
+    /// A new Promise for `handle`; settle it later with [`Pending::take`] and [`Settler::settle`].
+    pub fn register(&mut self, handle: Handle) -> Promise {
+        let mut slot = None;
+        // The executor runs synchronously inside `new Promise`, so a stack closure suffices.
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Settle { resolve, reject }));
+        if let Some(settle) = slot {
+            self.waiting.insert(handle, settle);
+        }
+        promise
+    }
+
+    /// Removes the Promise of `handle` to settle it once no borrow is held.
+    pub fn take(&mut self, handle: Handle) -> Option<Settler> {
+        self.waiting.remove(&handle).map(Settler)
+    }
+
+    /// Promises still waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// True when no Promise is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// A Promise taken out of [`Pending`], ready to be settled.
+#[derive(Debug)]
+pub struct Settler(Settle);
+
+impl Settler {
+    /// Resolves with `imResponse` or rejects with `imError`.
+    pub fn settle(self, result: &Result<Response, TimError>) {
+        // resolve/reject of a native Promise never throw.
+        let _ = match result {
+            Ok(response) => self
+                .0
+                .resolve
+                .call1(&JsValue::UNDEFINED, &convert::im_response(response)),
+            Err(e) => self.0.reject.call1(&JsValue::UNDEFINED, &error::to_js(e)),
+        };
+    }
+}
+
+/// A Promise already rejected with `error` (bad arguments: rejected, never thrown).
+pub fn rejected(error: JsValue) -> Promise {
+    Promise::reject(&error)
+}

@@ -1,0 +1,218 @@
+//! The exported `TIM` class: `TIM.create` and its statics, and the instance methods.
+//!
+//! Each method only converts arguments, hands a command to the [`Instance`]'s driver and returns its
+//! Promise; the core decides everything.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use tim_core::{Command, Config, ErrorCode, NetworkHint};
+use tim_protocol::limits::{validate_user_id, validate_user_sig};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::driver::{self, Instance};
+use crate::{constants, convert, debug, error, log, options, promise, runtime};
+
+thread_local! {
+    /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`.
+    static INSTANCES: RefCell<HashMap<u64, (JsValue, Rc<Instance>)>> = RefCell::new(HashMap::new());
+}
+
+/// An SDK instance (`TIM.create(options)`), mirroring the official web SDK's login API.
+#[wasm_bindgen(js_name = TIM)]
+pub struct Tim {
+    instance: Rc<Instance>,
+}
+
+#[wasm_bindgen(js_class = TIM)]
+impl Tim {
+    /// `TIM.create({SDKAppID, serverUrl, WebSocket?})`: the instance of that SDKAppID (the same object
+    /// for the same SDKAppID until `destroy()`).
+    ///
+    /// # Errors
+    /// Throws a `TimError`: 2000 when `SDKAppID` is not a positive integer (number or numeric string),
+    /// 8003 when `serverUrl` is not a `ws://`/`wss://` URL, 8002 when `WebSocket` is not a constructor.
+    /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
+    pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
+        let opts = options::create(&options)?;
+        if let Some(existing) = INSTANCES.with(|m| m.borrow().get(&opts.sdk_app_id).map(|(js, _)| js.clone())) {
+            return Ok(existing);
+        }
+        let mut config = Config::new(opts.sdk_app_id, opts.server_url);
+        config.platform = opts.platform.unwrap_or_else(runtime::platform);
+        config.rng_seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+        let instance = Instance::new(config, runtime::websocket(opts.websocket));
+        let tim: JsValue = Tim {
+            instance: instance.clone(),
+        }
+        .into();
+        INSTANCES.with(|m| m.borrow_mut().insert(opts.sdk_app_id, (tim.clone(), instance)));
+        log::info(&format!("instance created for SDKAppID {}", opts.sdk_app_id));
+        Ok(tim)
+    }
+
+    /// `TIM.EVENT`: event names.
+    #[wasm_bindgen(getter = EVENT)]
+    pub fn event() -> JsValue {
+        constants::event_table()
+    }
+
+    /// `TIM.TYPES`: kick types and network states.
+    #[wasm_bindgen(getter = TYPES)]
+    pub fn types() -> JsValue {
+        constants::types_table()
+    }
+
+    /// `TIM.VERSION`: the SDK version.
+    #[wasm_bindgen(getter = VERSION)]
+    pub fn version() -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// `tim.login({userID, userSig})`: resolves `{code: 0, data: {actionStatus, errorCode, errorInfo,
+    /// repeatLogin?}}`; `SDK_READY` follows. Rejects with a `TimError` (bad arguments included).
+    pub fn login(&self, options: JsValue) -> Promise {
+        let command = match options::login(&options) {
+            Ok(c) => c,
+            Err(e) => return promise::rejected(e),
+        };
+        // Without a WebSocket a login cannot start: say so (8004) once the arguments are known good;
+        // bad arguments and a destroyed instance keep the codes the core gives them.
+        let destroyed = self
+            .instance
+            .with_session(|s| s.state() == tim_core::SessionState::Destroyed);
+        let args_ok = match &command {
+            Command::Login { user_id, user_sig } => validate_user_id(user_id).and(validate_user_sig(user_sig)).is_ok(),
+            _ => false,
+        };
+        if !self.instance.has_websocket() && !destroyed && args_ok {
+            return promise::rejected(error::from_code(ErrorCode::NoWebSocket));
+        }
+        self.instance.command(command)
+    }
+
+    /// `tim.logout()`: resolves `{code: 0, data: {}}` and emits `SDK_NOT_READY`; rejects with 2024
+    /// when not logged in.
+    pub fn logout(&self) -> Promise {
+        self.instance.command(Command::Logout)
+    }
+
+    /// `tim.sendMessage({to, text})`: a text message; needs the ready state (rejects with the
+    /// not-ready reason before `SDK_READY`). Resolves `{code: 0, data: {sequence, time, timeMs}}`.
+    #[wasm_bindgen(js_name = sendMessage)]
+    pub fn send_message(&self, options: JsValue) -> Promise {
+        match options::send_message(&options) {
+            Ok(command) => self.instance.command(command),
+            Err(e) => promise::rejected(e),
+        }
+    }
+
+    /// `tim.on(name, handler, context?)`: calls `handler.call(context, {name, data})` on each event.
+    pub fn on(&self, name: JsValue, handler: JsValue, context: JsValue) {
+        self.add_listener(name, handler, context, false);
+    }
+
+    /// `tim.once(name, handler, context?)`: like `on`, for the next event only.
+    pub fn once(&self, name: JsValue, handler: JsValue, context: JsValue) {
+        self.add_listener(name, handler, context, true);
+    }
+
+    /// `tim.off(name, handler, context?, once?)`: removes the matching registrations.
+    pub fn off(&self, name: JsValue, handler: JsValue, context: JsValue, once: JsValue) {
+        let Some(name) = name.as_string() else {
+            log::warn("off: the event name must be a string");
+            return;
+        };
+        let removed = self
+            .instance
+            .listeners
+            .borrow_mut()
+            .remove(&name, &handler, &context, once.as_bool());
+        log::log(&format!("off '{name}': {removed} listener(s) removed"));
+    }
+
+    /// `tim.isReady()`: true between `SDK_READY` and `SDK_NOT_READY`.
+    #[wasm_bindgen(js_name = isReady)]
+    pub fn is_ready(&self) -> bool {
+        self.instance.with_session(|s| s.is_ready())
+    }
+
+    /// `tim.getLoginUser()`: the logged-in userID, `""` when not logged in.
+    #[wasm_bindgen(js_name = getLoginUser)]
+    pub fn get_login_user(&self) -> String {
+        self.instance.with_session(|s| s.login_user().to_owned())
+    }
+
+    /// `tim.setLogLevel(level)`: 0 log (default), 1 info, 2 warn, 3 error, 4 none.
+    #[wasm_bindgen(js_name = setLogLevel)]
+    pub fn set_log_level(&self, level: JsValue) {
+        match level.as_f64().and_then(log::Level::from_number) {
+            Some(level) => log::set_level(level),
+            None => log::warn("setLogLevel: the level must be an integer from 0 to 4"),
+        }
+    }
+
+    /// `tim.destroy()`: logs out if logged in, fails pending requests with 8005, emits
+    /// `SDK_DESTROY {SDKAppID}`, releases sockets, timers and listeners, and frees the SDKAppID for a
+    /// new `TIM.create`. Resolves `{code: 0, data: {}}`; later calls on this object reject with 8005.
+    pub fn destroy(&self) -> Promise {
+        let instance = &self.instance;
+        let sdk_app_id = instance.sdk_app_id;
+        INSTANCES.with(|m| {
+            let mut m = m.borrow_mut();
+            // Forget the cached object only if it is this instance: after a destroy, a new instance
+            // may own the SDKAppID, and calling destroy() again on the old object must not drop it.
+            if m.get(&sdk_app_id)
+                .is_some_and(|(_, cached)| Rc::ptr_eq(cached, instance))
+            {
+                m.remove(&sdk_app_id);
+            }
+        });
+        if instance.with_session(|s| s.state() != tim_core::SessionState::Destroyed) {
+            driver::feed(instance, tim_core::Input::Destroy);
+            let data = convert::object(&[("SDKAppID", (sdk_app_id as f64).into())]);
+            instance.emit(constants::SDK_DESTROY, data);
+            instance.release();
+            log::info(&format!("instance of SDKAppID {sdk_app_id} destroyed"));
+        }
+        Promise::resolve(&convert::object(&[("code", 0.into()), ("data", convert::object(&[]))]))
+    }
+
+    /// Internal (runtime adapters): the platform reports a network change, `"online"` or `"offline"`
+    /// (or a boolean: online). Anything else is ignored with a warning.
+    #[wasm_bindgen(js_name = networkHint)]
+    pub fn network_hint(&self, hint: JsValue) {
+        let hint = match (hint.as_string().as_deref(), hint.as_bool()) {
+            (Some("online"), _) | (_, Some(true)) => NetworkHint::Online,
+            (Some("offline"), _) | (_, Some(false)) => NetworkHint::Offline,
+            _ => return log::warn("networkHint: expects 'online' or 'offline'"),
+        };
+        driver::feed(&self.instance, tim_core::Input::Network(hint));
+    }
+
+    /// Internal, for leak tests: `{listeners, pendingPromises, sockets, liveSockets, liveClosures}`
+    /// (the last two over all instances of the module).
+    #[wasm_bindgen(js_name = __debugCounts)]
+    pub fn debug_counts(&self) -> JsValue {
+        let listeners = self.instance.listeners.borrow().len() as f64;
+        let pending = self.instance.promises.borrow().len() as f64;
+        convert::object(&[
+            ("listeners", listeners.into()),
+            ("pendingPromises", pending.into()),
+            ("sockets", (self.instance.socket_count() as f64).into()),
+            ("liveSockets", (debug::live_sockets() as f64).into()),
+            ("liveClosures", (debug::live_closures() as f64).into()),
+        ])
+    }
+
+    fn add_listener(&self, name: JsValue, handler: JsValue, context: JsValue, once: bool) {
+        let (Some(name), Ok(handler)) = (name.as_string(), handler.dyn_into::<Function>()) else {
+            log::warn("on/once: needs an event name string and a listener function");
+            return;
+        };
+        self.instance.listeners.borrow_mut().add(name, handler, context, once);
+    }
+}

@@ -1,0 +1,175 @@
+//! The WebSocket of an instance: any object with the W3C `WebSocket` shape.
+//!
+//! The constructor comes from `TIM.create({WebSocket})`, else from the default a loader installed
+//! ([`crate::runtime`]: Node's entry installs the `ws` package, the mini-program entry an adapter over
+//! `connectSocket`), else from the global `WebSocket`. [`SocketHandle`] owns the four handler closures
+//! it installs; dropping it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
+//! shared no-op (the `ws` package throws on an `error` event nobody listens to) and closes the socket.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Reflect};
+use tim_core::{Input, SocketId};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::{convert, debug};
+
+#[wasm_bindgen]
+extern "C" {
+    /// An object with the W3C `WebSocket` shape.
+    pub type Socket;
+
+    #[wasm_bindgen(method, catch)]
+    fn send(this: &Socket, text: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn close(this: &Socket, code: u16) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, setter)]
+    fn set_onopen(this: &Socket, handler: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_onmessage(this: &Socket, handler: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_onclose(this: &Socket, handler: &JsValue);
+    #[wasm_bindgen(method, setter)]
+    fn set_onerror(this: &Socket, handler: &JsValue);
+}
+
+thread_local! {
+    /// The one process-wide no-op error handler, owned here for the life of the module.
+    static IGNORE_ERRORS: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// The closures one socket's handlers run.
+type Handler = Closure<dyn FnMut(JsValue)>;
+
+/// An open (or opening) socket and the closures it calls; see the module docs for what drop does.
+pub struct SocketHandle {
+    socket: Socket,
+    handlers: [Handler; 4],
+    closed: RefCell<bool>,
+}
+
+/// Where a socket's events go: the driver's `feed`, given the input they make.
+pub type Sink = std::rc::Rc<dyn Fn(Input)>;
+
+const NUM_HANDLERS: i64 = 4;
+
+impl SocketHandle {
+    /// `new ctor(url)` with handlers that turn the socket's events into inputs for `socket`.
+    /// A constructor that throws (a bad URL, say) gives the exception's text.
+    pub fn open(ctor: &Function, url: &str, socket: SocketId, sink: Sink) -> Result<SocketHandle, String> {
+        let raw = Reflect::construct(ctor, &Array::of1(&JsValue::from_str(url)))
+            .map_err(|e| format!("the WebSocket constructor threw: {}", describe(&e)))?;
+        let ws: Socket = raw.unchecked_into();
+        let on_open = {
+            let sink = sink.clone();
+            Closure::new(move |_: JsValue| sink(Input::SocketOpened { socket }))
+        };
+        let on_message = {
+            let sink = sink.clone();
+            Closure::new(move |event: JsValue| sink(message_input(socket, &event)))
+        };
+        let on_close = {
+            let sink = sink.clone();
+            Closure::new(move |event: JsValue| {
+                let code = get(&event, "code").as_f64().map_or(1006, |c| c as u16);
+                let reason = get(&event, "reason").as_string().unwrap_or_default();
+                sink(Input::SocketClosed { socket, code, reason })
+            })
+        };
+        // Some runtimes report a failure only through `error`: treat it as the close it means.
+        let on_error = Closure::new(move |event: JsValue| {
+            let reason = describe(&get(&event, "message"));
+            sink(Input::SocketClosed {
+                socket,
+                code: 1006,
+                reason: format!("socket error: {reason}"),
+            })
+        });
+        let handlers: [Handler; 4] = [on_open, on_message, on_close, on_error];
+        ws.set_onopen(handlers[0].as_ref());
+        ws.set_onmessage(handlers[1].as_ref());
+        ws.set_onclose(handlers[2].as_ref());
+        ws.set_onerror(handlers[3].as_ref());
+        debug::closure_created(NUM_HANDLERS);
+        debug::socket_created();
+        Ok(SocketHandle {
+            socket: ws,
+            handlers,
+            closed: RefCell::new(false),
+        })
+    }
+
+    /// Sends one text frame; the error text when the socket refuses it.
+    pub fn send(&self, text: &str) -> Result<(), String> {
+        self.socket.send(text).map_err(|e| describe(&e))
+    }
+
+    /// Closes with `code` (1000 or 4000-4999). Handlers are detached first: no event follows.
+    pub fn close(self, code: u16) {
+        self.detach();
+        *self.closed.borrow_mut() = true;
+        // A socket that is already closing or closed may throw; there is nothing left to do then.
+        let _ = self.socket.close(code);
+    }
+
+    fn detach(&self) {
+        self.socket.set_onopen(&JsValue::NULL);
+        self.socket.set_onmessage(&JsValue::NULL);
+        self.socket.set_onclose(&JsValue::NULL);
+        IGNORE_ERRORS.with(|noop| self.socket.set_onerror(noop.as_ref()));
+    }
+}
+
+impl Drop for SocketHandle {
+    fn drop(&mut self) {
+        if !*self.closed.borrow() {
+            self.detach();
+            let _ = self.socket.close(1000);
+        }
+        // The handlers drop with `self`; wasm-bindgen defers freeing one that is running right now.
+        let _ = &self.handlers;
+        debug::closure_dropped(NUM_HANDLERS);
+        debug::socket_dropped();
+    }
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    if target.is_object() {
+        Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+/// A message event as an input: text frames are decoded, binary ones are undecodable.
+fn message_input(socket: SocketId, event: &JsValue) -> Input {
+    match get(event, "data").as_string() {
+        Some(text) => match convert::decode_frame(&text) {
+            Ok(frame) => Input::FrameReceived { socket, frame },
+            Err(error) => Input::FrameUndecodable { socket, error },
+        },
+        None => Input::FrameUndecodable {
+            socket,
+            error: "binary frame: the protocol uses text frames only".to_owned(),
+        },
+    }
+}
+
+/// A short text for a JS exception or value.
+pub fn describe(value: &JsValue) -> String {
+    if let Some(s) = value.as_string() {
+        return s;
+    }
+    let message = get(value, "message");
+    if let Some(s) = message.as_string() {
+        return s;
+    }
+    if value.is_undefined() {
+        return "unknown".to_owned();
+    }
+    js_sys::JSON::stringify(value)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

@@ -1,0 +1,140 @@
+// The built package as a user installs it: npm pack + npm install, imported BY NAME through ESM and
+// CommonJS; statics, the instance cache, and create's errors. No server needed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { scratchProject } from './lib/scratch.mjs';
+
+const OFFICIAL_EVENT = {
+  SDK_READY: 'sdkStateReady',
+  SDK_NOT_READY: 'sdkStateNotReady',
+  KICKED_OUT: 'kickedOut',
+  NET_STATE_CHANGE: 'netStateChange',
+  ERROR: 'error',
+  SDK_DESTROY: 'sdkDestroy',
+  MESSAGE_RECEIVED: 'onMessageReceived',
+};
+const OFFICIAL_TYPES = {
+  KICKED_OUT_MULT_ACCOUNT: 'multipleAccount',
+  KICKED_OUT_MULT_DEVICE: 'multipleDevice',
+  KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
+  KICKED_OUT_REST_API: 'REST_API_Kick',
+  NET_STATE_CONNECTED: 'connected',
+  NET_STATE_CONNECTING: 'connecting',
+  NET_STATE_DISCONNECTED: 'disconnected',
+};
+
+/** The SDK logs at level 0 by default: the probe's JSON is the last line. */
+function lastJsonLine(out) {
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+/** A script run inside the scratch project; it prints one JSON line. */
+function runIn(kind, code) {
+  const args = kind === 'esm' ? ['--input-type=module', '-e', code] : ['-e', code];
+  return lastJsonLine(execFileSync(process.execPath, args, { cwd: scratchProject(), encoding: 'utf8' }));
+}
+
+const PROBE = `
+  const url = 'ws://127.0.0.1:9/ws';
+  const a = TIM.create({ SDKAppID: 1400000000, serverUrl: url });
+  const sameForString = TIM.create({ SDKAppID: '1400000000', serverUrl: url }) === a;
+  const errors = [];
+  for (const bad of [undefined, {}, { SDKAppID: 'abc', serverUrl: url }, { SDKAppID: 0, serverUrl: url },
+                     { SDKAppID: -3, serverUrl: url }, { SDKAppID: 1.5, serverUrl: url }, { SDKAppID: 1 },
+                     { SDKAppID: 1, serverUrl: 'http://x' }, { SDKAppID: 1, serverUrl: url, WebSocket: 5 }]) {
+    try { TIM.create(bad); errors.push(null); }
+    catch (e) { errors.push({ isError: e instanceof Error, name: e.name, code: e.code, message: e.message }); }
+  }
+  const destroyed = [];
+  a.on(TIM.EVENT.SDK_DESTROY, (e) => destroyed.push(e));
+  await a.destroy();
+  const b = TIM.create({ SDKAppID: 1400000000, serverUrl: url });
+  const afterDestroy = await a.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.code);
+  console.log(JSON.stringify({
+    VERSION: TIM.VERSION, EVENT: TIM.EVENT, TYPES: TIM.TYPES, sameForString, errors, destroyed,
+    newAfterDestroy: b !== a, afterDestroy, frozen: Object.isFrozen(TIM.EVENT) && TIM.EVENT === TIM.EVENT,
+    ready: b.isReady(), user: b.getLoginUser(),
+  }));
+`;
+
+function checkProbe(r) {
+  const { version } = JSON.parse(readFileSync(path.join(scratchProject(), 'node_modules/tim-wasm/package.json'), 'utf8'));
+  assert.equal(r.VERSION, version);
+  assert.deepEqual(r.EVENT, OFFICIAL_EVENT);
+  assert.deepEqual(r.TYPES, OFFICIAL_TYPES);
+  assert.equal(r.frozen, true);
+  assert.equal(r.sameForString, true, 'same SDKAppID (number or string) gives the same instance');
+  assert.deepEqual(r.errors.map((e) => e?.code), [2000, 2000, 2000, 2000, 2000, 2000, 8003, 8003, 8002]);
+  for (const e of r.errors) {
+    assert.equal(e.isError, true);
+    assert.equal(e.name, 'TimError');
+    assert.ok(e.message.length > 10);
+  }
+  assert.deepEqual(r.destroyed, [{ name: 'sdkDestroy', data: { SDKAppID: 1400000000 } }]);
+  assert.equal(r.newAfterDestroy, true, 'destroy frees the SDKAppID for a new instance');
+  assert.equal(r.afterDestroy, 8005);
+  assert.equal(r.ready, false);
+  assert.equal(r.user, '');
+}
+
+test('ESM: import TIM from "tim-wasm" works with no init call', () => {
+  checkProbe(runIn('esm', `import TIM from 'tim-wasm';\n${PROBE}`));
+});
+
+test('CommonJS: require("tim-wasm") works', () => {
+  checkProbe(runIn('cjs', `const TIM = require('tim-wasm');\n(async () => {${PROBE}})();`));
+});
+
+test('the package declares ws as an optional peer dependency and ships its types and README', () => {
+  const dir = path.join(scratchProject(), 'node_modules/tim-wasm');
+  const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  assert.equal(pkg.name, 'tim-wasm');
+  assert.equal(pkg.peerDependenciesMeta.ws.optional, true);
+  assert.ok(readFileSync(path.join(dir, 'index.d.ts'), 'utf8').includes('login(options: LoginOptions)'));
+  assert.ok(readFileSync(path.join(dir, 'README.md'), 'utf8').includes('TIM.create'));
+});
+
+test('without any WebSocket a login rejects with 8004; a WebSocket option is used instead', () => {
+  const r = runIn(
+    'esm',
+    `import TIM from 'tim-wasm';
+     const none = TIM.create({ SDKAppID: 5, serverUrl: 'ws://127.0.0.1:9/ws', WebSocket: undefined });
+     const seen = [];
+     class Fake { constructor(url) { seen.push(url); queueMicrotask(() => this.onclose && this.onclose({ code: 1006, reason: '' })); }
+                  send() {} close() {} }
+     const fake = TIM.create({ SDKAppID: 6, serverUrl: 'ws://127.0.0.1:9/ws', WebSocket: Fake });
+     const viaFake = await fake.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.code);
+     console.log(JSON.stringify({ seen, viaFake, counts: fake.__debugCounts(), none: typeof none.login }));`,
+  );
+  assert.deepEqual(r.seen, ['ws://127.0.0.1:9/ws']);
+  assert.equal(typeof r.viaFake, 'number');
+  assert.notEqual(r.viaFake, 0);
+  assert.equal(r.counts.sockets, 0, 'a closed socket is released');
+  // No WebSocket at all: a process without ws resolvable and no global WebSocket.
+  const noWs = lastJsonLine(
+    execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { createRequire } from 'node:module';
+         const require = createRequire(process.cwd() + '/');
+         const Module = require('node:module');
+         const orig = Module._resolveFilename;
+         Module._resolveFilename = function (req, ...rest) { if (req === 'ws') throw new Error('no ws'); return orig.call(this, req, ...rest); };
+         const TIM = require('tim-wasm');
+         const tim = TIM.create({ SDKAppID: 7, serverUrl: 'ws://127.0.0.1:9/ws' });
+         const code = await tim.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.code);
+         const bad = await tim.login({ userID: '', userSig: 's' }).then(() => null, (e) => e.code);
+         console.log(JSON.stringify({ code, bad }));`,
+      ],
+      { cwd: scratchProject(), encoding: 'utf8' },
+    ),
+  );
+  assert.deepEqual(noWs, { code: 8004, bad: 2002 });
+});
