@@ -591,6 +591,37 @@ fn startup_rows(plan: &Plan) -> Vec<Row> {
     vec![Row::new(what, ours, reference, r)]
 }
 
+/// How each row is measured, for the reader of the results file.
+const METHOD: &str = "
+## Method
+
+Run `cargo xtask bench` (full) or `cargo xtask bench --quick` (fewer samples, under two minutes once built).
+`tim-bench --only size,login,kick,capacity,usersig,startup` runs some rows; `--server-bin FILE` measures
+another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 only.
+
+- **SDK size**: the files a browser loads from `pkg/` (the `browser` entry, the modules it imports, the
+  `.wasm`), each compressed on its own, summed; beside the official bundles fetched with `npm pack` into
+  `.cache/bench` (a row says `skipped` when the registry cannot be reached).
+- **Login latency**: one `TIM` instance in Node 20 (with the `ws` package), `login()` call until both the
+  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 20 warm-up logins dropped. Floor: a
+  raw `ws` client's connect + login frame + `loginAck` against the same server.
+- **Kick latency**: two `TIM` instances (two module loads) of one account with N = 1 take turns: time from one
+  instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients doing the same with frames.
+- **Logins/s**: K Rust clients (tokio-tungstenite, 8 loopback source addresses), each repeating connect +
+  login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against a
+  raw tokio-tungstenite echo server (two messages of the same sizes). Rounds alternate between the two
+  servers so that background load hits both alike.
+- **Idle instances**: N distinct users logged in and left idle; the server's `VmRSS` growth divided by N,
+  beside the echo server holding N idle connections. Fresh server processes for each level.
+- **Win shown on the floor**: the echo server with a 4 KiB tungstenite read buffer beside the default
+  128 KiB one (what `WebSocketUpgrade::read_buffer_size` would change in `tim-server`).
+- **UserSig**: `tim_usersig::verify` of one valid UserSig in a loop on one thread; floor: the HMAC-SHA256 it
+  must compute anyway.
+- **Start-up**: a fresh `node` process times `require('tim-wasm')` (reads, compiles and instantiates the wasm)
+  and reports `TIM.create` after it; beside `require()` of the official `tim-js.js` (its `TIM.create` is not
+  called: it dials the vendor's cloud at once).
+";
+
 /// The results file: a header saying how the figures were made, the table, the notes.
 pub fn results_markdown(plan: &Plan, rows: &[Row], notes: &[String]) -> String {
     let mode = if plan.quick {
@@ -609,6 +640,7 @@ pub fn results_markdown(plan: &Plan, rows: &[Row], notes: &[String]) -> String {
         kernel.trim()
     );
     out.push_str(&report::markdown_table(rows));
+    out.push_str(METHOD);
     if !notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in notes {
