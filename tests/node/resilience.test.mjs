@@ -124,6 +124,22 @@ describe('server restart (kill -9, same port)', () => {
     assert.equal(await a.isReady(), false);
   });
 
+  test('graceful shutdown (SIGTERM, close 1001) and restart: the same silent resume', { timeout: 30_000 }, async () => {
+    const s = await server();
+    const c = await client(s.url, 'C');
+    await loginReady(c, s, 'sigterm1');
+    const [id] = (await s.onlineInstances('sigterm1')).map((i) => i.InstanceID);
+    const mark = c.events.length;
+    await s.terminate();
+    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+    await s.restart();
+    await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
+    await sleep(300);
+    assert.deepEqual(c.trace(mark), RECONNECTED);
+    assert.equal(await c.isReady(), true);
+    await expectInstances(s, 'sigterm1', [id]);
+  });
+
   test('two live instances: same N → both back, no kick; N lowered to 1 → exactly one kick', { timeout: 40_000 }, async () => {
     const s = await server({ onlineWebInstances: 2 });
     const a = await client(s.url, 'A');
@@ -233,6 +249,39 @@ describe('network drops through a TCP proxy', () => {
     await expectInstances(s, 'backoff1', [id]);
   });
 
+  test('requests and drops: in flight → 2800; while reconnecting → 2800 at once; after the resume → ok', { timeout: 30_000 }, async () => {
+    const s = await server();
+    const p = await proxyTo(s);
+    const c = await client(p.wsUrl(), 'C');
+    await loginReady(c, s, 'inflight1');
+    assert.equal((await c.sendMessage('inflight1', 'before')).code, 0);
+
+    p.blackholeLive();
+    const inFlight = c.sendMessage('inflight1', 'lost').then(
+      () => assert.fail('resolved'),
+      (err) => err,
+    );
+    await sleep(300);
+    p.setRefusing(true);
+    p.cutAll();
+    assert.equal((await inFlight).code, 2800);
+
+    await c.waitFor('NET_STATE_CHANGE:connecting', { timeoutMs: 3_000 });
+    const askedAt = Date.now();
+    const refused = await c.sendMessage('inflight1', 'offline').then(
+      () => assert.fail('resolved'),
+      (err) => err,
+    );
+    assert.equal(refused.code, 2800);
+    assert.ok(Date.now() - askedAt < 500, 'rejected at once, not queued');
+
+    const mark = c.events.length;
+    p.setRefusing(false);
+    await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 15_000 });
+    assert.equal((await c.sendMessage('inflight1', 'after')).code, 0);
+    assert.equal(count(c, 'SDK_NOT_READY'), 0);
+  });
+
   test('half-open connection: the heartbeat declares it dead and the SDK reconnects', { timeout: 40_000 }, async () => {
     // Hellos every second (the client's minimum); the server's idle timeout stays long so that only
     // the client's own dead-connection rule (hello interval + 10 s request timeout) can notice.
@@ -277,6 +326,29 @@ describe('server-side endings are final', () => {
     assert.equal(await c.isReady(), false);
     await expectInstances(s, 'expiry1', []);
     assert.equal(await s.metric('tim_kicks_total{type="userSigExpired"}'), 1);
+  });
+
+  test('UserSig expires while reconnecting: the resume ends in KICKED_OUT userSigExpired', { timeout: 20_000 }, async () => {
+    const s = await server();
+    const p = await proxyTo(s);
+    const c = await client(p.wsUrl(), 'C');
+    await loginReady(c, s, 'expiry2', 3);
+    const mark = c.events.length;
+    p.setRefusing(true);
+    p.cutAll();
+    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+    await sleep(3_500); // past TLS.time + 3 s
+    p.setRefusing(false);
+    const { index } = await c.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+    await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+    const accepted = p.accepted;
+    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+    assert.deepEqual(c.trace(index), ['KICKED_OUT:userSigExpired', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+    // The refused resume does not free the slot: the server keeps the detached instance until
+    // resume_grace_ms (60 s) runs out, since a resume with a renewed UserSig would be valid.
+    const left = await s.onlineInstances('expiry2');
+    assert.deepEqual(left.map((i) => i.State), ['Detached']);
   });
 
   test('REST kick: KICKED_OUT REST_API_Kick then SDK_NOT_READY, no reconnect, no instance left', { timeout: 20_000 }, async () => {

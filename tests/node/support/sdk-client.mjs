@@ -67,6 +67,10 @@ export class SdkClient {
     return this.call('logout');
   }
 
+  sendMessage(to, text) {
+    return this.call('sendMessage', { to, text });
+  }
+
   destroy() {
     return this.call('destroy');
   }

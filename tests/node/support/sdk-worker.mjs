@@ -28,6 +28,7 @@ function describe(err) {
 const ops = {
   login: (args) => tim.login(args),
   logout: () => tim.logout(),
+  sendMessage: (args) => tim.sendMessage(args),
   destroy: () => tim.destroy(),
   isReady: () => tim.isReady(),
   getLoginUser: () => tim.getLoginUser(),

@@ -143,6 +143,17 @@ export class TimServer {
     await exited;
   }
 
+  /** SIGTERM: the graceful shutdown (connections closed with 1001); resolves when the process exited. */
+  async terminate() {
+    const proc = this.proc;
+    if (!proc) return;
+    this.proc = null;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+
   /** Starts again on the same port, optionally with a new per-account instance limit. */
   async restart({ onlineWebInstances } = {}) {
     if (onlineWebInstances !== undefined) this.app = { ...this.app, onlineWebInstances };
