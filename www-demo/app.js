@@ -217,6 +217,8 @@ function render() {
   const busy = view.phase === 'logging-in' || view.phase === 'logging-out';
   $('login').disabled = !tim || busy || view.phase === 'ready';
   $('logout').disabled = !tim || busy || view.phase !== 'ready';
+  $('owi-apply').disabled = !tim;
+  $('rest-kick').disabled = !tim;
   $('log-empty').hidden = $('log').children.length > 0;
   const mark = { ready: '●', 'logged-out': '○' }[view.phase] || '◌';
   document.title = `${mark} ${user || STATUS_TEXT[view.phase]} · tim-wasm demo`;
