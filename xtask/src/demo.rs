@@ -211,7 +211,7 @@ fn print_welcome(demo: &Demo) {
          \x20    (KICKED_OUT multipleAccount, then SDK_NOT_READY).\n\
          \x20 2. Set Online Web Instances to 2 and log in again in both tabs: both stay ready.\n\
          \x20 3. Log out in one tab: the other stays ready.\n\n\
-         Ctrl-C stops the demo and tim-server.",
+         Ctrl-C stops the demo and tim-server. The server's log (logins, kicks, admin calls) follows.\n",
         url = demo.page_url,
         ws = s.ws_url,
         app = s.sdk_app_id,
