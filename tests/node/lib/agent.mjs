@@ -37,7 +37,33 @@ async function cycles({ n, userID, userSig }) {
   return { before, after: tim.__debugCounts() };
 }
 
+/** Listeners that test re-entrancy and isolation: one throws, the next calls logout() inside KICKED_OUT,
+ * and one removed with off() must never run. */
+const probe = { order: [], logoutInside: null, removedCalled: false };
+function installProbes() {
+  const removed = () => (probe.removedCalled = true);
+  tim.on(TIM.EVENT.KICKED_OUT, removed);
+  tim.on(TIM.EVENT.KICKED_OUT, function () {
+    probe.order.push('thrower');
+    throw new Error('a listener that throws');
+  });
+  tim.on(
+    TIM.EVENT.KICKED_OUT,
+    function (event) {
+      probe.order.push(`caller:${this.tag}:${event.data.type}`);
+      tim.logout().then(
+        (r) => (probe.logoutInside = { ok: true, value: plain(r) }),
+        (e) => (probe.logoutInside = { ok: false, code: e.code }),
+      );
+    },
+    { tag: 'ctx' },
+  );
+  tim.off(TIM.EVENT.KICKED_OUT, removed);
+}
+
 const ops = {
+  installProbes,
+  probeResults: () => probe,
   create: (options) => {
     tim = TIM.create(options);
     tim.setLogLevel(options.logLevel ?? 4);
