@@ -4,13 +4,18 @@
 // The event sequences asserted here are the ones docs/connection.md documents.
 //
 // Run: cargo build -p tim-server && cargo xtask build && node --test tests/node/resilience.test.mjs
-// (TIM_SERVER_BIN / TIM_WASM_PKG override the binary and package paths; TIM_STORM_SECONDS the storm length).
+// (TIM_SERVER_BIN / CARGO_TARGET_DIR and TIM_WASM_PKG locate the binary and package; TIM_STORM_SECONDS the
+// storm length). The package is installed by the shared ./lib/scratch.mjs.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { scratchProject } from './lib/scratch.mjs';
 import { startProxy } from './support/proxy.mjs';
-import { installScratchProject } from './support/scratch-install.mjs';
 import { SdkClient } from './support/sdk-client.mjs';
 import { TimServer, sleep } from './support/tim-server-process.mjs';
 
@@ -28,7 +33,9 @@ let workerPath;
 const cleanups = [];
 
 before(() => {
-  workerPath = installScratchProject();
+  // The shared scratch project (pkg/ installed by name, plus ws); our worker script goes next to it.
+  workerPath = path.join(scratchProject(), 'resilience-sdk-worker.mjs');
+  copyFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'sdk-worker.mjs'), workerPath);
 }, { timeout: 120_000 });
 
 after(async () => {

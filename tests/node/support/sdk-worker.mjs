@@ -1,6 +1,6 @@
 // One SDK instance in its own worker thread (TIM.create returns one instance per SDKAppID and module
 // graph, so a second instance of the same app needs a second graph). This file is copied into the
-// scratch project that installed the package, so `tim-wasm` resolves BY NAME, as for a user.
+// scratch project that installed the package (../lib/scratch.mjs), so `tim-wasm` resolves BY NAME.
 // Protocol: the parent posts {id, op, args}; the worker answers {id, ok, value} or {id, ok: false, error}
 // and pushes {event: {name, data, t}} for every SDK event, t = Date.now() when the listener ran.
 
