@@ -71,6 +71,11 @@ export class SdkClient {
     return this.call('sendMessage', { to, text });
   }
 
+  /** What the browser/mini-program loaders report on a network change: 'online' or 'offline'. */
+  networkHint(hint) {
+    return this.call('networkHint', hint);
+  }
+
   destroy() {
     return this.call('destroy');
   }

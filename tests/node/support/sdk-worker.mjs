@@ -30,6 +30,8 @@ const ops = {
   logout: () => tim.logout(),
   sendMessage: (args) => tim.sendMessage(args),
   destroy: () => tim.destroy(),
+  // Internal entry the browser and mini-program loaders call on online/offline events.
+  networkHint: (hint) => tim.networkHint(hint),
   isReady: () => tim.isReady(),
   getLoginUser: () => tim.getLoginUser(),
   types: () => plain(TIM.TYPES),
