@@ -23,78 +23,98 @@ var glue = require('./tim_wasm_glue.js');
 
 /** Where "Build npm" puts the wasm inside the mini-program package. */
 var DEFAULT_WASM_PATH = '/miniprogram_npm/tim-wasm/tim_wasm_bg.wasm';
-/** `NOT_INITIALIZED` of the error table: `TIM.create` before `TIM.init()` finished. */
+/** `NOT_INITIALIZED` of the error table (crates/tim-protocol codes.rs): `TIM.create` before `TIM.init()`. */
 var NOT_INITIALIZED = 8006;
 
-var state = { ready: false, loading: null, sdk: null, platform: null, instances: [] };
+var state = { loading: null, sdk: null, runtime: null, instances: [] };
 
 function notInitialized() {
   var err = new Error('The SDK is not initialised: await TIM.init() before TIM.create() in a mini program.');
+  err.name = 'TimError';
   err.code = NOT_INITIALIZED;
+  err.codeName = 'NOT_INITIALIZED';
   err.data = {};
   return err;
 }
 
-/** The exported `TIM`: `init` plus, once initialised, everything the SDK's `TIM` has. */
+/** The SDK's `TIM` class, or the 8006 error before `TIM.init()` has finished. */
+function sdk() {
+  if (!state.sdk) throw notInitialized();
+  return state.sdk;
+}
+
+/** The exported `TIM`: `init`, then `create`, `EVENT`, `TYPES`, `VERSION` of the SDK. */
 var TIM = {
   /**
-   * Loads and starts the wasm. Options: `wasmPath` (a path inside the mini-program package, `.wasm` or
-   * `.wasm.br`), `wasmLoader` (an object with `instantiate(path, imports)`; default `WXWebAssembly`),
-   * `platform` and `api` (override runtime detection). Idempotent: later calls return the same Promise.
+   * Loads and starts the wasm; resolves once `TIM.create` may be called. Options (all optional):
+   * `wasmPath` (a path inside the mini-program package, `.wasm` or `.wasm.br`; default
+   * `/miniprogram_npm/tim-wasm/tim_wasm_bg.wasm`), `wasmLoader` (an object with `instantiate(path,
+   * imports)`; default `WXWebAssembly`). Idempotent: later calls return the same Promise; after a failure
+   * the next call tries again.
    */
   init: function (options) {
     if (state.loading) return state.loading;
     var opts = options || {};
-    state.loading = new Promise(function (resolve, reject) {
-      var detected = opts.api ? { name: opts.platform || 'wx', api: opts.api } : runtime.detect();
-      if (!detected) {
+    var loading = new Promise(function (resolve) {
+      var found = runtime.detect();
+      if (!found) {
         throw new Error('tim-wasm/miniprogram: no mini-program runtime found (none of qq, tt, swan, my, wx)');
       }
       var loader = opts.wasmLoader || runtime.wasmLoader();
       if (!loader || typeof loader.instantiate !== 'function') {
-        throw new Error('tim-wasm/miniprogram: no WXWebAssembly here; pass TIM.init({wasmLoader})');
+        throw new Error('tim-wasm/miniprogram: this runtime has no WXWebAssembly; pass TIM.init({wasmLoader})');
       }
       var wasmPath = opts.wasmPath || DEFAULT_WASM_PATH;
-      Promise.resolve(loader.instantiate(wasmPath, glue.__wbg_get_imports()))
-        .then(function (result) {
-          var instance = result && result.instance ? result.instance : result;
-          glue.__wbg_finish_init(instance.exports);
-          state.platform = detected;
-          state.sdk = glue.TIM;
-          state.ready = true;
-          network.watchNetwork(detected.api, broadcastHint);
-          resolve();
+      resolve(
+        Promise.resolve(loader.instantiate(wasmPath, glue.__wbg_get_imports())).then(function (result) {
+          start(found, result && result.instance ? result.instance : result);
         })
-        .catch(reject);
+      );
     });
-    // A failed init may be retried (e.g. with another wasmPath).
-    state.loading.catch(function () {
-      state.loading = null;
+    state.loading = loading;
+    loading.catch(function () {
+      if (state.loading === loading) state.loading = null;
     });
-    return state.loading;
+    return loading;
   },
 
-  /** `TIM.create(options)` of the SDK, with the runtime's socket and platform filled in. */
+  /**
+   * `TIM.create(options)` of the SDK. Sockets go through the runtime's `connectSocket`, and the server
+   * is told the platform (`wx`, `qq`, `tt`, `swan` or `my`). Throws 8006 before `TIM.init()` resolved.
+   */
   create: function (options) {
-    if (!state.ready) throw notInitialized();
-    var opts = {};
-    var given = options || {};
-    for (var key in given) {
-      if (Object.prototype.hasOwnProperty.call(given, key)) opts[key] = given[key];
+    var tim = sdk().create(options);
+    if (tim && state.instances.indexOf(tim) < 0) {
+      state.instances.push(tim);
+      tim.on(state.sdk.EVENT.SDK_DESTROY, function () {
+        var at = state.instances.indexOf(tim);
+        if (at >= 0) state.instances.splice(at, 1);
+      });
     }
-    if (!opts.WebSocket) opts.WebSocket = socket.socketClass(state.platform.api);
-    if (!opts.platform) opts.platform = state.platform.name;
-    var tim = state.sdk.create(opts);
-    if (tim && state.instances.indexOf(tim) < 0) state.instances.push(tim);
     return tim;
   },
 };
 
-/** Passes a runtime network hint to every instance created here. */
+Object.defineProperty(TIM, 'EVENT', { enumerable: true, get: function () { return sdk().EVENT; } });
+Object.defineProperty(TIM, 'TYPES', { enumerable: true, get: function () { return sdk().TYPES; } });
+Object.defineProperty(TIM, 'VERSION', { enumerable: true, get: function () { return sdk().VERSION; } });
+
+/** Starts the instantiated module once and installs this runtime's socket, platform and network hints. */
+function start(found, instance) {
+  if (state.sdk) return;
+  glue.__wbg_finish_init(instance.exports);
+  glue.setRuntimeDefaults({ WebSocket: socket.socketClass(found.api), platform: found.name });
+  state.runtime = found;
+  state.sdk = glue.TIM;
+  network.watchNetwork(found.api, broadcastHint);
+}
+
+/** Passes a runtime network hint to every live instance created here. */
 function broadcastHint(hint) {
-  for (var i = 0; i < state.instances.length; i++) {
-    state.instances[i].networkHint(hint);
-  }
+  var live = state.instances.slice();
+  for (var i = 0; i < live.length; i++) live[i].networkHint(hint);
 }
 
 module.exports = TIM;
+module.exports.default = TIM;
+module.exports.TIM = TIM;

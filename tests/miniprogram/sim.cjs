@@ -234,10 +234,16 @@ function createMiniProgram(root, options = {}) {
     };
   }
 
-  /** Runs page code (a function body; `require` and `console` in scope) and returns its result. */
-  function runPage(source) {
-    const fn = vm.runInContext(`(async function (require) {${source}\n})`, context, { filename: 'page.js' });
-    return fn(makeRequire(root));
+  /**
+   * Runs page code (an async function body) in the vm and returns its result. `require` is in scope, and
+   * so is each entry of `scope` (e.g. `{ tim, TIM }` from an earlier page) under its key.
+   */
+  function runPage(source, scope = {}) {
+    const names = Object.keys(scope);
+    const fn = vm.runInContext(`(async function (require, ${names.join(', ')}) {${source}\n})`, context, {
+      filename: 'page.js',
+    });
+    return fn(makeRequire(root), ...names.map((n) => scope[n]));
   }
 
   return {
