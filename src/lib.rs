@@ -34,6 +34,9 @@ pub mod transport;
 
 pub use tim::Tim;
 
+#[cfg(all(test, target_arch = "wasm32"))]
+mod driver_tests;
+
 use wasm_bindgen::prelude::*;
 
 /// Runs once when the module is instantiated (`__wbindgen_start`): a panic becomes a readable

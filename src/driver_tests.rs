@@ -1,0 +1,219 @@
+//! The whole binding (TIM object, driver, socket and timer owners) over a scripted fake WebSocket, in
+//! Node and in headless Chromium: frames out, frames in, Promises, listener order and re-entrancy, and
+//! the release of every closure.
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::convert::object;
+use crate::debug;
+use crate::tim::Tim;
+
+/// A WebSocket-shaped class that records what the SDK does; `FakeWS.last` is the newest socket.
+fn fake_websocket() -> Function {
+    Function::new_no_args(
+        "return class FakeWS {
+            constructor(url) { this.url = url; this.sent = []; this.closedWith = null; FakeWS.last = this; }
+            send(text) { this.sent.push(text); }
+            close(code) { this.closedWith = code; }
+        };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+    .unchecked_into()
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap()
+}
+
+fn call(target: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
+    let f: Function = get(target, method).unchecked_into();
+    f.apply(target, &args.iter().collect::<Array>()).unwrap()
+}
+
+/// Fires a handler of the socket, as the runtime would.
+fn fire(socket: &JsValue, handler: &str, event: JsValue) {
+    let f: Function = get(socket, handler).unchecked_into();
+    f.call1(socket, &event).unwrap();
+}
+
+fn sent_frame(socket: &JsValue, index: u32) -> JsValue {
+    let sent: Array = get(socket, "sent").unchecked_into();
+    js_sys::JSON::parse(&sent.get(index).as_string().unwrap()).unwrap()
+}
+
+async fn settle(promise: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(promise.unchecked_into::<Promise>()).await
+}
+
+/// Records `{name, data}` of every event on `tim` into the returned array.
+fn record_events(tim: &JsValue, names: &[&str]) -> Array {
+    let log = Array::new();
+    let push: Function = Function::new_with_args("log", "return (e) => log.push(e.name)")
+        .call1(&JsValue::NULL, &log)
+        .unwrap()
+        .unchecked_into();
+    for name in names {
+        call(tim, "on", &[JsValue::from_str(name), push.clone().into()]);
+    }
+    log
+}
+
+fn login_ack(id: f64) -> JsValue {
+    let text = format!(
+        r#"{{"type":"loginAck","id":{id},"instanceId":"i1","helloIntervalMs":30000,"serverTimeMs":1700000000000}}"#
+    );
+    object(&[("data", text.into())])
+}
+
+/// Creates an instance with the fake socket and logs it in; returns (tim, socket, events).
+async fn logged_in(sdk_app_id: u32) -> (JsValue, JsValue, Array) {
+    let ctor = fake_websocket();
+    let options = object(&[
+        ("SDKAppID", sdk_app_id.into()),
+        ("serverUrl", "ws://fake.invalid/ws".into()),
+        ("WebSocket", ctor.clone().into()),
+    ]);
+    let tim = Tim::create(options).unwrap();
+    call(&tim, "setLogLevel", &[4.into()]);
+    let events = record_events(&tim, &["sdkStateReady", "sdkStateNotReady", "kickedOut"]);
+    let login = call(
+        &tim,
+        "login",
+        &[object(&[("userID", "alice".into()), ("userSig", "sig".into())])],
+    );
+    let socket = get(&ctor, "last");
+    assert_eq!(get(&socket, "url").as_string().as_deref(), Some("ws://fake.invalid/ws"));
+    assert_eq!(
+        get(&socket, "sent").unchecked_into::<Array>().length(),
+        0,
+        "nothing sent before open"
+    );
+    fire(&socket, "onopen", JsValue::UNDEFINED);
+    let frame = sent_frame(&socket, 0);
+    assert_eq!(get(&frame, "type").as_string().as_deref(), Some("login"));
+    assert_eq!(get(&frame, "userId").as_string().as_deref(), Some("alice"));
+    assert_eq!(get(&frame, "sdkAppId").as_f64(), Some(sdk_app_id as f64));
+    fire(&socket, "onmessage", login_ack(get(&frame, "id").as_f64().unwrap()));
+    let response = settle(login).await.unwrap();
+    assert_eq!(get(&response, "code").as_f64(), Some(0.0));
+    assert_eq!(
+        get(&get(&response, "data"), "actionStatus").as_string().as_deref(),
+        Some("OK")
+    );
+    assert_eq!(call(&tim, "isReady", &[]).as_bool(), Some(true));
+    assert_eq!(call(&tim, "getLoginUser", &[]).as_string().as_deref(), Some("alice"));
+    (tim, socket, events)
+}
+
+#[wasm_bindgen_test]
+async fn login_then_logout_over_the_socket() {
+    let closures_before = debug::live_closures();
+    let (tim, socket, events) = logged_in(91).await;
+    assert_eq!(events.to_vec(), vec![JsValue::from("sdkStateReady")]);
+    let logout = call(&tim, "logout", &[]);
+    let frame = sent_frame(&socket, 1);
+    assert_eq!(get(&frame, "type").as_string().as_deref(), Some("logout"));
+    let ack = format!(r#"{{"type":"logoutAck","id":{}}}"#, get(&frame, "id").as_f64().unwrap());
+    fire(&socket, "onmessage", object(&[("data", ack.into())]));
+    let response = settle(logout).await.unwrap();
+    assert_eq!(
+        Object::keys(get(&response, "data").unchecked_ref::<Object>()).length(),
+        0
+    );
+    assert_eq!(
+        events.to_vec().last().and_then(|v| v.as_string()).as_deref(),
+        Some("sdkStateNotReady")
+    );
+    // Logged out: the socket is released and its handlers detached.
+    assert!(get(&socket, "onmessage").is_null());
+    assert!(
+        get(&socket, "onerror").is_function(),
+        "onerror keeps a no-op (ws throws without one)"
+    );
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+    assert_eq!(
+        debug::live_closures(),
+        closures_before,
+        "every closure of the instance is released"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_listener_may_log_out_inside_kicked_out_and_events_keep_their_order() {
+    let (tim, socket, events) = logged_in(92).await;
+    let results = Array::new();
+    // Inside KICKED_OUT, call logout(): it must not hit a borrow of the running driver.
+    let reenter = Function::new_with_args(
+        "tim, results",
+        "return (e) => { results.push('listener:' + e.data.type);
+                         tim.logout().then(() => results.push('resolved'), (err) => results.push(err.code)); }",
+    )
+    .call2(&JsValue::NULL, &tim, &results)
+    .unwrap();
+    call(&tim, "on", &["kickedOut".into(), reenter]);
+    let kicked = r#"{"type":"kicked","kickType":"multipleAccount"}"#;
+    fire(&socket, "onmessage", object(&[("data", kicked.into())]));
+    assert_eq!(
+        events.to_vec(),
+        vec![
+            JsValue::from("sdkStateReady"),
+            JsValue::from("kickedOut"),
+            JsValue::from("sdkStateNotReady")
+        ]
+    );
+    // Let the rejection of the inner logout() run.
+    settle(Promise::resolve(&JsValue::NULL).into()).await.unwrap();
+    settle(Promise::resolve(&JsValue::NULL).into()).await.unwrap();
+    assert_eq!(results.get(0).as_string().as_deref(), Some("listener:multipleAccount"));
+    assert_eq!(results.get(1).as_f64(), Some(2024.0));
+    assert_eq!(call(&tim, "isReady", &[]).as_bool(), Some(false));
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn frames_that_do_not_decode_and_a_dropped_socket_are_reported_not_panicked() {
+    let (tim, socket, _events) = logged_in(93).await;
+    fire(&socket, "onmessage", object(&[("data", "{not json".into())]));
+    // The core answers an undecodable frame by closing with 4000.
+    assert_eq!(get(&socket, "closedWith").as_f64(), Some(4000.0));
+    let counts = call(&tim, "__debugCounts", &[]);
+    assert!(get(&counts, "sockets").as_f64().unwrap() <= 1.0);
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+    let after = call(
+        &tim,
+        "login",
+        &[object(&[("userID", "a".into()), ("userSig", "s".into())])],
+    );
+    let err = settle(after).await.unwrap_err();
+    assert_eq!(get(&err, "code").as_f64(), Some(8005.0));
+}
+
+#[wasm_bindgen_test]
+async fn bad_arguments_reject_and_never_throw() {
+    let tim = Tim::create(object(&[
+        ("SDKAppID", 94.into()),
+        ("serverUrl", "ws://x.invalid/ws".into()),
+    ]))
+    .unwrap();
+    for (args, code) in [
+        (JsValue::UNDEFINED, 8002.0),
+        (object(&[("userSig", "s".into())]), 2002.0),
+        (object(&[("userID", "a".into())]), 2003.0),
+        (
+            object(&[("userID", "x".repeat(40).into()), ("userSig", "s".into())]),
+            7003.0,
+        ),
+    ] {
+        let err = settle(call(&tim, "login", &[args])).await.unwrap_err();
+        assert_eq!(get(&err, "code").as_f64(), Some(code));
+        assert_eq!(get(&err, "name").as_string().as_deref(), Some("TimError"));
+    }
+    let err = settle(call(&tim, "logout", &[])).await.unwrap_err();
+    assert_eq!(get(&err, "code").as_f64(), Some(2024.0));
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+}
