@@ -177,8 +177,12 @@ function install(target) {
   return { TextEncoder: scope.TextEncoder, TextDecoder: scope.TextDecoder };
 }
 
+/* global TextEncoder, TextDecoder */
 module.exports = {
   FallbackTextEncoder: FallbackTextEncoder,
   FallbackTextDecoder: FallbackTextDecoder,
+  /** The runtime's own codec when it has one, else the fallback (for code that binds them locally). */
+  TextEncoder: typeof TextEncoder === 'function' ? TextEncoder : FallbackTextEncoder,
+  TextDecoder: typeof TextDecoder === 'function' ? TextDecoder : FallbackTextDecoder,
   install: install,
 };

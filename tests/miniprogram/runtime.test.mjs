@@ -44,8 +44,11 @@ test('TextEncoder/TextDecoder fallbacks are installed only where missing', async
     const nativeLike = function NativeTextEncoder() {};
     const kept = codec.install({ TextEncoder: nativeLike }).TextEncoder === nativeLike;
     return [before, typeof TextDecoder, TextDecoder === codec.FallbackTextDecoder, kept,
-            classes.TextEncoder === TextEncoder];`);
-  assert.deepEqual([...result], ['undefined', 'function', true, true, true]);
+            classes.TextEncoder === TextEncoder, codec.TextDecoder === codec.FallbackTextDecoder];`);
+  assert.deepEqual([...result], ['undefined', 'function', true, true, true, true]);
+  // Where the runtime has its own codec, the module hands that one out.
+  const hostCodec = createRequire(import.meta.url)('../../pkg-template/miniprogram/text-codec.js');
+  assert.equal(hostCodec.TextDecoder, globalThis.TextDecoder);
 });
 
 function loadCodec(sim) {

@@ -7,10 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliCompressSync } from 'node:zlib';
 
 import { APP, onlineInstances, startServer, userSig } from './server.mjs';
 
@@ -143,6 +144,22 @@ test('TIM.create before TIM.init() throws 8006 NOT_INITIALIZED; init is idempote
     await a;
     return [a === b, a === TIM.init(), TIM.EVENT.KICKED_OUT, TIM.TYPES.KICKED_OUT_MULT_ACCOUNT, typeof TIM.VERSION];`);
   assert.deepEqual([...same], [true, true, 'kickedOut', 'multipleAccount', 'string']);
+});
+
+test('TIM.init({wasmPath}) loads the wasm from another package path, e.g. brotli-compressed (.wasm.br)', async () => {
+  const dir = path.join(root, 'miniprogram_npm', 'tim-wasm');
+  writeFileSync(path.join(dir, 'tim.wasm.br'), brotliCompressSync(readFileSync(path.join(dir, 'tim_wasm_bg.wasm'))));
+  const user = freshUser('mp-br');
+  const sim = miniProgram();
+  const reply = await sim.runPage(`
+    const TIM = require('tim-wasm');
+    await TIM.init({ wasmPath: '/miniprogram_npm/tim-wasm/tim.wasm.br' });
+    const tim = TIM.create({ SDKAppID: ${APP.sdkappid}, serverUrl: ${JSON.stringify(server.url)} });
+    tim.setLogLevel(4);
+    const res = await tim.login({ userID: ${JSON.stringify(user)}, userSig: ${JSON.stringify(userSig(user))} });
+    await tim.logout();
+    return res.code;`);
+  assert.equal(reply, 0);
 });
 
 test('the documented login, KICKED_OUT and logout samples run as written in a mini program', async () => {
