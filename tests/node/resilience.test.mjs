@@ -387,6 +387,33 @@ describe('server-side endings are final', () => {
     assert.deepEqual(left.map((i) => i.State), ['Detached']);
   });
 
+  test('evicted while reconnecting: the resume gets 80007 → KICKED_OUT multipleAccount, then it stays down', { timeout: 25_000 }, async () => {
+    const s = await server({ onlineWebInstances: 1 });
+    const p = await proxyTo(s);
+    const a = await client(p.wsUrl(), 'A');
+    const b = await client(s.url, 'B'); // directly: the proxy's refusals below are A's network only
+    await loginReady(a, s, 'evicted1');
+    const mark = a.events.length;
+    p.setRefusing(true);
+    p.cutAll();
+    await a.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+    await waitUntil(async () => (await s.onlineInstances('evicted1'))[0]?.State === 'Detached', 'detached');
+    await loginReady(b, s, 'evicted1'); // evicts the detached A: no connection to deliver the kick to
+    const [idB] = (await s.onlineInstances('evicted1')).map((i) => i.InstanceID);
+    p.setRefusing(false);
+
+    const { index } = await a.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+    await a.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+    const accepted = p.accepted;
+    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+    assert.deepEqual(a.trace(index), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+    assert.equal(await b.isReady(), true);
+    assert.equal(count(b, 'KICKED_OUT:multipleAccount'), 0);
+    await expectInstances(s, 'evicted1', [idB]);
+    assert.equal(await s.metric('tim_logins_total{result="instance_not_found"}'), 1, 'the resume was refused with 80007');
+  });
+
   test('REST kick: KICKED_OUT REST_API_Kick then SDK_NOT_READY, no reconnect, no instance left', { timeout: 20_000 }, async () => {
     const s = await server({ onlineWebInstances: 2 });
     const p = await proxyTo(s);
