@@ -3,8 +3,8 @@
  *
  * A fresh `vm` context holding only the JavaScript built-ins, minus what mini-program runtimes lack:
  * no `window`, `document`, `self`, `WebSocket`, `fetch`, `XMLHttpRequest`, `TextEncoder`, `TextDecoder`,
- * `WebAssembly`, `performance`, `queueMicrotask`, `crypto`, `FinalizationRegistry`, `WeakRef`. It provides
- * what they have:
+ * `WebAssembly`, `performance`, `queueMicrotask`, `crypto`, and, as on older iOS, `FinalizationRegistry`,
+ * `WeakRef`, `BigInt`. It provides what they have:
  * - the platform API object (`wx` by default, or `qq`/`tt`/`swan`/`my`): `getSystemInfoSync`,
  *   `connectSocket` returning a SocketTask backed by a real WebSocket (the `ws` package),
  *   `onNetworkStatusChange`, `onAppShow`, `onAppHide` and their `off*`;
@@ -40,8 +40,10 @@ const ABSENT_GLOBALS = [
   'performance',
   'queueMicrotask',
   'crypto',
+  // Not in older iOS JavaScriptCore (before iOS 14.5 / 14), which mini programs still meet.
   'FinalizationRegistry',
   'WeakRef',
+  'BigInt',
 ];
 
 /** Names the mini-program module wrapper hides (WeChat passes `undefined` for them). */
