@@ -162,6 +162,24 @@ test('TIM.init({wasmPath}) loads the wasm from another package path, e.g. brotli
   assert.equal(reply, 0);
 });
 
+test('without WXWebAssembly, TIM.init() rejects clearly and TIM.init({wasmLoader}) uses the given loader', async () => {
+  const sim = miniProgram();
+  const loader = sim.context.WXWebAssembly;
+  delete sim.context.WXWebAssembly;
+  const missing = await sim.runPage(`
+    const TIM = require('tim-wasm');
+    return TIM.init().then(() => 'resolved', (e) => e.message);`);
+  assert.match(missing, /no WXWebAssembly; pass TIM\.init\(\{wasmLoader\}\)/);
+  const paths = [];
+  const counting = { instantiate: (p, imports) => (paths.push(p), loader.instantiate(p, imports)) };
+  const version = await sim.runPage(`
+    const TIM = require('tim-wasm');
+    await TIM.init({ wasmLoader: counting });
+    return TIM.VERSION;`, { counting });
+  assert.equal(typeof version, 'string');
+  assert.deepEqual(paths, ['/miniprogram_npm/tim-wasm/tim_wasm_bg.wasm']);
+});
+
 test('the documented login, KICKED_OUT and logout samples run as written in a mini program', async () => {
   const user = freshUser('mp-sample');
   const sim = miniProgram();
