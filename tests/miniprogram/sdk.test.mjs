@@ -319,3 +319,21 @@ test('network hints: offline while the socket is lost keeps it disconnected; onl
   assert.equal(afterResume.Platform, 'wx');
   await tim.logout();
 });
+
+test('100 login/logout cycles in a mini program leave no socket, closure or listener behind', async () => {
+  const user = freshUser('mp-cycles');
+  const sig = userSig(user);
+  const sim = miniProgram();
+  const { tim } = await createInMiniProgram(sim);
+  await tim.login({ userID: user, userSig: sig });
+  await tim.logout();
+  const baseline = { ...tim.__debugCounts() };
+  for (let i = 0; i < 100; i++) {
+    await tim.login({ userID: user, userSig: sig });
+    if (i === 0) assert.equal(tim.__debugCounts().liveSockets, baseline.liveSockets + 1, 'the counters count');
+    await tim.logout();
+  }
+  await waitFor('every socket to close', () => sim.sockets.every((s) => s.closed));
+  assert.deepEqual({ ...tim.__debugCounts() }, baseline);
+  assert.equal(sim.sockets.length, 101);
+});
