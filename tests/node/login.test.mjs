@@ -215,6 +215,25 @@ test('an SDKAppID the server does not have is 70020', async () => {
   assert.equal(err.code, 70020);
 });
 
+test('sendMessage once ready: the receiver gets MESSAGE_RECEIVED with the text', async () => {
+  const [from, to] = [freshUser('from'), freshUser('to')];
+  const a = await agentFor(APPS.two, 'sender');
+  const b = await agentFor(APPS.two, 'receiver');
+  await b.call('login', { userID: to, userSig: userSig(APPS.two, to) });
+  await b.waitFor('SDK_READY');
+  await a.call('login', { userID: from, userSig: userSig(APPS.two, from) });
+  await a.waitFor('SDK_READY');
+  const sent = await a.call('sendMessage', { to, text: 'hello from node' });
+  assert.equal(sent.code, 0);
+  assert.equal(typeof sent.data.sequence, 'number');
+  await b.waitFor('MESSAGE_RECEIVED');
+  const [message] = b.events.find((e) => e.key === 'MESSAGE_RECEIVED').data;
+  assert.equal(message.from, from);
+  assert.equal(message.to, to);
+  assert.equal(message.payload.text, 'hello from node');
+  assert.equal((await a.fail('sendMessage', { to, text: 5 })).code, 8002);
+});
+
 test('1,000 login/logout cycles on one instance do not grow listeners, closures, sockets or Promises', async () => {
   const a = await agentFor(APPS.two, 'cycles');
   const user = freshUser('cyc');

@@ -138,3 +138,33 @@ test('without any WebSocket a login rejects with 8004; a WebSocket option is use
   );
   assert.deepEqual(noWs, { code: 8004, bad: 2002 });
 });
+
+test('setLogLevel: 0 logs everything through console, 2 keeps warnings and errors, 4 silences', () => {
+  const r = runIn(
+    'esm',
+    `import TIM from 'tim-wasm';
+     const seen = [];
+     for (const level of ['log', 'info', 'warn', 'error']) {
+       console[level] = (...args) => seen.push(level + ':' + args.join(' '));
+     }
+     class Refusing { constructor() { throw new Error('refused'); } }
+     const tim = TIM.create({ SDKAppID: 8, serverUrl: 'ws://127.0.0.1:9/ws', WebSocket: Refusing });
+     const at = {};
+     for (const level of [0, 2, 4]) {
+       seen.length = 0;
+       tim.setLogLevel(level);
+       await tim.login({ userID: 'u', userSig: 's' }).catch(() => {});
+       at[level] = [...new Set(seen.map((s) => s.split(':')[0]))].sort();
+     }
+     seen.length = 0;
+     tim.setLogLevel(9);
+     const badLevel = seen.slice();
+     process.stdout.write('\\n' + JSON.stringify({ at, badLevel }) + '\\n');`,
+  );
+  assert.ok(r.at[0].includes('log') || r.at[0].includes('info'), JSON.stringify(r.at));
+  assert.ok(r.at[0].includes('warn'));
+  assert.deepEqual(r.at[2].filter((l) => l === 'log' || l === 'info'), []);
+  assert.ok(r.at[2].includes('warn'), 'a socket that cannot open is a warning');
+  assert.deepEqual(r.at[4], []);
+  assert.deepEqual(r.badLevel, [], 'at level 4 even the bad-level warning is silent');
+});
