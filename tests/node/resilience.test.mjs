@@ -7,7 +7,7 @@
 // (TIM_SERVER_BIN / CARGO_TARGET_DIR and TIM_WASM_PKG locate the binary and package; TIM_STORM_SECONDS the
 // storm length). The package is installed by the shared ./lib/scratch.mjs.
 
-import { after, before, describe, test } from 'node:test';
+import { afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { copyFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ const SLACK_MS = 2000;
 const RECONNECTED = ['NET_STATE_CHANGE:connecting', 'NET_STATE_CHANGE:connected'];
 
 let workerPath;
-/** Everything a test started, stopped in `after` even when the test failed. */
+/** Everything the current test started, stopped after it even when it failed. */
 const cleanups = [];
 
 before(() => {
@@ -38,8 +38,8 @@ before(() => {
   copyFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'sdk-worker.mjs'), workerPath);
 }, { timeout: 120_000 });
 
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
 async function server({ onlineWebInstances = 1, limits = {} } = {}) {
