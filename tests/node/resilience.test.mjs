@@ -318,10 +318,10 @@ describe('network drops through a TCP proxy', () => {
     assert.equal(count(c, 'SDK_NOT_READY'), 0);
   });
 
-  test('half-open connection: the heartbeat declares it dead and the SDK reconnects', { timeout: 40_000 }, async () => {
-    // Hellos every second (the client's minimum); the server's idle timeout stays long so that only
-    // the client's own dead-connection rule (hello interval + 10 s request timeout) can notice.
-    const s = await server({ limits: { hello_interval_ms: 1000, idle_timeout_ms: 120_000 } });
+  test('half-open connection: the server frees the slot at its idle timeout; the SDK heartbeat notices and resumes', { timeout: 40_000 }, async () => {
+    // Hellos every second (the client's minimum), a 3 s server idle timeout. The black hole passes on no
+    // bytes and no close, so each side can only rely on its own timer.
+    const s = await server({ limits: { hello_interval_ms: 1000, idle_timeout_ms: 3000 } });
     const p = await proxyTo(s);
     const c = await client(p.wsUrl(), 'C');
     await loginReady(c, s, 'halfopen1');
@@ -330,14 +330,22 @@ describe('network drops through a TCP proxy', () => {
 
     const silentAt = Date.now();
     assert.equal(p.blackholeLive(), 1);
+    // Server side: closed 4005 after 3 s of silence, slot freed at once (not kept for a resume).
+    await waitUntil(async () => (await s.onlineInstances('halfopen1')).length === 0, 'freed', 6_000);
+    const freedAfter = Date.now() - silentAt;
+    assert.ok(freedAfter >= 3_000 - 100, `freed ${freedAfter} ms after the silence began`);
+    assert.equal(await s.metric('tim_connections_closed_by_limit_total{reason="idle_timeout"}'), 1);
+    assert.deepEqual(c.trace(mark), [], 'the client has not noticed yet');
+
+    // Client side: dead after 1 s + 10 s without inbound traffic; the last inbound frame came at most
+    // 1 s before the silence began.
     const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 25_000 });
     const connecting = c.events.find((e, i) => i >= mark && e.data?.state === 'connecting');
     const detectedAfter = connecting.t - silentAt;
-    // Dead after 1 s + 10 s without inbound traffic; the last inbound frame came at most 1 s before the cut.
     assert.ok(detectedAfter >= 10_000 - 1_000 && detectedAfter <= 11_000 + SLACK_MS, `dead after ${detectedAfter} ms`);
     assert.ok(event.t - connecting.t >= FIRST_RETRY_MIN_MS);
     assert.deepEqual(c.trace(mark), RECONNECTED);
-    // The resume took over the slot from the stale attached connection: still one instance, same id.
+    // The resume found no instance: a fresh login that keeps the id, silently.
     await expectInstances(s, 'halfopen1', [id]);
     assert.equal(await c.isReady(), true);
   });

@@ -61,15 +61,20 @@ export class Proxy {
       });
     forward(client, upstream);
     forward(upstream, client);
-    const end = () => {
-      this.pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
+    // A close on one side is passed on to the other, except through a black hole, which passes on
+    // nothing: the other side keeps a half-open connection until it notices by itself.
+    const end = (from, other) => () => {
+      from.destroy();
+      if (!pair.blackholed) other.destroy();
+      if (client.destroyed && upstream.destroyed) this.pairs.delete(pair);
     };
-    for (const socket of [client, upstream]) {
-      socket.on('error', end);
-      socket.on('close', end);
-      socket.on('end', end);
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      socket.on('error', end(socket, other));
+      socket.on('close', end(socket, other));
+      socket.on('end', end(socket, other));
     }
   }
 
@@ -80,7 +85,7 @@ export class Proxy {
 
   /** Resets every live connection on both sides, as a network drop does. Returns how many were cut. */
   cutAll() {
-    const n = this.pairs.size;
+    const n = [...this.pairs].filter((p) => !p.client.destroyed && !p.upstream.destroyed).length;
     for (const { client, upstream } of this.pairs) {
       client.resetAndDestroy();
       upstream.resetAndDestroy();
@@ -95,8 +100,9 @@ export class Proxy {
   }
 
   /**
-   * From now on, bytes in both directions of every live connection are dropped while the connections stay
-   * open: half-open links that only a heartbeat can detect. New connections work normally.
+   * From now on, bytes in both directions of every live connection are dropped, and so is a close from
+   * either end: half-open links that only a heartbeat or an idle timeout can detect. New connections
+   * work normally.
    */
   blackholeLive() {
     for (const pair of this.pairs) pair.blackholed = true;
