@@ -6,8 +6,6 @@
 //! it installs; dropping it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
 //! shared no-op (the `ws` package throws on an `error` event nobody listens to) and closes the socket.
 
-use std::cell::RefCell;
-
 use js_sys::{Array, Function, Reflect};
 use tim_core::{Input, SocketId};
 use wasm_bindgen::prelude::*;
@@ -45,8 +43,9 @@ type Handler = Closure<dyn FnMut(JsValue)>;
 /// An open (or opening) socket and the closures it calls; see the module docs for what drop does.
 pub struct SocketHandle {
     socket: Socket,
-    handlers: [Handler; 4],
-    closed: RefCell<bool>,
+    /// Owned for their lifetime only: dropping them releases the JS functions the handlers point at.
+    _handlers: [Handler; 4],
+    closed: bool,
 }
 
 /// Where a socket's events go: the driver's `feed`, given the input they make.
@@ -95,8 +94,8 @@ impl SocketHandle {
         debug::socket_created();
         Ok(SocketHandle {
             socket: ws,
-            handlers,
-            closed: RefCell::new(false),
+            _handlers: handlers,
+            closed: false,
         })
     }
 
@@ -106,9 +105,9 @@ impl SocketHandle {
     }
 
     /// Closes with `code` (1000 or 4000-4999). Handlers are detached first: no event follows.
-    pub fn close(self, code: u16) {
+    pub fn close(mut self, code: u16) {
         self.detach();
-        *self.closed.borrow_mut() = true;
+        self.closed = true;
         // A socket that is already closing or closed may throw; there is nothing left to do then.
         let _ = self.socket.close(code);
     }
@@ -123,12 +122,12 @@ impl SocketHandle {
 
 impl Drop for SocketHandle {
     fn drop(&mut self) {
-        if !*self.closed.borrow() {
+        if !self.closed {
             self.detach();
             let _ = self.socket.close(1000);
         }
-        // The handlers drop with `self`; wasm-bindgen defers freeing one that is running right now.
-        let _ = &self.handlers;
+        // The handlers drop with `self`; wasm-bindgen defers freeing one that is running right now
+        // (a socket closed from inside its own `onclose`).
         debug::closure_dropped(NUM_HANDLERS);
         debug::socket_dropped();
     }
