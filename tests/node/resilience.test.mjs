@@ -99,7 +99,7 @@ function count(c, compact, from = 0) {
   return c.trace(from).filter((e) => e === compact).length;
 }
 
-describe('server restart (kill -9, same port)', () => {
+describe('server restart on the same port (kill -9, SIGTERM)', () => {
   test('a ready instance comes back silently with its id; the kicked one stays down', { timeout: 30_000 }, async () => {
     const s = await server({ onlineWebInstances: 1 });
     const a = await client(s.url, 'A');
