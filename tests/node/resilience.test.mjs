@@ -518,7 +518,43 @@ describe('no kick storm', () => {
   });
 });
 
-describe('destroy()', () => {
+describe('logout() and destroy()', () => {
+  test('logout while ready: SDK_NOT_READY, resolves, slot freed, no reconnect', { timeout: 20_000 }, async () => {
+    const s = await server();
+    const p = await proxyTo(s);
+    const c = await client(p.wsUrl(), 'C');
+    await loginReady(c, s, 'logout1');
+    const mark = c.events.length;
+    assert.deepEqual(await c.logout(), { code: 0, data: {} });
+    await expectInstances(s, 'logout1', []);
+    const accepted = p.accepted;
+    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+    assert.deepEqual(c.trace(mark), ['SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+    assert.equal(p.accepted, accepted, 'no connection after logout()');
+    assert.equal(await c.isReady(), false);
+  });
+
+  test('logout while reconnecting: local at once, no further attempt', { timeout: 20_000 }, async () => {
+    const s = await server();
+    const p = await proxyTo(s);
+    const c = await client(p.wsUrl(), 'C');
+    await loginReady(c, s, 'logout2');
+    const mark = c.events.length;
+    p.setRefusing(true);
+    p.cutAll();
+    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+    const askedAt = Date.now();
+    assert.deepEqual(await c.logout(), { code: 0, data: {} });
+    assert.ok(Date.now() - askedAt < 500, 'logged out locally, without waiting for the server');
+    const accepted = p.accepted;
+    p.setRefusing(false);
+    await sleep(4_000); // attempts would come at ~1 and ~3 s
+    assert.deepEqual(c.trace(mark), ['NET_STATE_CHANGE:connecting', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+    assert.equal(p.accepted, accepted, 'no connection after logout()');
+    // The server never heard of the logout: the dropped instance keeps its slot until resume_grace_ms.
+    assert.deepEqual((await s.onlineInstances('logout2')).map((i) => i.State), ['Detached']);
+  });
+
   test('destroy while ready: SDK_NOT_READY, slot freed, no reconnect', { timeout: 20_000 }, async () => {
     const s = await server();
     const p = await proxyTo(s);
