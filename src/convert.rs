@@ -95,7 +95,7 @@ pub fn encode_frame(frame: &ClientFrame) -> Result<String, String> {
     let value = serde_wasm_bindgen::to_value(frame).map_err(|e| e.to_string())?;
     JSON::stringify(&value)
         .map(String::from)
-        .map_err(|e| format!("JSON.stringify failed: {e:?}"))
+        .map_err(|e| format!("JSON.stringify failed: {}", crate::transport::describe(&e)))
 }
 
 /// Decodes a received text frame; any bad input gives an error text, never a panic.

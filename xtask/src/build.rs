@@ -180,6 +180,7 @@ pub fn glue_to_commonjs(esm: &str) -> Result<String> {
         body.push_str(rest);
         body.push('\n');
     }
+    let body = lower_to_es2015(&body)?;
     if !names.iter().any(|n| n == "__wbg_set_wasm") {
         return Err("glue_to_commonjs: the glue has no __wbg_set_wasm (not a bundler-target glue?)".into());
     }
@@ -203,6 +204,29 @@ pub fn glue_to_commonjs(esm: &str) -> Result<String> {
         out.push_str(&format!("  {name},\n"));
     }
     out.push_str("};\n");
+    Ok(out)
+}
+
+/// The one construct newer than ES2015 in wasm-bindgen 0.2.130's glue (optional chaining in
+/// `debugString`), rewritten for mini-program compilers that accept ES2015 at most. Any other `?.` or
+/// `??` in code fails the build, so a newer wasm-bindgen cannot slip one in.
+fn lower_to_es2015(glue: &str) -> Result<String> {
+    const OPTIONAL: &str = "const className = /\\[object ([^\\]]+)\\]/.exec(toStringOutput)?.[1];";
+    const LOWERED: &str = "const classMatch = /\\[object ([^\\]]+)\\]/.exec(toStringOutput);\n            \
+                           const className = classMatch ? classMatch[1] : undefined;";
+    let out = glue.replace(OPTIONAL, LOWERED);
+    for line in out.lines() {
+        let code = line.trim_start();
+        if code.starts_with("//") || code.starts_with('*') || code.starts_with("/*") {
+            continue;
+        }
+        let optional = code
+            .match_indices("?.")
+            .any(|(i, _)| !code[i + 2..].starts_with(|c: char| c.is_ascii_digit()));
+        if optional || code.contains("??") {
+            return Err(format!("glue_to_commonjs: syntax newer than ES2015 in the glue: {line}").into());
+        }
+    }
     Ok(out)
 }
 
