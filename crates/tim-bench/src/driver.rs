@@ -622,6 +622,34 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   called: it dials the vendor's cloud at once).
 ";
 
+/// What profiling the hot paths showed, with the before/after figures of the proposed fixes. A dated record
+/// (measured with `--server-bin` on a patched build), not re-measured by each run.
+const FINDINGS: &str = "
+## Profile findings (2026-11-28, first round)
+
+Measured with `tim-bench --server-bin` on a `tim-server` build carrying the two server changes below,
+full mode, same machine, same session:
+
+| finding | before | after |
+|---|---|---|
+| Kick latency p50 / p99 (the server pushes `kicked` without `TCP_NODELAY`: Nagle + delayed ACK hold it ~40 ms) | 23.56 ms / 46.72 ms | 0.86 ms / 5.29 ms |
+| Resident memory per idle instance at 10,000 (tungstenite allocates a 128 KiB read buffer per connection) | 142,384 B | 13,833 B |
+| Logins/s with 64 and 256 clients | 13,917 / 9,760 | 12,863 / 10,863 (noise: the cycle is TCP setup bound) |
+
+- `tim-server`: set `TCP_NODELAY` on accepted sockets (`axum::serve::ListenerExt::tap_io(listener, |t|
+  { let _ = t.set_nodelay(true); })`) and `WebSocketUpgrade::read_buffer_size(4096)` in the `/ws` handler.
+- `tim-usersig` verification: ~70% of a verify is inflate, and a third of that is allocating and zeroing
+  `ZlibDecoder`'s 32 KiB `BufReader`; one `flate2::Decompress::decompress_vec` into a
+  `Vec::with_capacity(MAX_INFLATED_LEN + 1)` gives about +8% verifications/s (miniz_oxide's `init_tree`,
+  inherent to inflate, stays the top symbol). Not the bottleneck: a login cycle costs ~50x a verify.
+- SDK login in Node: ~250 µs pass between `login()` and the `WebSocket` constructor, and ~300 µs between the
+  `kicked` frame and `KICKED_OUT`; the connect itself dominates the rest.
+- SDK size: in the wasm, before wasm-opt, the biggest shares are wasm-bindgen/js-sys glue, serde's `Content`
+  buffering for the internally tagged frame enums (~28 KB) and float formatting (~18 KB, pulled in by serde's
+  `invalid type: floating point` error messages); decoding frames without `#[serde(tag)]` buffering would drop
+  both.
+";
+
 /// The results file: a header saying how the figures were made, the table, the notes.
 pub fn results_markdown(plan: &Plan, rows: &[Row], notes: &[String]) -> String {
     let mode = if plan.quick {
@@ -641,6 +669,7 @@ pub fn results_markdown(plan: &Plan, rows: &[Row], notes: &[String]) -> String {
     );
     out.push_str(&report::markdown_table(rows));
     out.push_str(METHOD);
+    out.push_str(FINDINGS);
     if !notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in notes {
