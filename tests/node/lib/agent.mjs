@@ -83,6 +83,9 @@ const ops = {
   cycles,
   // Two logins at once: the second must be refused with 2025 while the first is in flight.
   concurrentLogins: async (args) => Promise.allSettled([tim.login(args), tim.login(args)]),
+  // An API that needs the ready state, called in the same tick as login(): the guard must say 3000.
+  guardWhileLoggingIn: async (args) =>
+    Promise.allSettled([tim.login(args), tim.sendMessage({ to: 'x', text: 'y' })]),
 };
 
 process.on('message', async ({ id, op, args }) => {
