@@ -69,6 +69,11 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
     tokio::spawn(sweep(Arc::clone(&state)));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown_state = Arc::clone(&state);
+    // Without TCP_NODELAY, Nagle plus delayed ACKs hold small frames (a kick, an ack) back by tens of
+    // milliseconds: the bench measured kick latency p50 23.6 ms with it off, 0.9 ms with it on.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
