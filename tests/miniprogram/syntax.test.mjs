@@ -64,7 +64,7 @@ const NEWER_THAN_ES2015 = [
   [/\basync\b/, 'async functions'],
   [/\bawait\b/, 'await'],
   [/\*\*/, 'the exponent operator'],
-  [/\d_\d/, 'numeric separators'],
+  [/(?<![\w$])\d+_\d/, 'numeric separators'],
 ];
 const NEWER_THAN_ES5 = [
   [/=>/, 'an arrow function'],
@@ -86,6 +86,9 @@ function check(file, rules) {
 test('the stripper keeps code and drops comments and string contents', () => {
   assert.equal(codeOnly("a // x => y\nb /* => */ 'c => d' \"`\" `e`"), "a \nb   '' \"\" ``");
   assert.equal(codeOnly('x = /a?.[/]b/.exec(s)?.[1] / 2;'), 'x = //.exec(s)?.[1] / 2;');
+  const separators = NEWER_THAN_ES2015.find(([, what]) => what === 'numeric separators')[0];
+  assert.match('n = 1_000;', separators);
+  assert.doesNotMatch('let deferred1_0 = $2_1;', separators);
 });
 
 test('our mini-program files are ES5 CommonJS', () => {
