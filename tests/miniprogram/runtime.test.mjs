@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +29,11 @@ test('the vm has none of the globals mini-program runtimes lack, in page code an
   for (const name of ABSENT_GLOBALS) {
     assert.equal(await sim.runPage(`return typeof ${name};`), 'undefined', `page code sees ${name}`);
   }
+  // A module of the package sees the same (its wrapper also hides window, document, self, WebSocket).
+  const probe = path.join(root, 'globals-probe.js');
+  writeFileSync(probe, `module.exports = [${ABSENT_GLOBALS.map((n) => `typeof ${n}`).join(', ')}];`);
+  const fromModule = sim.require('./globals-probe.js');
+  assert.deepEqual([...fromModule], ABSENT_GLOBALS.map(() => 'undefined'));
   const seen = await sim.runPage(`return typeof wx + ',' + typeof WXWebAssembly + ',' + typeof setTimeout;`);
   assert.equal(seen, 'object,object,function');
   // And the sim is not vacuous: the host has them.
