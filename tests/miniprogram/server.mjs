@@ -4,7 +4,7 @@
 // Binary: $TIM_SERVER_BIN, else <target>/debug/tim-server (`cargo build -p tim-server`).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,13 +61,21 @@ export async function startServer() {
     child.on('exit', (code) => reject(new Error(`tim-server exited with ${code}: ${stderr}`)));
   });
   const httpUrl = url.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
   return {
     url,
     httpUrl,
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', resolve);
+        child.once('exit', () => {
+          removeDir();
+          resolve();
+        });
+        if (child.exitCode !== null) {
+          removeDir();
+          resolve();
+          return;
+        }
         child.kill('SIGTERM');
       }),
   };

@@ -49,13 +49,17 @@ const ABSENT_GLOBALS = [
 /** Names the mini-program module wrapper hides (WeChat passes `undefined` for them). */
 const WRAPPER_HIDDEN = ['window', 'document', 'self', 'WebSocket', 'XMLHttpRequest', 'navigator', 'location'];
 
-/** Copies `miniprogramDir` (the npm package's `miniprogram` folder) to `<new tmp root>/miniprogram_npm/tim-wasm/`. */
+/**
+ * Copies `miniprogramDir` (the npm package's `miniprogram` folder) to `<new tmp root>/miniprogram_npm/tim-wasm/`;
+ * the root is removed when the process exits.
+ */
 function layoutPackage(miniprogramDir) {
   if (!fs.existsSync(path.join(miniprogramDir, 'index.js'))) {
     throw new Error(`${miniprogramDir} has no index.js: run \`cargo xtask build\` first`);
   }
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tim-miniprogram-'));
   fs.cpSync(miniprogramDir, path.join(root, 'miniprogram_npm', 'tim-wasm'), { recursive: true });
+  process.once('exit', () => fs.rmSync(root, { recursive: true, force: true }));
   return root;
 }
 
