@@ -1,13 +1,15 @@
 // Staying connected, against the real parts: a real tim-server process (kill -9 and restarted on the same
 // port), the real npm package installed by name in a scratch project, one SDK instance per worker thread,
 // real sockets through a TCP proxy on 127.0.0.1 that can cut, refuse or black-hole connections.
-// The event sequences asserted here are the ones docs/connection.md documents.
+// The event sequences asserted here are the ones docs/connection.md documents. Every test owns its
+// server (own port), proxy and workers, so all tests run concurrently (~25 s in all, the storm's length
+// plus set-up); timing checks have exact lower bounds and 2 s of slack on upper bounds only.
 //
 // Run: cargo build -p tim-server && cargo xtask build && node --test tests/node/resilience.test.mjs
 // (TIM_SERVER_BIN / CARGO_TARGET_DIR and TIM_WASM_PKG locate the binary and package; TIM_STORM_SECONDS the
 // storm length). The package is installed by the shared ./lib/scratch.mjs.
 
-import { afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { copyFileSync } from 'node:fs';
@@ -29,8 +31,6 @@ const SLACK_MS = 2000;
 const RECONNECTED = ['NET_STATE_CHANGE:connecting', 'NET_STATE_CHANGE:connected'];
 
 let workerPath;
-/** Everything the current test started, stopped after it even when it failed. */
-const cleanups = [];
 
 before(() => {
   // The shared scratch project (pkg/ installed by name, plus ws); our worker script goes next to it.
@@ -38,29 +38,28 @@ before(() => {
   copyFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'sdk-worker.mjs'), workerPath);
 }, { timeout: 120_000 });
 
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-});
+// Every test owns its server, proxy and SDK workers (stopped by `t.after`, even when it fails), so the
+// tests of a group run concurrently: most of their time is spent waiting on timers.
 
-async function server({ onlineWebInstances = 1, limits = {} } = {}) {
+async function server(t, { onlineWebInstances = 1, limits = {} } = {}) {
   const s = new TimServer({
     app: { sdkAppId: SDK_APP_ID, secretKey: `resilience-key-${process.pid}`, onlineWebInstances, admin: ADMIN },
     limits,
   });
   await s.start();
-  cleanups.push(() => s.stop());
+  t.after(() => s.stop());
   return s;
 }
 
-async function proxyTo(s) {
+async function proxyTo(t, s) {
   const p = await startProxy(s.port);
-  cleanups.push(() => p.close());
+  t.after(() => p.close());
   return p;
 }
 
-async function client(serverUrl, label) {
+async function client(t, serverUrl, label) {
   const c = await SdkClient.start(workerPath, { SDKAppID: SDK_APP_ID, serverUrl, label });
-  cleanups.push(() => c.terminate());
+  t.after(() => c.terminate());
   return c;
 }
 
@@ -99,493 +98,496 @@ function count(c, compact, from = 0) {
   return c.trace(from).filter((e) => e === compact).length;
 }
 
-describe('server restart on the same port (kill -9, SIGTERM)', () => {
-  test('a ready instance comes back silently with its id; the kicked one stays down', { timeout: 30_000 }, async () => {
-    const s = await server({ onlineWebInstances: 1 });
-    const a = await client(s.url, 'A');
-    const b = await client(s.url, 'B');
-    await loginReady(a, s, 'restart1');
-    await loginReady(b, s, 'restart1');
-    await a.waitFor('SDK_NOT_READY', { timeoutMs: 3_000 });
-    await sleep(200);
-    assert.deepEqual(a.trace().slice(-3), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    const [idB] = (await s.onlineInstances('restart1')).map((i) => i.InstanceID);
-    const markA = a.events.length;
-    const markB = b.events.length;
-
-    await s.kill9();
-    await b.waitFor('NET_STATE_CHANGE:connecting', { from: markB, timeoutMs: 3_000 });
-    await s.restart();
-    await b.waitFor('NET_STATE_CHANGE:connected', { from: markB, timeoutMs: 10_000 });
-    await sleep(500);
-
-    // Silent resume: no SDK_NOT_READY / SDK_READY, only the network state went round.
-    assert.deepEqual(b.trace(markB), RECONNECTED);
-    assert.equal(await b.isReady(), true);
-    // The new process treated the unknown id as a fresh login that keeps it: same id, one slot, no kick.
-    await expectInstances(s, 'restart1', [idB]);
-    assert.equal((await s.onlineInstances('restart1'))[0].State, 'Online');
-    assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
-    // The kicked instance never tried again.
-    assert.deepEqual(a.trace(markA), []);
-    assert.equal(await a.isReady(), false);
-  });
-
-  test('graceful shutdown (SIGTERM, close 1001) and restart: the same silent resume', { timeout: 30_000 }, async () => {
-    const s = await server();
-    const c = await client(s.url, 'C');
-    await loginReady(c, s, 'sigterm1');
-    const [id] = (await s.onlineInstances('sigterm1')).map((i) => i.InstanceID);
-    const mark = c.events.length;
-    await s.terminate();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    await s.restart();
-    await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
-    await sleep(300);
-    assert.deepEqual(c.trace(mark), RECONNECTED);
-    assert.equal(await c.isReady(), true);
-    await expectInstances(s, 'sigterm1', [id]);
-  });
-
-  test('two live instances: same N → both back, no kick; N lowered to 1 → exactly one kick', { timeout: 40_000 }, async () => {
-    const s = await server({ onlineWebInstances: 2 });
-    const a = await client(s.url, 'A');
-    const b = await client(s.url, 'B');
-    await loginReady(a, s, 'restart2');
-    await loginReady(b, s, 'restart2');
-    const ids = (await s.onlineInstances('restart2')).map((i) => i.InstanceID);
-    assert.equal(ids.length, 2);
-    const [idA, idB] = ids; // earliest first: A logged in first
-
-    let markA = a.events.length;
-    let markB = b.events.length;
-    await s.kill9();
-    await s.restart();
-    await a.waitFor('NET_STATE_CHANGE:connected', { from: markA, timeoutMs: 10_000 });
-    await b.waitFor('NET_STATE_CHANGE:connected', { from: markB, timeoutMs: 10_000 });
-    await sleep(500);
-    assert.deepEqual(a.trace(markA), RECONNECTED);
-    assert.deepEqual(b.trace(markB), RECONNECTED);
-    await expectInstances(s, 'restart2', [idA, idB]);
-    assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
-
-    // Restart with one slot per account: both come back as fresh logins, the later evicts the earlier.
-    markA = a.events.length;
-    markB = b.events.length;
-    await s.kill9();
-    await s.restart({ onlineWebInstances: 1 });
-    const kicked = await Promise.race([
-      a.waitFor('KICKED_OUT:multipleAccount', { from: markA, timeoutMs: 10_000 }).then(() => a),
-      b.waitFor('KICKED_OUT:multipleAccount', { from: markB, timeoutMs: 10_000 }).then(() => b),
-    ]);
-    const survivor = kicked === a ? b : a;
-    const [kickedMark, survivorMark] = kicked === a ? [markA, markB] : [markB, markA];
-    await survivor.waitFor('NET_STATE_CHANGE:connected', { from: survivorMark, timeoutMs: 10_000 });
-    await kicked.waitFor('SDK_NOT_READY', { from: kickedMark, timeoutMs: 3_000 });
-    // Long enough for a kicked client that wrongly reconnected to come back and kick the other.
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-
-    assert.deepEqual(survivor.trace(survivorMark), RECONNECTED);
-    assert.equal(await survivor.isReady(), true);
-    const kickedTrace = kicked.trace(kickedMark);
-    assert.equal(count(kicked, 'KICKED_OUT:multipleAccount', kickedMark), 1, kickedTrace.join(', '));
-    const kickAt = kickedTrace.indexOf('KICKED_OUT:multipleAccount');
-    assert.deepEqual(kickedTrace.slice(kickAt), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(await kicked.isReady(), false);
-    await expectInstances(s, 'restart2', [survivor === a ? idA : idB]);
-    assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 1);
-  });
-});
-
-describe('network drops through a TCP proxy', () => {
-  test('cut connections: reconnect after the first backoff step, no SDK_NOT_READY, one instance, same id', { timeout: 30_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'cut1');
-    const [id] = (await s.onlineInstances('cut1')).map((i) => i.InstanceID);
-
-    for (let round = 1; round <= 3; round += 1) {
-      const mark = c.events.length;
-      const acceptedBefore = p.accepted;
-      const cutAt = Date.now();
-      assert.equal(p.cutAll(), 1);
-      const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
-      const took = event.t - cutAt;
-      assert.ok(took >= FIRST_RETRY_MIN_MS, `round ${round}: reconnected after ${took} ms, before the backoff floor`);
-      assert.ok(took <= FIRST_RETRY_MAX_MS + SLACK_MS, `round ${round}: reconnect took ${took} ms`);
+describe('staying connected', { concurrency: true }, () => {
+  describe('server restart on the same port (kill -9, SIGTERM)', { concurrency: true }, () => {
+    test('a ready instance comes back silently with its id; the kicked one stays down', { timeout: 30_000 }, async (t) => {
+      const s = await server(t, { onlineWebInstances: 1 });
+      const a = await client(t, s.url, 'A');
+      const b = await client(t, s.url, 'B');
+      await loginReady(a, s, 'restart1');
+      await loginReady(b, s, 'restart1');
+      await a.waitFor('SDK_NOT_READY', { timeoutMs: 3_000 });
       await sleep(200);
-      assert.deepEqual(c.trace(mark), RECONNECTED, `round ${round}`);
-      assert.equal(p.accepted - acceptedBefore, 1, `round ${round}: one attempt`);
-      assert.equal(await c.isReady(), true);
-      const instances = await s.onlineInstances('cut1');
-      assert.deepEqual(instances.map((i) => [i.InstanceID, i.State]), [[id, 'Online']], `round ${round}`);
-    }
-    assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
-  });
+      assert.deepEqual(a.trace().slice(-3), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      const [idB] = (await s.onlineInstances('restart1')).map((i) => i.InstanceID);
+      const markA = a.events.length;
+      const markB = b.events.length;
 
-  test('server unreachable: attempts back off exponentially within the documented bounds, then resume', { timeout: 30_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'backoff1');
-    const [id] = (await s.onlineInstances('backoff1')).map((i) => i.InstanceID);
-    const mark = c.events.length;
-    const firstAttempt = p.accepted;
+      await s.kill9();
+      await b.waitFor('NET_STATE_CHANGE:connecting', { from: markB, timeoutMs: 3_000 });
+      await s.restart();
+      await b.waitFor('NET_STATE_CHANGE:connected', { from: markB, timeoutMs: 10_000 });
+      await sleep(500);
 
-    p.setRefusing(true);
-    const cutAt = Date.now();
-    p.cutAll();
-    // Base delays 1, 2, 4 s with ±20 % jitter: attempts near 1, 3 and 7 s after the cut. The first two
-    // are refused; the third gets through and resumes.
-    while (p.accepted - firstAttempt < 2 && Date.now() - cutAt < 8_000) await sleep(20);
-    assert.equal(p.accepted - firstAttempt, 2, 'attempts while refused');
-    // Still "ready" while reconnecting, and nothing but connecting so far.
-    assert.deepEqual(c.trace(mark), ['NET_STATE_CHANGE:connecting']);
-    assert.equal(await c.isReady(), true);
-    p.setRefusing(false);
-    await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
-
-    const times = [cutAt, ...p.acceptTimes.slice(firstAttempt)];
-    assert.equal(times.length, 4, 'attempts in all');
-    [1000, 2000, 4000].forEach((base, n) => {
-      const gap = times[n + 1] - times[n];
-      assert.ok(gap >= base * 0.8 - 50 && gap <= base * 1.2 + SLACK_MS, `attempt ${n}: waited ${gap} ms (base ${base})`);
+      // Silent resume: no SDK_NOT_READY / SDK_READY, only the network state went round.
+      assert.deepEqual(b.trace(markB), RECONNECTED);
+      assert.equal(await b.isReady(), true);
+      // The new process treated the unknown id as a fresh login that keeps it: same id, one slot, no kick.
+      await expectInstances(s, 'restart1', [idB]);
+      assert.equal((await s.onlineInstances('restart1'))[0].State, 'Online');
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
+      // The kicked instance never tried again.
+      assert.deepEqual(a.trace(markA), []);
+      assert.equal(await a.isReady(), false);
     });
-    assert.deepEqual(c.trace(mark), RECONNECTED);
-    await expectInstances(s, 'backoff1', [id]);
+
+    test('graceful shutdown (SIGTERM, close 1001) and restart: the same silent resume', { timeout: 30_000 }, async (t) => {
+      const s = await server(t);
+      const c = await client(t, s.url, 'C');
+      await loginReady(c, s, 'sigterm1');
+      const [id] = (await s.onlineInstances('sigterm1')).map((i) => i.InstanceID);
+      const mark = c.events.length;
+      await s.terminate();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      await s.restart();
+      await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
+      await sleep(300);
+      assert.deepEqual(c.trace(mark), RECONNECTED);
+      assert.equal(await c.isReady(), true);
+      await expectInstances(s, 'sigterm1', [id]);
+    });
+
+    test('two live instances: same N → both back, no kick; N lowered to 1 → exactly one kick', { timeout: 40_000 }, async (t) => {
+      const s = await server(t, { onlineWebInstances: 2 });
+      const a = await client(t, s.url, 'A');
+      const b = await client(t, s.url, 'B');
+      await loginReady(a, s, 'restart2');
+      await loginReady(b, s, 'restart2');
+      const ids = (await s.onlineInstances('restart2')).map((i) => i.InstanceID);
+      assert.equal(ids.length, 2);
+      const [idA, idB] = ids; // earliest first: A logged in first
+
+      let markA = a.events.length;
+      let markB = b.events.length;
+      await s.kill9();
+      await s.restart();
+      await a.waitFor('NET_STATE_CHANGE:connected', { from: markA, timeoutMs: 10_000 });
+      await b.waitFor('NET_STATE_CHANGE:connected', { from: markB, timeoutMs: 10_000 });
+      await sleep(500);
+      assert.deepEqual(a.trace(markA), RECONNECTED);
+      assert.deepEqual(b.trace(markB), RECONNECTED);
+      await expectInstances(s, 'restart2', [idA, idB]);
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
+
+      // Restart with one slot per account: both come back as fresh logins, the later evicts the earlier.
+      markA = a.events.length;
+      markB = b.events.length;
+      await s.kill9();
+      await s.restart({ onlineWebInstances: 1 });
+      const kicked = await Promise.race([
+        a.waitFor('KICKED_OUT:multipleAccount', { from: markA, timeoutMs: 10_000 }).then(() => a),
+        b.waitFor('KICKED_OUT:multipleAccount', { from: markB, timeoutMs: 10_000 }).then(() => b),
+      ]);
+      const survivor = kicked === a ? b : a;
+      const [kickedMark, survivorMark] = kicked === a ? [markA, markB] : [markB, markA];
+      await survivor.waitFor('NET_STATE_CHANGE:connected', { from: survivorMark, timeoutMs: 10_000 });
+      await kicked.waitFor('SDK_NOT_READY', { from: kickedMark, timeoutMs: 3_000 });
+      // Long enough for a kicked client that wrongly reconnected to come back and kick the other.
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+
+      assert.deepEqual(survivor.trace(survivorMark), RECONNECTED);
+      assert.equal(await survivor.isReady(), true);
+      const kickedTrace = kicked.trace(kickedMark);
+      assert.equal(count(kicked, 'KICKED_OUT:multipleAccount', kickedMark), 1, kickedTrace.join(', '));
+      const kickAt = kickedTrace.indexOf('KICKED_OUT:multipleAccount');
+      assert.deepEqual(kickedTrace.slice(kickAt), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(await kicked.isReady(), false);
+      await expectInstances(s, 'restart2', [survivor === a ? idA : idB]);
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 1);
+    });
   });
 
-  test('network hints: offline → disconnected while waiting; online → an attempt at once, not after the backoff', { timeout: 30_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'hint1');
-    const mark = c.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    await c.networkHint('offline');
-    await c.waitFor('NET_STATE_CHANGE:disconnected', { from: mark, timeoutMs: 1_000 });
-    // Wait for the first (refused) attempt, so that the next one would be 1.6-2.4 s away.
-    const accepted = p.accepted;
-    while (p.accepted === accepted) await sleep(20);
-    await sleep(100);
-    p.setRefusing(false);
-    const hintAt = Date.now();
-    await c.networkHint('online');
-    const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 5_000 });
-    assert.ok(event.t - hintAt < 1_000, `resumed ${event.t - hintAt} ms after the online hint`);
-    assert.deepEqual(c.trace(mark), [
-      'NET_STATE_CHANGE:connecting',
-      'NET_STATE_CHANGE:disconnected',
-      'NET_STATE_CHANGE:connecting',
-      'NET_STATE_CHANGE:connected',
-    ]);
-    assert.equal(await c.isReady(), true);
+  describe('network drops through a TCP proxy', { concurrency: true }, () => {
+    test('cut connections: reconnect after the first backoff step, no SDK_NOT_READY, one instance, same id', { timeout: 30_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'cut1');
+      const [id] = (await s.onlineInstances('cut1')).map((i) => i.InstanceID);
+
+      for (let round = 1; round <= 3; round += 1) {
+        const mark = c.events.length;
+        const acceptedBefore = p.accepted;
+        const cutAt = Date.now();
+        assert.equal(p.cutAll(), 1);
+        const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
+        const took = event.t - cutAt;
+        assert.ok(took >= FIRST_RETRY_MIN_MS, `round ${round}: reconnected after ${took} ms, before the backoff floor`);
+        assert.ok(took <= FIRST_RETRY_MAX_MS + SLACK_MS, `round ${round}: reconnect took ${took} ms`);
+        await sleep(200);
+        assert.deepEqual(c.trace(mark), RECONNECTED, `round ${round}`);
+        assert.equal(p.accepted - acceptedBefore, 1, `round ${round}: one attempt`);
+        assert.equal(await c.isReady(), true);
+        const instances = await s.onlineInstances('cut1');
+        assert.deepEqual(instances.map((i) => [i.InstanceID, i.State]), [[id, 'Online']], `round ${round}`);
+      }
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
+    });
+
+    test('server unreachable: attempts back off exponentially within the documented bounds, then resume', { timeout: 30_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'backoff1');
+      const [id] = (await s.onlineInstances('backoff1')).map((i) => i.InstanceID);
+      const mark = c.events.length;
+      const firstAttempt = p.accepted;
+
+      p.setRefusing(true);
+      const cutAt = Date.now();
+      p.cutAll();
+      // Base delays 1, 2, 4 s with ±20 % jitter: attempts near 1, 3 and 7 s after the cut. The first two
+      // are refused; the third gets through and resumes.
+      while (p.accepted - firstAttempt < 2 && Date.now() - cutAt < 8_000) await sleep(20);
+      assert.equal(p.accepted - firstAttempt, 2, 'attempts while refused');
+      // Still "ready" while reconnecting, and nothing but connecting so far.
+      assert.deepEqual(c.trace(mark), ['NET_STATE_CHANGE:connecting']);
+      assert.equal(await c.isReady(), true);
+      p.setRefusing(false);
+      await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 10_000 });
+
+      const times = [cutAt, ...p.acceptTimes.slice(firstAttempt)];
+      assert.equal(times.length, 4, 'attempts in all');
+      [1000, 2000, 4000].forEach((base, n) => {
+        const gap = times[n + 1] - times[n];
+        assert.ok(gap >= base * 0.8 - 50 && gap <= base * 1.2 + SLACK_MS, `attempt ${n}: waited ${gap} ms (base ${base})`);
+      });
+      assert.deepEqual(c.trace(mark), RECONNECTED);
+      await expectInstances(s, 'backoff1', [id]);
+    });
+
+    test('network hints: offline → disconnected while waiting; online → an attempt at once, not after the backoff', { timeout: 30_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'hint1');
+      const mark = c.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      await c.networkHint('offline');
+      await c.waitFor('NET_STATE_CHANGE:disconnected', { from: mark, timeoutMs: 1_000 });
+      // Wait for the first (refused) attempt, so that the next one would be 1.6-2.4 s away.
+      const accepted = p.accepted;
+      while (p.accepted === accepted) await sleep(20);
+      await sleep(100);
+      p.setRefusing(false);
+      const hintAt = Date.now();
+      await c.networkHint('online');
+      const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 5_000 });
+      assert.ok(event.t - hintAt < 1_000, `resumed ${event.t - hintAt} ms after the online hint`);
+      assert.deepEqual(c.trace(mark), [
+        'NET_STATE_CHANGE:connecting',
+        'NET_STATE_CHANGE:disconnected',
+        'NET_STATE_CHANGE:connecting',
+        'NET_STATE_CHANGE:connected',
+      ]);
+      assert.equal(await c.isReady(), true);
+    });
+
+    test('requests and drops: in flight → 2800; while reconnecting → 2800 at once; after the resume → ok', { timeout: 30_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'inflight1');
+      assert.equal((await c.sendMessage('inflight1', 'before')).code, 0);
+
+      p.blackholeLive();
+      const inFlight = c.sendMessage('inflight1', 'lost').then(
+        () => assert.fail('resolved'),
+        (err) => err,
+      );
+      await sleep(300);
+      p.setRefusing(true);
+      p.cutAll();
+      assert.equal((await inFlight).code, 2800);
+
+      await c.waitFor('NET_STATE_CHANGE:connecting', { timeoutMs: 3_000 });
+      const askedAt = Date.now();
+      const refused = await c.sendMessage('inflight1', 'offline').then(
+        () => assert.fail('resolved'),
+        (err) => err,
+      );
+      assert.equal(refused.code, 2800);
+      assert.ok(Date.now() - askedAt < 500, 'rejected at once, not queued');
+
+      const mark = c.events.length;
+      p.setRefusing(false);
+      await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 15_000 });
+      assert.equal((await c.sendMessage('inflight1', 'after')).code, 0);
+      assert.equal(count(c, 'SDK_NOT_READY'), 0);
+    });
+
+    test('half-open connection: the server frees the slot at its idle timeout; the SDK heartbeat notices and resumes', { timeout: 40_000 }, async (t) => {
+      // Hellos every second (the client's minimum), a 3 s server idle timeout. The black hole passes on no
+      // bytes and no close, so each side can only rely on its own timer.
+      const s = await server(t, { limits: { hello_interval_ms: 1000, idle_timeout_ms: 3000 } });
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'halfopen1');
+      const [id] = (await s.onlineInstances('halfopen1')).map((i) => i.InstanceID);
+      const mark = c.events.length;
+
+      const silentAt = Date.now();
+      assert.equal(p.blackholeLive(), 1);
+      // Server side: closed 4005 after 3 s of silence, slot freed at once (not kept for a resume).
+      await waitUntil(async () => (await s.onlineInstances('halfopen1')).length === 0, 'freed', 6_000);
+      const freedAfter = Date.now() - silentAt;
+      // The idle clock started at the last hello that got through, up to 1 s before the black hole.
+      assert.ok(freedAfter >= 2_000 - 100, `freed ${freedAfter} ms after the silence began`);
+      assert.equal(await s.metric('tim_connections_closed_by_limit_total{reason="idle_timeout"}'), 1);
+      assert.deepEqual(c.trace(mark), [], 'the client has not noticed yet');
+
+      // Client side: dead after 1 s + 10 s without inbound traffic; the last inbound frame came at most
+      // 1 s before the silence began.
+      const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 25_000 });
+      const connecting = c.events.find((e, i) => i >= mark && e.data?.state === 'connecting');
+      const detectedAfter = connecting.t - silentAt;
+      assert.ok(detectedAfter >= 10_000 - 1_000 && detectedAfter <= 11_000 + SLACK_MS, `dead after ${detectedAfter} ms`);
+      assert.ok(event.t - connecting.t >= FIRST_RETRY_MIN_MS);
+      assert.deepEqual(c.trace(mark), RECONNECTED);
+      // The resume found no instance: a fresh login that keeps the id, silently.
+      await expectInstances(s, 'halfopen1', [id]);
+      assert.equal(await c.isReady(), true);
+    });
   });
 
-  test('requests and drops: in flight → 2800; while reconnecting → 2800 at once; after the resume → ok', { timeout: 30_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'inflight1');
-    assert.equal((await c.sendMessage('inflight1', 'before')).code, 0);
-
-    p.blackholeLive();
-    const inFlight = c.sendMessage('inflight1', 'lost').then(
-      () => assert.fail('resolved'),
-      (err) => err,
-    );
-    await sleep(300);
-    p.setRefusing(true);
-    p.cutAll();
-    assert.equal((await inFlight).code, 2800);
-
-    await c.waitFor('NET_STATE_CHANGE:connecting', { timeoutMs: 3_000 });
-    const askedAt = Date.now();
-    const refused = await c.sendMessage('inflight1', 'offline').then(
-      () => assert.fail('resolved'),
-      (err) => err,
-    );
-    assert.equal(refused.code, 2800);
-    assert.ok(Date.now() - askedAt < 500, 'rejected at once, not queued');
-
-    const mark = c.events.length;
-    p.setRefusing(false);
-    await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 15_000 });
-    assert.equal((await c.sendMessage('inflight1', 'after')).code, 0);
-    assert.equal(count(c, 'SDK_NOT_READY'), 0);
-  });
-
-  test('half-open connection: the server frees the slot at its idle timeout; the SDK heartbeat notices and resumes', { timeout: 40_000 }, async () => {
-    // Hellos every second (the client's minimum), a 3 s server idle timeout. The black hole passes on no
-    // bytes and no close, so each side can only rely on its own timer.
-    const s = await server({ limits: { hello_interval_ms: 1000, idle_timeout_ms: 3000 } });
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'halfopen1');
-    const [id] = (await s.onlineInstances('halfopen1')).map((i) => i.InstanceID);
-    const mark = c.events.length;
-
-    const silentAt = Date.now();
-    assert.equal(p.blackholeLive(), 1);
-    // Server side: closed 4005 after 3 s of silence, slot freed at once (not kept for a resume).
-    await waitUntil(async () => (await s.onlineInstances('halfopen1')).length === 0, 'freed', 6_000);
-    const freedAfter = Date.now() - silentAt;
-    assert.ok(freedAfter >= 3_000 - 100, `freed ${freedAfter} ms after the silence began`);
-    assert.equal(await s.metric('tim_connections_closed_by_limit_total{reason="idle_timeout"}'), 1);
-    assert.deepEqual(c.trace(mark), [], 'the client has not noticed yet');
-
-    // Client side: dead after 1 s + 10 s without inbound traffic; the last inbound frame came at most
-    // 1 s before the silence began.
-    const { event } = await c.waitFor('NET_STATE_CHANGE:connected', { from: mark, timeoutMs: 25_000 });
-    const connecting = c.events.find((e, i) => i >= mark && e.data?.state === 'connecting');
-    const detectedAfter = connecting.t - silentAt;
-    assert.ok(detectedAfter >= 10_000 - 1_000 && detectedAfter <= 11_000 + SLACK_MS, `dead after ${detectedAfter} ms`);
-    assert.ok(event.t - connecting.t >= FIRST_RETRY_MIN_MS);
-    assert.deepEqual(c.trace(mark), RECONNECTED);
-    // The resume found no instance: a fresh login that keeps the id, silently.
-    await expectInstances(s, 'halfopen1', [id]);
-    assert.equal(await c.isReady(), true);
-  });
-});
-
-describe('server-side endings are final', () => {
-  test('a 3-second UserSig: KICKED_OUT userSigExpired then SDK_NOT_READY, no reconnect', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    const loginAt = Date.now();
-    await loginReady(c, s, 'expiry1', 3);
-    const { index, event } = await c.waitFor('KICKED_OUT:userSigExpired', { timeoutMs: 6_000 });
-    // TLS.time has one-second granularity: expiry comes 2-3 s after signing.
-    assert.ok(event.t - loginAt <= 5_000, `kicked ${event.t - loginAt} ms after login`);
-    assert.ok(event.t - loginAt >= 1_500, `kicked too early: ${event.t - loginAt} ms`);
-    await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    assert.deepEqual(c.trace(index), ['KICKED_OUT:userSigExpired', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
-    assert.equal(await c.isReady(), false);
-    await expectInstances(s, 'expiry1', []);
-    assert.equal(await s.metric('tim_kicks_total{type="userSigExpired"}'), 1);
-  });
-
-  test('UserSig expires while reconnecting: the resume ends in KICKED_OUT userSigExpired', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'expiry2', 3);
-    const mark = c.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    await sleep(3_500); // past TLS.time + 3 s
-    p.setRefusing(false);
-    const { index } = await c.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
-    await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    assert.deepEqual(c.trace(index), ['KICKED_OUT:userSigExpired', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
-    // The refused resume does not free the slot: the server keeps the detached instance until
-    // resume_grace_ms (60 s) runs out, since a resume with a renewed UserSig would be valid.
-    const left = await s.onlineInstances('expiry2');
-    assert.deepEqual(left.map((i) => i.State), ['Detached']);
-  });
-
-  test('evicted while reconnecting: the resume gets 80007 → KICKED_OUT multipleAccount, then it stays down', { timeout: 25_000 }, async () => {
-    const s = await server({ onlineWebInstances: 1 });
-    const p = await proxyTo(s);
-    const a = await client(p.wsUrl(), 'A');
-    const b = await client(s.url, 'B'); // directly: the proxy's refusals below are A's network only
-    await loginReady(a, s, 'evicted1');
-    const mark = a.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await a.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    await waitUntil(async () => (await s.onlineInstances('evicted1'))[0]?.State === 'Detached', 'detached');
-    await loginReady(b, s, 'evicted1'); // evicts the detached A: no connection to deliver the kick to
-    const [idB] = (await s.onlineInstances('evicted1')).map((i) => i.InstanceID);
-    p.setRefusing(false);
-
-    const { index } = await a.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
-    await a.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    assert.deepEqual(a.trace(index), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
-    assert.equal(await b.isReady(), true);
-    assert.equal(count(b, 'KICKED_OUT:multipleAccount'), 0);
-    await expectInstances(s, 'evicted1', [idB]);
-    assert.equal(await s.metric('tim_logins_total{result="instance_not_found"}'), 1, 'the resume was refused with 80007');
-  });
-
-  test('REST kick: KICKED_OUT REST_API_Kick then SDK_NOT_READY, no reconnect, no instance left', { timeout: 20_000 }, async () => {
-    const s = await server({ onlineWebInstances: 2 });
-    const p = await proxyTo(s);
-    const a = await client(p.wsUrl(), 'A');
-    const b = await client(p.wsUrl(), 'B');
-    await loginReady(a, s, 'restkick1');
-    await loginReady(b, s, 'restkick1');
-    const marks = [a.events.length, b.events.length];
-    await s.kick('restkick1');
-    for (const [i, c] of [a, b].entries()) {
-      const { index } = await c.waitFor('KICKED_OUT:REST_API_Kick', { from: marks[i], timeoutMs: 3_000 });
+  describe('server-side endings are final', { concurrency: true }, () => {
+    test('a 3-second UserSig: KICKED_OUT userSigExpired then SDK_NOT_READY, no reconnect', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      const loginAt = Date.now();
+      await loginReady(c, s, 'expiry1', 3);
+      const { index, event } = await c.waitFor('KICKED_OUT:userSigExpired', { timeoutMs: 6_000 });
+      // TLS.time has one-second granularity: expiry comes 2-3 s after signing.
+      assert.ok(event.t - loginAt <= 5_000, `kicked ${event.t - loginAt} ms after login`);
+      assert.ok(event.t - loginAt >= 1_500, `kicked too early: ${event.t - loginAt} ms`);
       await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
-    }
-    const accepted = p.accepted;
-    await sleep(3_000);
-    for (const [i, c] of [a, b].entries()) {
-      assert.deepEqual(c.trace(marks[i]), ['KICKED_OUT:REST_API_Kick', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      assert.deepEqual(c.trace(index), ['KICKED_OUT:userSigExpired', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
       assert.equal(await c.isReady(), false);
-    }
-    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
-    await expectInstances(s, 'restkick1', []);
+      await expectInstances(s, 'expiry1', []);
+      assert.equal(await s.metric('tim_kicks_total{type="userSigExpired"}'), 1);
+    });
+
+    test('UserSig expires while reconnecting: the resume ends in KICKED_OUT userSigExpired', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'expiry2', 3);
+      const mark = c.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      await sleep(3_500); // past TLS.time + 3 s
+      p.setRefusing(false);
+      const { index } = await c.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+      await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      assert.deepEqual(c.trace(index), ['KICKED_OUT:userSigExpired', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+      // The refused resume does not free the slot: the server keeps the detached instance until
+      // resume_grace_ms (60 s) runs out, since a resume with a renewed UserSig would be valid.
+      const left = await s.onlineInstances('expiry2');
+      assert.deepEqual(left.map((i) => i.State), ['Detached']);
+    });
+
+    test('evicted while reconnecting: the resume gets 80007 → KICKED_OUT multipleAccount, then it stays down', { timeout: 25_000 }, async (t) => {
+      const s = await server(t, { onlineWebInstances: 1 });
+      const p = await proxyTo(t, s);
+      const a = await client(t, p.wsUrl(), 'A');
+      const b = await client(t, s.url, 'B'); // directly: the proxy's refusals below are A's network only
+      await loginReady(a, s, 'evicted1');
+      const mark = a.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await a.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      await waitUntil(async () => (await s.onlineInstances('evicted1'))[0]?.State === 'Detached', 'detached');
+      await loginReady(b, s, 'evicted1'); // evicts the detached A: no connection to deliver the kick to
+      const [idB] = (await s.onlineInstances('evicted1')).map((i) => i.InstanceID);
+      p.setRefusing(false);
+
+      const { index } = await a.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+      await a.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      assert.deepEqual(a.trace(index), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+      assert.equal(await b.isReady(), true);
+      assert.equal(count(b, 'KICKED_OUT:multipleAccount'), 0);
+      await expectInstances(s, 'evicted1', [idB]);
+      assert.equal(await s.metric('tim_logins_total{result="instance_not_found"}'), 1, 'the resume was refused with 80007');
+    });
+
+    test('REST kick: KICKED_OUT REST_API_Kick then SDK_NOT_READY, no reconnect, no instance left', { timeout: 20_000 }, async (t) => {
+      const s = await server(t, { onlineWebInstances: 2 });
+      const p = await proxyTo(t, s);
+      const a = await client(t, p.wsUrl(), 'A');
+      const b = await client(t, p.wsUrl(), 'B');
+      await loginReady(a, s, 'restkick1');
+      await loginReady(b, s, 'restkick1');
+      const marks = [a.events.length, b.events.length];
+      await s.kick('restkick1');
+      for (const [i, c] of [a, b].entries()) {
+        const { index } = await c.waitFor('KICKED_OUT:REST_API_Kick', { from: marks[i], timeoutMs: 3_000 });
+        await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+      }
+      const accepted = p.accepted;
+      await sleep(3_000);
+      for (const [i, c] of [a, b].entries()) {
+        assert.deepEqual(c.trace(marks[i]), ['KICKED_OUT:REST_API_Kick', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+        assert.equal(await c.isReady(), false);
+      }
+      assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+      await expectInstances(s, 'restkick1', []);
+    });
+
+    test('REST kick while the instance is reconnecting: its resume ends in KICKED_OUT, then it stays down', { timeout: 25_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'restkick2');
+      const mark = c.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      // The server noticed the drop and keeps the slot for a resume.
+      await waitUntil(async () => (await s.onlineInstances('restkick2'))[0]?.State === 'Detached', 'detached');
+      await s.kick('restkick2');
+      await expectInstances(s, 'restkick2', []);
+      p.setRefusing(false);
+
+      const { index } = await c.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+      await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      // The resumed login presents a UserSig issued before the kick: refused with 70052 → REST_API_Kick.
+      assert.deepEqual(c.trace(index), ['KICKED_OUT:REST_API_Kick', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
+      await expectInstances(s, 'restkick2', []);
+    });
   });
 
-  test('REST kick while the instance is reconnecting: its resume ends in KICKED_OUT, then it stays down', { timeout: 25_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'restkick2');
-    const mark = c.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    // The server noticed the drop and keeps the slot for a resume.
-    await waitUntil(async () => (await s.onlineInstances('restkick2'))[0]?.State === 'Detached', 'detached');
-    await s.kick('restkick2');
-    await expectInstances(s, 'restkick2', []);
-    p.setRefusing(false);
+  describe('no kick storm', { concurrency: true }, () => {
+    // A storm is a feedback loop whose period is one reconnect delay: a kicked client that logs in again
+    // within ~1.2 s evicts the other, which does the same. Every cut below forces the surviving instance
+    // through a full resume while the kicked one has had ten chances to come back, so ten cycles show a
+    // storm as surely as sixty seconds would. TIM_STORM_SECONDS=60 runs the issue's full minute.
+    const stormSeconds = Math.min(60, Number(process.env.TIM_STORM_SECONDS ?? 20));
 
-    const { index } = await c.waitFor((e) => e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
-    await c.waitFor('SDK_NOT_READY', { from: index + 1, timeoutMs: 1_000 });
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    // The resumed login presents a UserSig issued before the kick: refused with 70052 → REST_API_Kick.
-    assert.deepEqual(c.trace(index), ['KICKED_OUT:REST_API_Kick', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no reconnect attempt after the kick');
-    await expectInstances(s, 'restkick2', []);
-  });
-});
+    test(`two instances, N=1, network cut every 2 s for ${stormSeconds} s: exactly one kick`, { timeout: (stormSeconds + 30) * 1000 }, async (t) => {
+      const s = await server(t, { onlineWebInstances: 1 });
+      const p = await proxyTo(t, s);
+      const a = await client(t, p.wsUrl(), 'A');
+      const b = await client(t, p.wsUrl(), 'B');
+      await loginReady(a, s, 'storm1');
+      await loginReady(b, s, 'storm1');
+      await a.waitFor('SDK_NOT_READY', { timeoutMs: 3_000 });
+      const [idB] = (await s.onlineInstances('storm1')).map((i) => i.InstanceID);
+      const markA = a.events.length;
+      const markB = b.events.length;
+      const acceptedBefore = p.accepted;
 
-describe('no kick storm', () => {
-  // A storm is a feedback loop whose period is one reconnect delay: a kicked client that logs in again
-  // within ~1.2 s evicts the other, which does the same. Every cut below forces the surviving instance
-  // through a full resume while the kicked one has had ten chances to come back, so ten cycles show a
-  // storm as surely as sixty seconds would. TIM_STORM_SECONDS=60 runs the issue's full minute.
-  const stormSeconds = Math.min(60, Number(process.env.TIM_STORM_SECONDS ?? 20));
+      const endAt = Date.now() + stormSeconds * 1000;
+      const liveAtCut = [];
+      while (Date.now() < endAt) {
+        const cycleStart = Date.now();
+        const mark = b.events.length;
+        liveAtCut.push(p.cutAll());
+        await b.waitFor((e) => e.data?.state === 'connected' || e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
+        await sleep(Math.max(0, cycleStart + 2_000 - Date.now()));
+      }
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
 
-  test(`two instances, N=1, network cut every 2 s for ${stormSeconds} s: exactly one kick`, { timeout: (stormSeconds + 30) * 1000 }, async () => {
-    const s = await server({ onlineWebInstances: 1 });
-    const p = await proxyTo(s);
-    const a = await client(p.wsUrl(), 'A');
-    const b = await client(p.wsUrl(), 'B');
-    await loginReady(a, s, 'storm1');
-    await loginReady(b, s, 'storm1');
-    await a.waitFor('SDK_NOT_READY', { timeoutMs: 3_000 });
-    const [idB] = (await s.onlineInstances('storm1')).map((i) => i.InstanceID);
-    const markA = a.events.length;
-    const markB = b.events.length;
-    const acceptedBefore = p.accepted;
-
-    const endAt = Date.now() + stormSeconds * 1000;
-    const liveAtCut = [];
-    while (Date.now() < endAt) {
-      const cycleStart = Date.now();
-      const mark = b.events.length;
-      liveAtCut.push(p.cutAll());
-      await b.waitFor((e) => e.data?.state === 'connected' || e.key === 'KICKED_OUT', { from: mark, timeoutMs: 10_000 });
-      await sleep(Math.max(0, cycleStart + 2_000 - Date.now()));
-    }
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-
-    const cuts = liveAtCut.length;
-    assert.ok(cuts >= stormSeconds / 3, `only ${cuts} cuts`);
-    assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 1, 'kicks in total');
-    // Only B's connection was ever live: A was kicked and never came back.
-    assert.deepEqual(liveAtCut, Array(cuts).fill(1), 'live connections at each cut');
-    assert.equal(count(a, 'KICKED_OUT:multipleAccount'), 1);
-    assert.deepEqual(a.trace(markA), [], 'the kicked instance stayed down');
-    assert.equal(count(b, 'KICKED_OUT:multipleAccount'), 0);
-    assert.equal(count(b, 'SDK_NOT_READY', markB), 0);
-    assert.equal(count(b, 'NET_STATE_CHANGE:connected', markB), cuts);
-    assert.equal(p.accepted - acceptedBefore, cuts, 'one reconnect per cut, all by the survivor');
-    assert.equal(await b.isReady(), true);
-    await expectInstances(s, 'storm1', [idB]);
-  });
-});
-
-describe('logout() and destroy()', () => {
-  test('logout while ready: SDK_NOT_READY, resolves, slot freed, no reconnect', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'logout1');
-    const mark = c.events.length;
-    assert.deepEqual(await c.logout(), { code: 0, data: {} });
-    await expectInstances(s, 'logout1', []);
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    assert.deepEqual(c.trace(mark), ['SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no connection after logout()');
-    assert.equal(await c.isReady(), false);
+      const cuts = liveAtCut.length;
+      assert.ok(cuts >= stormSeconds / 3, `only ${cuts} cuts`);
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 1, 'kicks in total');
+      // Only B's connection was ever live: A was kicked and never came back.
+      assert.deepEqual(liveAtCut, Array(cuts).fill(1), 'live connections at each cut');
+      assert.equal(count(a, 'KICKED_OUT:multipleAccount'), 1);
+      assert.deepEqual(a.trace(markA), [], 'the kicked instance stayed down');
+      assert.equal(count(b, 'KICKED_OUT:multipleAccount'), 0);
+      assert.equal(count(b, 'SDK_NOT_READY', markB), 0);
+      assert.equal(count(b, 'NET_STATE_CHANGE:connected', markB), cuts);
+      assert.equal(p.accepted - acceptedBefore, cuts, 'one reconnect per cut, all by the survivor');
+      assert.equal(await b.isReady(), true);
+      await expectInstances(s, 'storm1', [idB]);
+    });
   });
 
-  test('logout while reconnecting: local at once, no further attempt', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'logout2');
-    const mark = c.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    const askedAt = Date.now();
-    assert.deepEqual(await c.logout(), { code: 0, data: {} });
-    assert.ok(Date.now() - askedAt < 500, 'logged out locally, without waiting for the server');
-    const accepted = p.accepted;
-    p.setRefusing(false);
-    await sleep(4_000); // attempts would come at ~1 and ~3 s
-    assert.deepEqual(c.trace(mark), ['NET_STATE_CHANGE:connecting', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
-    assert.equal(p.accepted, accepted, 'no connection after logout()');
-    // The server never heard of the logout: the dropped instance keeps its slot until resume_grace_ms.
-    assert.deepEqual((await s.onlineInstances('logout2')).map((i) => i.State), ['Detached']);
-  });
+  describe('logout() and destroy()', { concurrency: true }, () => {
+    test('logout while ready: SDK_NOT_READY, resolves, slot freed, no reconnect', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'logout1');
+      const mark = c.events.length;
+      assert.deepEqual(await c.logout(), { code: 0, data: {} });
+      await expectInstances(s, 'logout1', []);
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      assert.deepEqual(c.trace(mark), ['SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no connection after logout()');
+      assert.equal(await c.isReady(), false);
+    });
 
-  test('destroy while ready: SDK_NOT_READY, slot freed, no reconnect', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'destroy1');
-    const mark = c.events.length;
-    await c.destroy();
-    await c.waitFor('SDK_NOT_READY', { from: mark, timeoutMs: 2_000 });
-    await expectInstances(s, 'destroy1', []);
-    const accepted = p.accepted;
-    await sleep(2 * FIRST_RETRY_MAX_MS + 500);
-    assert.equal(p.accepted, accepted, 'no connection after destroy()');
-    assert.equal(count(c, 'NET_STATE_CHANGE:connecting', mark), 0);
-  });
+    test('logout while reconnecting: local at once, no further attempt', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'logout2');
+      const mark = c.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      const askedAt = Date.now();
+      assert.deepEqual(await c.logout(), { code: 0, data: {} });
+      assert.ok(Date.now() - askedAt < 500, 'logged out locally, without waiting for the server');
+      const accepted = p.accepted;
+      p.setRefusing(false);
+      await sleep(4_000); // attempts would come at ~1 and ~3 s
+      assert.deepEqual(c.trace(mark), ['NET_STATE_CHANGE:connecting', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
+      assert.equal(p.accepted, accepted, 'no connection after logout()');
+      // The server never heard of the logout: the dropped instance keeps its slot until resume_grace_ms.
+      assert.deepEqual((await s.onlineInstances('logout2')).map((i) => i.State), ['Detached']);
+    });
 
-  test('destroy while reconnecting: no further attempt', { timeout: 20_000 }, async () => {
-    const s = await server();
-    const p = await proxyTo(s);
-    const c = await client(p.wsUrl(), 'C');
-    await loginReady(c, s, 'destroy2');
-    const mark = c.events.length;
-    p.setRefusing(true);
-    p.cutAll();
-    await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
-    await c.destroy();
-    await c.waitFor('SDK_NOT_READY', { from: mark, timeoutMs: 2_000 });
-    const accepted = p.accepted;
-    p.setRefusing(false);
-    // Attempts would come at ~1, 3 and 7 s: wait past the first two.
-    await sleep(4_000);
-    assert.equal(p.accepted, accepted, 'no connection after destroy()');
-    assert.equal(count(c, 'NET_STATE_CHANGE:connected', mark), 0);
+    test('destroy while ready: SDK_NOT_READY, slot freed, no reconnect', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'destroy1');
+      const mark = c.events.length;
+      await c.destroy();
+      await c.waitFor('SDK_NOT_READY', { from: mark, timeoutMs: 2_000 });
+      await expectInstances(s, 'destroy1', []);
+      const accepted = p.accepted;
+      await sleep(2 * FIRST_RETRY_MAX_MS + 500);
+      assert.equal(p.accepted, accepted, 'no connection after destroy()');
+      assert.equal(count(c, 'NET_STATE_CHANGE:connecting', mark), 0);
+    });
+
+    test('destroy while reconnecting: no further attempt', { timeout: 20_000 }, async (t) => {
+      const s = await server(t);
+      const p = await proxyTo(t, s);
+      const c = await client(t, p.wsUrl(), 'C');
+      await loginReady(c, s, 'destroy2');
+      const mark = c.events.length;
+      p.setRefusing(true);
+      p.cutAll();
+      await c.waitFor('NET_STATE_CHANGE:connecting', { from: mark, timeoutMs: 3_000 });
+      await c.destroy();
+      await c.waitFor('SDK_NOT_READY', { from: mark, timeoutMs: 2_000 });
+      const accepted = p.accepted;
+      p.setRefusing(false);
+      // Attempts would come at ~1, 3 and 7 s: wait past the first two.
+      await sleep(4_000);
+      assert.equal(p.accepted, accepted, 'no connection after destroy()');
+      assert.equal(count(c, 'NET_STATE_CHANGE:connected', mark), 0);
+    });
   });
 });
