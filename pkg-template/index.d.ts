@@ -144,6 +144,21 @@ export interface TimStatic {
   readonly EVENT: TimEvents;
   readonly TYPES: TimTypes;
   readonly VERSION: string;
+  /**
+   * Mini-program entry only (`miniprogram/index.js`): loads the wasm with `WXWebAssembly.instantiate`; await
+   * it once before `TIM.create`. Absent from the browser and Node entries, which need no init call.
+   */
+  init?(options?: MiniProgramInitOptions): Promise<void>;
+  /** @internal Loaders: a network change for every live instance. */
+  __networkHintAll(hint: 'online' | 'offline'): void;
+}
+
+/** Options of `TIM.init` in mini programs. */
+export interface MiniProgramInitOptions {
+  /** Package path of the wasm; default `/miniprogram_npm/tim-wasm/tim_wasm_bg.wasm` (`.wasm.br` allowed). */
+  wasmPath?: string;
+  /** A loader with WXWebAssembly's shape, for runtimes that name it differently. */
+  wasmLoader?: { instantiate(path: string, imports: object): Promise<unknown> };
 }
 
 declare const TIM: TimStatic;

@@ -24,5 +24,12 @@ glue.__wbg_set_wasm(instance.exports);
 instance.exports.__wbindgen_start();
 
 const TIM = glue.TIM;
+
+// The page's connectivity events: 'online' retries a pending reconnect at once, 'offline' reports
+// NET_STATE_CHANGE 'disconnected'. Registered once per page, not per connection.
+if (typeof globalThis.addEventListener === 'function') {
+  globalThis.addEventListener('online', () => TIM.__networkHintAll('online'));
+  globalThis.addEventListener('offline', () => TIM.__networkHintAll('offline'));
+}
 export default TIM;
 export { TIM };

@@ -185,12 +185,23 @@ impl Tim {
     /// (or a boolean: online). Anything else is ignored with a warning.
     #[wasm_bindgen(js_name = networkHint)]
     pub fn network_hint(&self, hint: JsValue) {
-        let hint = match (hint.as_string().as_deref(), hint.as_bool()) {
-            (Some("online"), _) | (_, Some(true)) => NetworkHint::Online,
-            (Some("offline"), _) | (_, Some(false)) => NetworkHint::Offline,
-            _ => return log::warn("networkHint: expects 'online' or 'offline'"),
+        if let Some(hint) = network_hint_from_js(&hint) {
+            driver::feed(&self.instance, tim_core::Input::Network(hint));
+        }
+    }
+
+    /// Internal (loaders): a network change for every live instance, e.g. from the browser's
+    /// `online`/`offline` events, which belong to the page rather than to one instance.
+    #[wasm_bindgen(js_name = __networkHintAll)]
+    pub fn network_hint_all(hint: JsValue) {
+        let Some(hint) = network_hint_from_js(&hint) else {
+            return;
         };
-        driver::feed(&self.instance, tim_core::Input::Network(hint));
+        // Collect first: feeding may call listeners, which may create or destroy instances.
+        let instances: Vec<Rc<Instance>> = INSTANCES.with(|m| m.borrow().values().map(|(_, i)| i.clone()).collect());
+        for instance in instances {
+            driver::feed(&instance, tim_core::Input::Network(hint));
+        }
     }
 
     /// Internal, for leak tests: `{listeners, pendingPromises, sockets, liveSockets, liveClosures}`
@@ -214,5 +225,17 @@ impl Tim {
             return;
         };
         self.instance.listeners.borrow_mut().add(name, handler, context, once);
+    }
+}
+
+/// `"online"`/`"offline"` (or a boolean: online) as a core hint; anything else is logged and ignored.
+fn network_hint_from_js(hint: &JsValue) -> Option<NetworkHint> {
+    match (hint.as_string().as_deref(), hint.as_bool()) {
+        (Some("online"), _) | (_, Some(true)) => Some(NetworkHint::Online),
+        (Some("offline"), _) | (_, Some(false)) => Some(NetworkHint::Offline),
+        _ => {
+            log::warn("networkHint: expects 'online' or 'offline'");
+            None
+        }
     }
 }

@@ -40,3 +40,9 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+// Mini-program entry: `init` exists there (optional in the shared type), awaited once before create.
+async function miniProgramStart(): Promise<void> {
+  if (TIM.init) await TIM.init({ wasmPath: '/miniprogram_npm/tim-wasm/tim_wasm_bg.wasm' });
+}
+void miniProgramStart;
