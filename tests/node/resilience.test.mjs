@@ -476,8 +476,9 @@ describe('staying connected', { concurrency: true }, () => {
     // A storm is a feedback loop whose period is one reconnect delay: a kicked client that logs in again
     // within ~1.2 s evicts the other, which does the same. Every cut below forces the surviving instance
     // through a full resume while the kicked one has had ten chances to come back, so ten cycles show a
-    // storm as surely as sixty seconds would. TIM_STORM_SECONDS=60 runs the issue's full minute.
-    const stormSeconds = Math.min(60, Number(process.env.TIM_STORM_SECONDS ?? 20));
+    // storm; the issue asks for a full minute, which runs beside the other tests (they are concurrent), so
+    // it costs about 40 s of wall time. TIM_STORM_SECONDS shortens it for a quick local run.
+    const stormSeconds = Math.min(60, Number(process.env.TIM_STORM_SECONDS ?? 60));
 
     test(`two instances, N=1, network cut every 2 s for ${stormSeconds} s: exactly one kick`, { timeout: (stormSeconds + 30) * 1000 }, async (t) => {
       const s = await server(t, { onlineWebInstances: 1 });
