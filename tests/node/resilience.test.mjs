@@ -2,7 +2,7 @@
 // port), the real npm package installed by name in a scratch project, one SDK instance per worker thread,
 // real sockets through a TCP proxy on 127.0.0.1 that can cut, refuse or black-hole connections.
 // The event sequences asserted here are the ones docs/connection.md documents. Every test owns its
-// server (own port), proxy and workers, so all tests run concurrently (~25 s in all, the storm's length
+// server (own port), proxy and workers, so all tests run concurrently (about the storm's length
 // plus set-up); timing checks have exact lower bounds and 2 s of slack on upper bounds only.
 //
 // Run: cargo build -p tim-server && cargo xtask build && node --test tests/node/resilience.test.mjs
