@@ -104,6 +104,24 @@ fn authorize<'s>(
     Ok((app, value))
 }
 
+/// [`authorize`], then the account named by the body's `UserID`.
+fn authorize_account<'s>(
+    state: &'s AppState,
+    peer: &SocketAddr,
+    params: &HashMap<String, String>,
+    body: &str,
+) -> Result<(&'s AppRuntime, AccountKey), Json<Value>> {
+    let (app, body) = authorize(state, peer, params, body)?;
+    let user_id = user_id_of(&body)?;
+    Ok((
+        app,
+        AccountKey {
+            sdk_app_id: app.sdk_app_id,
+            user_id,
+        },
+    ))
+}
+
 fn user_id_of(body: &Value) -> Result<String, Json<Value>> {
     let user_id = body
         .get("UserID")
@@ -119,17 +137,9 @@ async fn kick(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    let (app, body) = match authorize(&state, &peer, &params, &body) {
+    let (app, account) = match authorize_account(&state, &peer, &params, &body) {
         Ok(ok) => ok,
         Err(reply) => return reply,
-    };
-    let user_id = match user_id_of(&body) {
-        Ok(u) => u,
-        Err(reply) => return reply,
-    };
-    let account = AccountKey {
-        sdk_app_id: app.sdk_app_id,
-        user_id,
     };
     let removed = state.registry.kick_account(&account, now_secs()).await;
     for instance in &removed {
@@ -192,17 +202,9 @@ async fn query_online_instances(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    let (app, body) = match authorize(&state, &peer, &params, &body) {
+    let (_, account) = match authorize_account(&state, &peer, &params, &body) {
         Ok(ok) => ok,
         Err(reply) => return reply,
-    };
-    let user_id = match user_id_of(&body) {
-        Ok(u) => u,
-        Err(reply) => return reply,
-    };
-    let account = AccountKey {
-        sdk_app_id: app.sdk_app_id,
-        user_id,
     };
     let instances: Vec<Value> = state
         .registry
