@@ -15,6 +15,15 @@ pub fn run(action: &UsersigAction) -> i32 {
 }
 
 fn gen(args: &GenArgs) -> i32 {
+    // The same rules a config's [[app]] follows: a sig for an app no server can have helps nobody.
+    if args.sdkappid == 0 {
+        eprintln!("tim-server: --sdkappid: must be a positive integer");
+        return 2;
+    }
+    if args.key.trim().is_empty() {
+        eprintln!("tim-server: --key: must not be empty");
+        return 2;
+    }
     if let Err(code) = tim_protocol::limits::validate_user_id(&args.user) {
         eprintln!("tim-server: --user: {}", code.message());
         return 2;

@@ -15,6 +15,25 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn usersig_gen_refuses_what_no_app_can_have() {
+    let gen = |sdkappid: &str, key: &str, user: &str| {
+        run(&["usersig", "gen", "--sdkappid", sdkappid, "--key", key, "--user", user])
+    };
+    let (code, out, err) = gen("0", "k", "alice");
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("--sdkappid"), "{err}");
+    let (code, _, err) = gen("1400000000", " ", "alice");
+    assert_eq!(code, 2);
+    assert!(err.contains("--key"), "{err}");
+    let (code, _, err) = gen("1400000000", "k", "");
+    assert_eq!(code, 2);
+    assert!(err.contains("--user"), "{err}");
+    let (code, _, err) = gen("1400000000", "k", &"a".repeat(33));
+    assert_eq!(code, 2);
+    assert!(err.contains("--user"), "{err}");
+}
+
+#[test]
 fn usersig_gen_and_verify() {
     let (code, sig, _) = run(&[
         "usersig",
