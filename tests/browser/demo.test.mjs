@@ -2,7 +2,8 @@
 // the real demo server and a real tim-server. Two tabs log in as the same user:
 //   N=1 → the first tab logs KICKED_OUT (multipleAccount) then SDK_NOT_READY and shows "logged out";
 //   N=2 → both stay ready; logout in one tab leaves the other ready;
-//   the page's REST kick → KICKED_OUT (REST_API_Kick) then SDK_NOT_READY.
+//   the page's REST kick → KICKED_OUT (REST_API_Kick) then SDK_NOT_READY;
+//   the page's offline/online events → NET_STATE_CHANGE disconnected, then an immediate reconnect.
 // Screenshots of each step go to test-output/browser/.
 //
 // Run: `cargo xtask demo --browser-test` (builds, starts the demo, sets TIM_DEMO_URL), or by hand with a
@@ -154,6 +155,60 @@ test(
     }),
 );
 
+test(
+  "the page's offline/online events reach the SDK: 'disconnected' while reconnecting, then an early retry",
+  async () => {
+    // Every WebSocket the page makes goes through a wrapper that can refuse new connections (they are
+    // sent to port 9, which Chromium refuses at once as unsafe: no traffic at all), so the SDK's backoff grows to its 8 s step; an 'online' event must
+    // then reconnect at once instead of waiting it out.
+    const page = await openTab('net', () => {
+      const Native = window.WebSocket;
+      window.__net = { refuse: false, opened: 0, sockets: [] };
+      window.WebSocket = class extends Native {
+        constructor(url, protocols) {
+          super(window.__net.refuse ? 'ws://127.0.0.1:9/refused' : url, protocols);
+          window.__net.opened += 1;
+          window.__net.sockets.push(this);
+        }
+      };
+    });
+    try {
+      await login(page, uniqueUser('net'));
+      const opened = await page.evaluate(() => {
+        window.__net.refuse = true;
+        for (const socket of window.__net.sockets) socket.close();
+        return window.__net.opened;
+      });
+      // Three refused attempts (after ~1 s, ~2 s, ~4 s): the next one is due 8 s ± 20% later.
+      await page.waitForFunction((n) => window.__net.opened >= n + 3, opened, { timeout: 20_000 });
+      await page.waitForTimeout(300);
+      assert.equal(await status(page), 'ready', 'a silent reconnect keeps the ready state');
+
+      await page.evaluate(() => window.dispatchEvent(new Event('offline')));
+      await page.waitForSelector('#state-net[data-net="disconnected"]', { timeout: STATE_TIMEOUT_MS });
+
+      const sentOnline = Date.now();
+      await page.evaluate(() => {
+        window.__net.refuse = false;
+        window.dispatchEvent(new Event('online'));
+      });
+      await page.waitForSelector('#state-net[data-net="connected"]', { timeout: STATE_TIMEOUT_MS });
+      const took = Date.now() - sentOnline;
+      assert.ok(took < 3_000, `reconnected ${took} ms after 'online' (the backoff alone would wait >= 6.4 s)`);
+      await shot(page, 'net-reconnected-after-online');
+
+      const log = await events(page);
+      assert.deepEqual(log.filter((e) => e.event === 'SDK_NOT_READY'), [], 'no SDK_NOT_READY during the outage');
+      const states = log.filter((e) => e.event === 'NET_STATE_CHANGE').map((e) => e.data.state);
+      // The drop (connecting), 'offline' (disconnected), 'online' starts an attempt (connecting), it succeeds.
+      const tail = ['connecting', 'disconnected', 'connecting', 'connected'];
+      assert.deepEqual(states.slice(-4), tail, JSON.stringify(states));
+    } finally {
+      await page.close();
+    }
+  },
+);
+
 // ---- helpers ----------------------------------------------------------------------------------------
 
 /** The demo under test: TIM_DEMO_URL, or `cargo xtask demo --no-build --port 0` started here. */
@@ -195,8 +250,9 @@ async function startDemo() {
   return { url, stop };
 }
 
-async function openTab(label) {
+async function openTab(label, initScript) {
   const page = await context.newPage();
+  if (initScript) await page.addInitScript(initScript);
   page.on('pageerror', (e) => console.log(`[tab ${label}] page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[tab ${label}] console error: ${m.text()}`);
