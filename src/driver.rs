@@ -83,11 +83,6 @@ impl Instance {
         instance
     }
 
-    /// True when a WebSocket constructor is known.
-    pub fn has_websocket(&self) -> bool {
-        self.websocket.is_some()
-    }
-
     /// Reads the session (never across a call into JS).
     pub fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
         f(&self.session.borrow())

@@ -8,13 +8,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use tim_core::{Command, Config, ErrorCode, NetworkHint};
-use tim_protocol::limits::{validate_user_id, validate_user_sig};
+use tim_core::{Command, Config, NetworkHint};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::driver::{self, Instance};
-use crate::{constants, convert, debug, error, log, options, promise, runtime};
+use crate::{constants, convert, debug, log, options, promise, runtime};
 
 thread_local! {
     /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`.
@@ -44,7 +43,9 @@ impl Tim {
         let mut config = Config::new(opts.sdk_app_id, opts.server_url);
         config.platform = opts.platform.unwrap_or_else(runtime::platform);
         config.rng_seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
-        let instance = Instance::new(config, runtime::websocket(opts.websocket));
+        let websocket = runtime::websocket(opts.websocket);
+        config.transport_available = websocket.is_some();
+        let instance = Instance::new(config, websocket);
         let tim: JsValue = Tim {
             instance: instance.clone(),
         }
@@ -72,25 +73,14 @@ impl Tim {
         env!("CARGO_PKG_VERSION").to_owned()
     }
 
-    /// `tim.login({userID, userSig})`: resolves `{code: 0, data: {actionStatus, errorCode, errorInfo,
-    /// repeatLogin?}}`; `SDK_READY` follows. Rejects with a `TimError` (bad arguments included).
+    /// `tim.login({userID, userSig})`: emits `SDK_READY`, then resolves `{code: 0, data: {actionStatus,
+    /// errorCode, errorInfo, repeatLogin?}}`. Rejects with a `TimError` (bad arguments included; 8004 when
+    /// the platform has no WebSocket).
     pub fn login(&self, options: JsValue) -> Promise {
         let command = match options::login(&options) {
             Ok(c) => c,
             Err(e) => return promise::rejected(e),
         };
-        // Without a WebSocket a login cannot start: say so (8004) once the arguments are known good;
-        // bad arguments and a destroyed instance keep the codes the core gives them.
-        let destroyed = self
-            .instance
-            .with_session(|s| s.state() == tim_core::SessionState::Destroyed);
-        let args_ok = match &command {
-            Command::Login { user_id, user_sig } => validate_user_id(user_id).and(validate_user_sig(user_sig)).is_ok(),
-            _ => false,
-        };
-        if !self.instance.has_websocket() && !destroyed && args_ok {
-            return promise::rejected(error::from_code(ErrorCode::NoWebSocket));
-        }
         self.instance.command(command)
     }
 

@@ -29,10 +29,14 @@ pub struct Config {
     pub request_timeout_ms: Millis,
     /// Delays between reconnect attempts.
     pub reconnect: ReconnectPolicy,
+    /// False when the platform has no way to open a socket (no `WebSocket`, no `ws`, no `connectSocket`):
+    /// a login with good arguments then fails with 8004 instead of opening one.
+    pub transport_available: bool,
 }
 
 impl Config {
-    /// A configuration with the defaults: platform web, seed 0, 10 s request timeout, default backoff.
+    /// A configuration with the defaults: platform web, seed 0, 10 s request timeout, default backoff, a
+    /// transport available.
     pub fn new(sdk_app_id: u64, server_url: impl Into<String>) -> Config {
         Config {
             sdk_app_id,
@@ -41,6 +45,7 @@ impl Config {
             rng_seed: 0,
             request_timeout_ms: 10_000,
             reconnect: ReconnectPolicy::default(),
+            transport_available: true,
         }
     }
 }

@@ -30,6 +30,25 @@ fn login_opens_sends_login_and_emits_ready_before_resolving() {
 }
 
 #[test]
+fn without_a_transport_a_good_login_fails_with_8004_and_opens_nothing() {
+    let mut config = Config::new(APP, URL);
+    config.transport_available = false;
+    let mut h = Harness::with_config(config);
+    let bad = h.command(Command::Login {
+        user_id: String::new(),
+        user_sig: "s".into(),
+    });
+    let good = h.login("alice");
+    h.settle();
+    // Bad arguments keep their own code; only a login that would open a socket reports the missing one.
+    assert_eq!(h.error_code(bad), ErrorCode::NoIdentifier.code());
+    assert_eq!(h.error_code(good), ErrorCode::NoWebSocket.code());
+    assert_eq!(h.sockets_opened(), 0);
+    assert_eq!(h.session.state(), SessionState::LoggedOut);
+    assert_eq!(h.session.not_ready_reason(), ErrorCode::UserNotLoggedIn);
+}
+
+#[test]
 fn login_frame_carries_version_app_platform_and_no_instance_id() {
     let mut config = Config::new(APP, URL);
     config.platform = Platform::Wx;

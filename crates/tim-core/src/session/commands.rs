@@ -37,6 +37,9 @@ impl Session {
                 }
                 _ => self.fail(handle, ErrorCode::AnotherUserLoggedIn.into()),
             },
+            Phase::LoggedOut(_) | Phase::Kicked(_) if !self.config.transport_available => {
+                self.fail(handle, ErrorCode::NoWebSocket.into())
+            }
             Phase::LoggedOut(_) | Phase::Kicked(_) => self.start_login(handle, user_id, user_sig),
             Phase::Destroyed => self.fail(handle, ErrorCode::SdkDestroyed.into()),
         }
