@@ -3,7 +3,7 @@
 // mini-program instance and a Node instance (N=1, both directions), logout, KICKED_OUT, the platform the
 // server records, and network hints.
 //
-// Needs `cargo xtask build` (pkg/, or $TIM_WASM_PKG) and a tim-server binary (see server.mjs).
+// Needs `cargo xtask build` (pkg/, or $TIM_WASM_PKG) and a tim-server binary (see ../node/lib/server.mjs).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
 
-import { APP, onlineInstances, startServer, userSig } from './server.mjs';
+import { startServer } from '../node/lib/server.mjs';
+
+/** The app of these tests: N=1, a known key, the default admin. */
+const APP = { sdkappid: 1400000501, key: 'c'.repeat(64), n: 1, admin: 'administrator' };
 
 const require = createRequire(import.meta.url);
 const { createMiniProgram, layoutPackage } = require('./sim.cjs');
@@ -47,7 +50,7 @@ function miniprogramFolder() {
 
 before(async () => {
   root = layoutPackage(miniprogramFolder());
-  server = await startServer();
+  server = await startServer({ apps: [APP] });
 });
 after(async () => {
   for (const sim of sims) sim.dispose();
@@ -156,7 +159,7 @@ test('TIM.init({wasmPath}) loads the wasm from another package path, e.g. brotli
     await TIM.init({ wasmPath: '/miniprogram_npm/tim-wasm/tim.wasm.br' });
     const tim = TIM.create({ SDKAppID: ${APP.sdkappid}, serverUrl: ${JSON.stringify(server.url)} });
     tim.setLogLevel(4);
-    const res = await tim.login({ userID: ${JSON.stringify(user)}, userSig: ${JSON.stringify(userSig(user))} });
+    const res = await tim.login({ userID: ${JSON.stringify(user)}, userSig: ${JSON.stringify(server.userSig(user))} });
     await tim.logout();
     return res.code;`);
   assert.equal(reply, 0);
@@ -189,7 +192,7 @@ test('the documented login, KICKED_OUT and logout samples run as written in a mi
   let from = sim.logs.length;
   const login = sample('let promise = tim.login(')
     .replace("'your userID'", JSON.stringify(user))
-    .replace("'your userSig'", JSON.stringify(userSig(user)));
+    .replace("'your userSig'", JSON.stringify(server.userSig(user)));
   await sim.runPage(login, { tim, TIM });
   await waitFor('the login sample to print', () => logsSince(sim, from).length > 0);
   const [printed] = logsSince(sim, from);
@@ -199,7 +202,7 @@ test('the documented login, KICKED_OUT and logout samples run as written in a mi
   assert.equal(tim.getLoginUser(), user);
 
   // The server counts it as a web instance on platform wx, and the login frame said so.
-  const listed = await onlineInstances(server, user);
+  const listed = await server.onlineInstances(user);
   assert.deepEqual(listed.map((i) => i.Platform), ['wx']);
   const loginFrames = sim.sent.filter((f) => typeof f === 'string').map((f) => JSON.parse(f)).filter((f) => f.type === 'login');
   assert.equal(loginFrames.length, 1);
@@ -215,7 +218,7 @@ test('the documented login, KICKED_OUT and logout samples run as written in a mi
   const other = miniProgram();
   const second = await createInMiniProgram(other);
   const secondEvents = record(second.TIM, second.tim);
-  await second.tim.login({ userID: user, userSig: userSig(user) });
+  await second.tim.login({ userID: user, userSig: server.userSig(user) });
   await waitFor('the KICKED_OUT sample to print', () => logsSince(sim, from).length > 0);
   assert.deepEqual(logsSince(sim, from)[0].args, [TIM.TYPES.KICKED_OUT_MULT_ACCOUNT]);
   await waitFor('SDK_NOT_READY after the kick', () => events.some(([e]) => e === 'notReady'));
@@ -232,12 +235,12 @@ test('the documented login, KICKED_OUT and logout samples run as written in a mi
   assert.equal(loggedOut.level, 'log', `logout failed: ${JSON.stringify(loggedOut.args)}`);
   assert.deepEqual({ ...loggedOut.args[0] }, {});
   await waitFor('SDK_NOT_READY after logout', () => secondEvents.some(([e]) => e === 'notReady'));
-  assert.deepEqual(await onlineInstances(server, user), []);
+  assert.deepEqual(await server.onlineInstances(user), []);
 });
 
 test('N=1 between a mini program and Node: the later login kicks the earlier, in both directions', async () => {
   const user = freshUser('mp-node');
-  const sig = userSig(user);
+  const sig = server.userSig(user);
   const sim = miniProgram();
   const mini = await createInMiniProgram(sim);
   const miniEvents = record(mini.TIM, mini.tim);
@@ -256,7 +259,7 @@ test('N=1 between a mini program and Node: the later login kicks the earlier, in
     [['kicked', mini.TIM.TYPES.KICKED_OUT_MULT_ACCOUNT], ['notReady']],
   );
   await waitFor('node SDK_READY', () => node.tim.isReady());
-  assert.deepEqual((await onlineInstances(server, user)).map((i) => i.Platform), ['node']);
+  assert.deepEqual((await server.onlineInstances(user)).map((i) => i.Platform), ['node']);
   const kicked = await mini.tim.logout().then(
     () => 'resolved',
     (e) => e.code,
@@ -273,14 +276,14 @@ test('N=1 between a mini program and Node: the later login kicks the earlier, in
   );
   await waitFor('mini SDK_READY again', () => mini.tim.isReady());
   assert.equal(miniEvents.filter(([e]) => e === 'kicked').length, 0);
-  assert.deepEqual((await onlineInstances(server, user)).map((i) => i.Platform), ['wx']);
+  assert.deepEqual((await server.onlineInstances(user)).map((i) => i.Platform), ['wx']);
 
   // Logout of the mini program: {code: 0, data: {}}, SDK_NOT_READY, the slot is free.
   const out = await mini.tim.logout();
   assert.equal(out.code, 0);
   assert.deepEqual({ ...out.data }, {});
   await waitFor('mini SDK_NOT_READY after logout', () => miniEvents.some(([e]) => e === 'notReady'));
-  assert.deepEqual(await onlineInstances(server, user), []);
+  assert.deepEqual(await server.onlineInstances(user), []);
 });
 
 test('each detected runtime reports its own platform: qq, tt, swan, my', async () => {
@@ -288,8 +291,8 @@ test('each detected runtime reports its own platform: qq, tt, swan, my', async (
     const user = freshUser(`mp-${platform}`);
     const sim = miniProgram(platform);
     const { tim } = await createInMiniProgram(sim);
-    await tim.login({ userID: user, userSig: userSig(user) });
-    assert.deepEqual((await onlineInstances(server, user)).map((i) => i.Platform), [platform]);
+    await tim.login({ userID: user, userSig: server.userSig(user) });
+    assert.deepEqual((await server.onlineInstances(user)).map((i) => i.Platform), [platform]);
     await tim.logout();
   }
 });
@@ -299,9 +302,9 @@ test('network hints: offline while the socket is lost keeps it disconnected; onl
   const sim = miniProgram();
   const { TIM, tim } = await createInMiniProgram(sim);
   const events = record(TIM, tim);
-  await tim.login({ userID: user, userSig: userSig(user) });
+  await tim.login({ userID: user, userSig: server.userSig(user) });
   await waitFor('SDK_READY', () => tim.isReady());
-  const [before] = await onlineInstances(server, user);
+  const [before] = await server.onlineInstances(user);
 
   sim.setNetwork(false);
   sim.dropSockets();
@@ -314,7 +317,7 @@ test('network hints: offline while the socket is lost keeps it disconnected; onl
   assert.ok(sim.sockets.length > socketsWhileOffline, 'the online hint opened a new socket');
   assert.equal(tim.isReady(), true);
   assert.deepEqual(events.filter(([e]) => e === 'kicked' || e === 'notReady'), []);
-  const [afterResume] = await onlineInstances(server, user);
+  const [afterResume] = await server.onlineInstances(user);
   assert.equal(afterResume.InstanceID, before.InstanceID, 'the reconnect resumed the same instance');
   assert.equal(afterResume.Platform, 'wx');
   await tim.logout();
@@ -322,7 +325,7 @@ test('network hints: offline while the socket is lost keeps it disconnected; onl
 
 test('100 login/logout cycles in a mini program leave no socket, closure or listener behind', async () => {
   const user = freshUser('mp-cycles');
-  const sig = userSig(user);
+  const sig = server.userSig(user);
   const sim = miniProgram();
   const { tim } = await createInMiniProgram(sim);
   await tim.login({ userID: user, userSig: sig });

@@ -7,7 +7,7 @@
 //
 // Run: cargo build -p tim-server && cargo xtask build && node --test tests/node/resilience.test.mjs
 // (TIM_SERVER_BIN / CARGO_TARGET_DIR and TIM_WASM_PKG locate the binary and package; TIM_STORM_SECONDS the
-// storm length). The package is installed by the shared ./lib/scratch.mjs.
+// storm length). The package is installed by the shared ./lib/scratch.mjs, the server run by ./lib/server.mjs.
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { scratchProject } from './lib/scratch.mjs';
 import { startProxy } from './support/proxy.mjs';
 import { SdkClient } from './support/sdk-client.mjs';
-import { TimServer, sleep } from './support/tim-server-process.mjs';
+import { TimServer, sleep } from './lib/server.mjs';
 
 const SDK_APP_ID = 1400000123;
 const ADMIN = 'administrator';
@@ -43,11 +43,11 @@ before(() => {
 
 async function server(t, { onlineWebInstances = 1, limits = {} } = {}) {
   const s = new TimServer({
-    app: { sdkAppId: SDK_APP_ID, secretKey: `resilience-key-${process.pid}`, onlineWebInstances, admin: ADMIN },
+    apps: [{ sdkappid: SDK_APP_ID, key: `resilience-key-${process.pid}`, n: onlineWebInstances, admin: ADMIN }],
     limits,
   });
   await s.start();
-  t.after(() => s.stop());
+  t.after(() => s.stop('SIGKILL'));
   return s;
 }
 
