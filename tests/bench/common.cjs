@@ -85,6 +85,29 @@ class RawClient {
   }
 }
 
+/** A TIM instance of `TIM` for the bench's app and server, over `ws`, logging only errors. */
+function createQuietTim(TIM, a) {
+  const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: wsClass() });
+  if (typeof tim.setLogLevel === 'function') tim.setLogLevel(4);
+  return tim;
+}
+
+/**
+ * The main of a latency script: runs `raw(args, count)` for `--mode raw`, else `sdk(args, count)`, with
+ * `--count` samples (default 1000), and prints {"samples_us": [...]} (or {"skipped": why} if it threw).
+ */
+async function runSamples({ sdk, raw }) {
+  const a = args();
+  const count = Number(a.count || 1000);
+  let samples;
+  try {
+    samples = a.mode === 'raw' ? await raw(a, count) : await sdk(a, count);
+  } catch (e) {
+    return skip(e);
+  }
+  finish({ samples_us: samples });
+}
+
 /** Rejects after `ms` so that no loop can hang. */
 function within(ms, promise, what) {
   let timer;
@@ -94,4 +117,16 @@ function within(ms, promise, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-module.exports = { args, wsClass, finish, skip, freshTIM, nextEvent, RawClient, within, now: () => performance.now() };
+module.exports = {
+  args,
+  wsClass,
+  finish,
+  skip,
+  freshTIM,
+  createQuietTim,
+  nextEvent,
+  RawClient,
+  within,
+  runSamples,
+  now: () => performance.now(),
+};

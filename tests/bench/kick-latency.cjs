@@ -5,16 +5,14 @@
 // Prints {"samples_us": [...]}.
 'use strict';
 
-const { args, wsClass, finish, skip, freshTIM, nextEvent, RawClient, within, now } = require('./common.cjs');
+const { freshTIM, createQuietTim, nextEvent, RawClient, within, runSamples, now } = require('./common.cjs');
 
 const WARMUP = 10;
 
 async function sdk(a, count) {
   const make = () => {
     const TIM = freshTIM();
-    const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: wsClass() });
-    if (typeof tim.setLogLevel === 'function') tim.setLogLevel(4);
-    return { TIM, tim };
+    return { TIM, tim: createQuietTim(TIM, a) };
   };
   const pair = [make(), make()];
   if (pair[0].tim === pair[1].tim) throw new Error('a second module load gave the same TIM instance');
@@ -66,16 +64,4 @@ async function raw(a, count) {
   return samples;
 }
 
-async function main() {
-  const a = args();
-  const count = Number(a.count || 1000);
-  let samples;
-  try {
-    samples = a.mode === 'raw' ? await raw(a, count) : await sdk(a, count);
-  } catch (e) {
-    return skip(e);
-  }
-  finish({ samples_us: samples });
-}
-
-main();
+runSamples({ sdk, raw });

@@ -2,14 +2,13 @@
 // `--mode raw` is the floor: a raw `ws` connect + login frame + ack. Prints {"samples_us": [...]}.
 'use strict';
 
-const { args, wsClass, finish, skip, freshTIM, nextEvent, RawClient, within, now } = require('./common.cjs');
+const { freshTIM, createQuietTim, nextEvent, RawClient, within, runSamples, now } = require('./common.cjs');
 
 const WARMUP = 20;
 
 async function sdk(a, count) {
   const TIM = freshTIM();
-  const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: wsClass() });
-  if (typeof tim.setLogLevel === 'function') tim.setLogLevel(4);
+  const tim = createQuietTim(TIM, a);
   const samples = [];
   for (let i = 0; i < WARMUP + count; i++) {
     const ready = nextEvent(tim, TIM.EVENT.SDK_READY);
@@ -40,16 +39,4 @@ async function raw(a, count) {
   return samples;
 }
 
-async function main() {
-  const a = args();
-  const count = Number(a.count || 1000);
-  let samples;
-  try {
-    samples = a.mode === 'raw' ? await raw(a, count) : await sdk(a, count);
-  } catch (e) {
-    return skip(e);
-  }
-  finish({ samples_us: samples });
-}
-
-main();
+runSamples({ sdk, raw });
