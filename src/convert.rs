@@ -1,7 +1,10 @@
 //! Conversions between core values and JS values: events, `imResponse`, wire frames.
 //!
-//! Frames go through the host's `JSON` and `serde-wasm-bindgen`, which keeps `serde_json` out of the
-//! wasm binary.
+//! Frames go through the host's `JSON`, which keeps `serde_json` out of the wasm binary: sent frames are
+//! serialized with `serde-wasm-bindgen`, received ones are read field by field ([`frame_decode`]),
+//! without serde's derive.
+
+mod frame_decode;
 
 use js_sys::{Array, Object, Reflect, JSON};
 use tim_core::{Event, Message, Response};
@@ -106,8 +109,7 @@ pub fn decode_frame(text: &str) -> Result<ServerFrame, String> {
             text.len()
         ));
     }
-    let value = JSON::parse(text).map_err(|_| "malformed frame: not JSON".to_owned())?;
-    serde_wasm_bindgen::from_value(value).map_err(|e| format!("malformed frame: {e}"))
+    frame_decode::decode_server_frame(text).map_err(|e| format!("malformed frame: {e}"))
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]
