@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { brotliCompressSync } from 'node:zlib';
 
 import { startServer } from '../node/lib/server.mjs';
+import { sample } from '../node/lib/doc-samples.mjs';
 
 /** The app of these tests: N=1, a known key, the default admin. */
 const APP = { sdkappid: 1400000501, key: 'c'.repeat(64), n: 1, admin: 'administrator' };
@@ -25,7 +26,6 @@ const { WebSocket } = require('../node_modules/ws');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
 const pkgDir = process.env.TIM_WASM_PKG || path.join(repoRoot, 'pkg');
-const DOC = readFileSync(path.resolve(repoRoot, '../shared/reference/login-web-and-mini-programs.txt'), 'utf8');
 
 let server;
 let root;
@@ -105,16 +105,6 @@ async function waitFor(what, predicate, timeoutMs = 8000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-/** The code of a sample in the doc: from its first line to the end of its `.catch(...)` call, or to `last`. */
-function sample(first, last) {
-  const start = DOC.indexOf(first);
-  assert.ok(start >= 0, `sample starting with ${first} not in the doc`);
-  if (last) return DOC.slice(start, DOC.indexOf(last, start) + last.length);
-  const end = DOC.indexOf('\n});', DOC.indexOf('}).catch(', start));
-  assert.ok(end > start);
-  return DOC.slice(start, end + '\n});'.length);
 }
 
 function logsSince(sim, from) {

@@ -3,15 +3,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { Agent } from './lib/client.mjs';
 import { APPS, startServer, userSig } from './lib/server.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const DOC = readFileSync(path.resolve(here, '../../../shared/reference/login-web-and-mini-programs.txt'), 'utf8');
+import { sample } from './lib/doc-samples.mjs';
 
 let server;
 const agents = [];
@@ -36,16 +31,6 @@ async function agentFor(app, label) {
   agents.push(agent);
   await agent.call('create', { SDKAppID: app.sdkappid, serverUrl: server.url });
   return agent;
-}
-
-/** The code of a sample in the doc: from its first line to the end of its `.catch(...)` call, or to `last`. */
-function sample(first, last) {
-  const start = DOC.indexOf(first);
-  assert.ok(start >= 0, `sample starting with ${first} not in the doc`);
-  if (last) return DOC.slice(start, DOC.indexOf(last, start) + last.length);
-  const end = DOC.indexOf('\n});', DOC.indexOf('}).catch(', start));
-  assert.ok(end > start);
-  return DOC.slice(start, end + '\n});'.length);
 }
 
 test('the login and logout samples of the doc run as written', async () => {
