@@ -1,12 +1,12 @@
 //! Conversions between core values and JS values: events, `imResponse`, wire frames.
 //!
-//! Frames go through the host's `JSON`, which keeps `serde_json` out of the wasm binary: sent frames are
-//! serialized with `serde-wasm-bindgen`, received ones are read field by field ([`frame_decode`]),
-//! without serde's derive.
+//! Frames go through the host's `JSON` and are built or read field by field ([`frame_encode`],
+//! [`frame_decode`]), which keeps `serde_json` and serde's derived code out of the wasm binary.
 
 mod frame_decode;
+mod frame_encode;
 
-use js_sys::{Array, Object, Reflect, JSON};
+use js_sys::{Array, Object, Reflect};
 use tim_core::{Event, Message, Response};
 use tim_protocol::limits::MAX_FRAME_BYTES;
 use tim_protocol::{ClientFrame, ServerFrame};
@@ -95,10 +95,7 @@ pub fn im_response(response: &Response) -> JsValue {
 
 /// Encodes a frame as JSON text with the host's `JSON.stringify`.
 pub fn encode_frame(frame: &ClientFrame) -> Result<String, String> {
-    let value = serde_wasm_bindgen::to_value(frame).map_err(|e| e.to_string())?;
-    JSON::stringify(&value)
-        .map(String::from)
-        .map_err(|e| format!("JSON.stringify failed: {}", crate::transport::describe(&e)))
+    frame_encode::encode_client_frame(frame)
 }
 
 /// Decodes a received text frame; any bad input gives an error text, never a panic.

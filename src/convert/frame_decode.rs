@@ -2,9 +2,10 @@
 //! with `Reflect` and checked by hand.
 //!
 //! serde's derive for the internally tagged `ServerFrame` buffers every field in its `Content` type and
-//! its error texts pull in float formatting; together about a fifth of the wasm. This decoder accepts
-//! exactly what the serde derive (through `serde-wasm-bindgen`) accepted: unknown fields are ignored,
-//! `#[serde(default)]` fields may be absent, integers must be safe JS integers within the field's range.
+//! its error texts pull in float formatting; together about two fifths of the wasm. This decoder accepts
+//! what the serde derive (through `serde-wasm-bindgen`, used before) accepted: unknown fields are
+//! ignored, `#[serde(default)]` fields may be absent, `null` stands for an absent optional id, integers
+//! must be safe JS integers within the field's range. Only serde's array form of a variant is refused.
 
 use js_sys::{Array, Reflect, JSON};
 use tim_protocol::{KickType, RequestId, ServerFrame};
