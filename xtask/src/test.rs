@@ -2,7 +2,8 @@
 //!
 //! Layers, cheapest first: formatting and lints; the Rust tests of every crate (the sans-IO core with
 //! simulated time, the protocol, UserSig against the official vectors and npm signer, the real server
-//! process); the npm package build; the bindings under wasm-bindgen-test in Node and headless Chromium;
+//! process); the npm package build; the core's scenarios again on wasm32; the bindings under
+//! wasm-bindgen-test in Node and headless Chromium;
 //! `tsc --strict` on a usage file; the installed package in Node against a real server (samples,
 //! multi-instance, errors, resilience); the simulated mini-program runtime; the demo page in Chromium.
 
@@ -59,8 +60,15 @@ pub fn run(args: &[String]) -> Result {
     demo::browser_test()
 }
 
-/// The bindings' `wasm_bindgen_test`s, once in Node and once in headless Chromium.
+/// The core's scenario tests again on wasm32 (in Node), where the machine really runs; then the bindings'
+/// `wasm_bindgen_test`s, once in Node and once in headless Chromium.
 fn wasm_bindgen_tests() -> Result {
+    util::step("tim-core's tests on wasm32 (wasm-bindgen-test in Node)");
+    util::run(
+        cargo()
+            .args(["test", "--target", "wasm32-unknown-unknown", "-p", "tim-core"])
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner"),
+    )?;
     for (where_, browser) in [("Node", false), ("headless Chromium", true)] {
         util::step(&format!("wasm-bindgen-test in {where_}"));
         let mut cmd = cargo();

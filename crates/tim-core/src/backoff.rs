@@ -75,6 +75,8 @@ impl ReconnectPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn default_base_delays_double_up_to_the_cap() {

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::{Harness, HELLO, TIMEOUT};
 use tim_core::{NetworkHint, SessionState, MAX_HELLO_INTERVAL_MS, MIN_HELLO_INTERVAL_MS};
 use tim_protocol::ServerFrame;

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::{Harness, Reply, APP, TIMEOUT, URL};
 use tim_core::{Command, Config, ErrorCode, Output, Response, SessionState};
 use tim_protocol::{ClientFrame, Platform, PROTOCOL_VERSION};

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::{Harness, TIMEOUT};
 use tim_core::{ErrorCode, Response, SessionState};
 

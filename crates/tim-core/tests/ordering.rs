@@ -1,5 +1,6 @@
 //! Ordering guarantees: KICKED_OUT before SDK_NOT_READY, a logout's SDK_NOT_READY before any later
 //! SDK_READY, and exactly one completion per request (property-tested over random input sequences).
+#![cfg(not(target_arch = "wasm32"))] // proptest is native-only; the scenarios run on wasm32 too
 
 mod common;
 

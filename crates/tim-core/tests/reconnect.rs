@@ -3,6 +3,9 @@
 
 mod common;
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use common::{Harness, Reply, TIMEOUT};
 use tim_core::{Config, ErrorCode, Event, Input, KickType, NetworkHint, ReconnectPolicy, Response, SessionState};
 use tim_protocol::{close, ServerFrame};
