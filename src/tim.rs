@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::driver::{self, Instance};
-use crate::{constants, convert, debug, log, options, promise, runtime};
+use crate::{constants, convert, debug, error, log, options, promise, runtime};
 
 thread_local! {
     /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`.
@@ -37,10 +37,11 @@ impl Tim {
     /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
     pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = options::create(&options)?;
+        let mut config = Config::new(opts.sdk_app_id, opts.server_url);
+        config.validate().map_err(error::from_code)?;
         if let Some(existing) = INSTANCES.with(|m| m.borrow().get(&opts.sdk_app_id).map(|(js, _)| js.clone())) {
             return Ok(existing);
         }
-        let mut config = Config::new(opts.sdk_app_id, opts.server_url);
         config.platform = opts.platform.unwrap_or_else(runtime::platform);
         config.rng_seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
         let websocket = runtime::websocket(opts.websocket);

@@ -1,6 +1,6 @@
 //! The settings of a [`crate::Session`].
 
-use tim_protocol::Platform;
+use tim_protocol::{ErrorCode, Platform};
 
 use crate::backoff::ReconnectPolicy;
 use crate::Millis;
@@ -46,6 +46,61 @@ impl Config {
             request_timeout_ms: 10_000,
             reconnect: ReconnectPolicy::default(),
             transport_available: true,
+        }
+    }
+}
+
+impl Config {
+    /// Checks what the user gave `TIM.create`: a positive SDKAppID (2000) and a `ws://` or `wss://` server
+    /// URL with a host (8003).
+    pub fn validate(&self) -> Result<(), ErrorCode> {
+        if self.sdk_app_id == 0 {
+            return Err(ErrorCode::NoSdkAppId);
+        }
+        let (scheme, rest) = self.server_url.split_once("://").ok_or(ErrorCode::InvalidServerUrl)?;
+        if !(scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")) {
+            return Err(ErrorCode::InvalidServerUrl);
+        }
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ErrorCode::InvalidServerUrl);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn validate_accepts_ws_urls_with_a_host_and_a_positive_app() {
+        for url in [
+            "ws://127.0.0.1:9000/ws",
+            "wss://im.example.com/ws",
+            "ws://h",
+            "wss://[::1]:1/ws?x=1",
+            "WSS://h/ws",
+        ] {
+            assert_eq!(Config::new(1, url).validate(), Ok(()), "{url}");
+        }
+        assert_eq!(Config::new(0, "ws://h/ws").validate(), Err(ErrorCode::NoSdkAppId));
+        for url in [
+            "",
+            "http://h/ws",
+            "ws://",
+            "wss:///ws",
+            "ws:// h/ws",
+            "h:9000/ws",
+            "wsx://h",
+        ] {
+            assert_eq!(
+                Config::new(1, url).validate(),
+                Err(ErrorCode::InvalidServerUrl),
+                "{url:?}"
+            );
         }
     }
 }
