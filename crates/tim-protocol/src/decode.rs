@@ -30,32 +30,37 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-fn decode_text<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
-    if text.len() > MAX_FRAME_BYTES {
-        return Err(DecodeError::TooLarge {
-            len: text.len(),
-            max: MAX_FRAME_BYTES,
-        });
+fn check_size(len: usize, max: usize) -> Result<(), DecodeError> {
+    if len > max {
+        return Err(DecodeError::TooLarge { len, max });
     }
+    Ok(())
+}
+
+fn decode_text<T: DeserializeOwned>(text: &str, max: usize) -> Result<T, DecodeError> {
+    check_size(text.len(), max)?;
     serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(DecodeError::TooLarge {
-            len: bytes.len(),
-            max: MAX_FRAME_BYTES,
-        });
-    }
-    decode_text(std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?)
+    // Size first: a huge buffer is refused without scanning it for UTF-8.
+    check_size(bytes.len(), MAX_FRAME_BYTES)?;
+    decode_text(
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?,
+        MAX_FRAME_BYTES,
+    )
 }
 
 macro_rules! text_codec {
     ($frame:ty) => {
         impl $frame {
-            /// Decodes a text frame; never panics.
+            /// Decodes a text frame of at most [`MAX_FRAME_BYTES`]; never panics.
             pub fn decode(text: &str) -> Result<Self, DecodeError> {
-                decode_text(text)
+                decode_text(text, MAX_FRAME_BYTES)
+            }
+            /// Decodes a text frame of at most `max` bytes (a server's configured limit); never panics.
+            pub fn decode_limited(text: &str, max: usize) -> Result<Self, DecodeError> {
+                decode_text(text, max)
             }
             /// Decodes raw bytes that should hold UTF-8 text; never panics.
             pub fn decode_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {

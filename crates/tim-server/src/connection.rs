@@ -251,17 +251,8 @@ impl Conn {
             Message::Ping(_) | Message::Pong(_) => return None,
             Message::Close(_) => return Some(Ending::Dropped),
         };
-        if text.len() > self.state.limits.max_frame_bytes {
-            self.state.metrics.frame_rejected("too_large");
-            return self
-                .reply_and_close(
-                    error_frame(None, ErrorCode::FrameTooLarge),
-                    close::TOO_BIG,
-                    "frame too large",
-                )
-                .await;
-        }
-        let frame = match ClientFrame::decode(text.as_str()) {
+        // One size rule: the configured limit (which may be above or below the protocol's default).
+        let frame = match ClientFrame::decode_limited(text.as_str(), self.state.limits.max_frame_bytes) {
             Ok(frame) => frame,
             Err(DecodeError::TooLarge { .. }) => {
                 self.state.metrics.frame_rejected("too_large");
