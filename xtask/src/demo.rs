@@ -93,9 +93,7 @@ pub fn run(args: &[String]) -> Result {
 pub fn prepare() -> Result {
     util::step("checking what the demo needs");
     install::wasm_target()?;
-    if install::locked_wasm_bindgen_version().is_some() {
-        install::wasm_bindgen_cli()?;
-    }
+    install::wasm_bindgen_cli()?;
     install::npm_tools()?;
     util::step("building the npm package into pkg/ (cargo xtask build)");
     crate::build::run(&[])?;

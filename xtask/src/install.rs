@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::util::{self, output, root, run, Result};
 
 /// `rustup target add wasm32-unknown-unknown` unless installed.
@@ -18,24 +20,34 @@ pub fn wasm_target() -> Result {
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
 }
 
-/// The `wasm-bindgen` crate version that `Cargo.lock` resolved, if any.
-pub fn locked_wasm_bindgen_version() -> Option<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).ok()?;
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == "name = \"wasm-bindgen\"" {
-            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
-            return Some(version.to_owned());
+/// The `wasm-bindgen` crate version that `Cargo.lock` resolved, read from `cargo metadata`.
+pub fn locked_wasm_bindgen_version() -> Result<String> {
+    wasm_bindgen_version(&util::cargo_metadata(true)?)
+}
+
+/// The one `wasm-bindgen` version among the resolved packages of `cargo metadata --format-version 1`.
+fn wasm_bindgen_version(metadata: &Value) -> Result<String> {
+    let mut versions: Vec<&str> = metadata["packages"]
+        .as_array()
+        .ok_or("`cargo metadata` lists no packages")?
+        .iter()
+        .filter(|p| p["name"] == "wasm-bindgen")
+        .filter_map(|p| p["version"].as_str())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    match versions.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err("Cargo.lock resolves no wasm-bindgen crate".into()),
+        many => {
+            Err(format!("Cargo.lock resolves several wasm-bindgen versions {many:?}; the CLI can match one").into())
         }
     }
-    None
 }
 
 /// `wasm-bindgen-cli` at exactly the version locked in `Cargo.lock` (CLI and crate must match).
 pub fn wasm_bindgen_cli() -> Result {
-    let Some(version) = locked_wasm_bindgen_version() else {
-        return Err("Cargo.lock has no wasm-bindgen entry".into());
-    };
+    let version = locked_wasm_bindgen_version()?;
     let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if have.split_whitespace().nth(1) == Some(version.as_str()) {
         return Ok(());
@@ -89,4 +101,44 @@ pub fn npm_tools() -> Result<PathBuf> {
             .current_dir(&dir))?;
     }
     Ok(modules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_wasm_bindgen_version_comes_from_the_resolved_packages() {
+        let package = |name: &str, version: &str| json!({"name": name, "version": version});
+        let metadata = |packages: Vec<Value>| json!({ "packages": packages });
+        let one = metadata(vec![
+            package("wasm-bindgen-backend", "0.2.130"),
+            package("wasm-bindgen", "0.2.130"),
+            package("js-sys", "0.3.107"),
+        ]);
+        assert_eq!(wasm_bindgen_version(&one).unwrap(), "0.2.130");
+        let none = metadata(vec![package("js-sys", "0.3.107")]);
+        assert!(wasm_bindgen_version(&none)
+            .unwrap_err()
+            .to_string()
+            .contains("no wasm-bindgen"));
+        let two = metadata(vec![
+            package("wasm-bindgen", "0.2.130"),
+            package("wasm-bindgen", "0.2.99"),
+        ]);
+        assert!(wasm_bindgen_version(&two).unwrap_err().to_string().contains("several"));
+    }
+
+    #[test]
+    fn the_workspace_resolves_the_pinned_wasm_bindgen() {
+        // The root Cargo.toml pins `wasm-bindgen = "=X"`; cargo metadata must report exactly X.
+        let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+        let pinned = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("wasm-bindgen = \"="))
+            .and_then(|rest| rest.split('"').next())
+            .expect("Cargo.toml pins wasm-bindgen");
+        assert_eq!(locked_wasm_bindgen_version().unwrap(), pinned);
+    }
 }

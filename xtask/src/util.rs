@@ -48,3 +48,14 @@ pub fn cargo() -> Command {
 pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_some_and(|s| s.trim() == "0")
 }
+
+/// `cargo metadata --format-version 1` (with the resolved packages when `with_deps`), parsed.
+pub fn cargo_metadata(with_deps: bool) -> Result<serde_json::Value> {
+    let mut cmd = cargo();
+    cmd.args(["metadata", "--format-version", "1"]);
+    if !with_deps {
+        cmd.arg("--no-deps");
+    }
+    let text = output(&mut cmd).ok_or("`cargo metadata` failed")?;
+    Ok(serde_json::from_str(&text)?)
+}

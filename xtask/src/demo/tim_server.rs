@@ -38,10 +38,8 @@ pub struct Announcement {
 
 /// The `tim-server` binary that `cargo build -p tim-server` writes (honours `CARGO_TARGET_DIR`).
 pub fn binary() -> Result<PathBuf> {
-    let metadata = util::output(util::cargo().args(["metadata", "--format-version", "1", "--no-deps"]))
-        .ok_or("`cargo metadata` failed")?;
-    let value: serde_json::Value = serde_json::from_str(&metadata)?;
-    let target = value["target_directory"]
+    let metadata = util::cargo_metadata(false)?;
+    let target = metadata["target_directory"]
         .as_str()
         .ok_or("`cargo metadata` names no target_directory")?;
     Ok(Path::new(target).join("debug").join("tim-server"))
