@@ -81,7 +81,8 @@ pub fn apt(packages: &[&str]) -> Result {
         .args(&missing))
 }
 
-/// The npm tool set of `tests/package.json` (binaryen, playwright-core, typescript, ws, tls-sig-api-v2).
+/// The npm tool set of `tests/package.json` (binaryen, esbuild, acorn, playwright-core, typescript, ws,
+/// tls-sig-api-v2).
 /// Returns the `node_modules` folder.
 pub fn npm_tools() -> Result<PathBuf> {
     let dir = root().join("tests");
