@@ -12,8 +12,6 @@
 //! 5. `pkg-template/` copied over (loaders, `package.json`, `index.d.ts`, README), plus the wasm and the
 //!    CommonJS glue inside `pkg/miniprogram/` when the template has that folder;
 //! 6. checks (the wasm imports only from the glue, no `env` imports) and a size table (raw and gzip -9).
-//!
-//! `cargo xtask build --test` runs the SDK's test layers ([`test_layers`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,13 +23,10 @@ use crate::util::{self, cargo, root, Result};
 /// The wasm-bindgen output name; the glue's import module is `./<STEM>_bg.js`.
 const STEM: &str = "tim_wasm";
 
-/// `cargo xtask build` builds `pkg/`; `cargo xtask build --test` also runs the SDK's test layers
-/// ([`test_layers`], which `cargo xtask test` calls too).
+/// `cargo xtask build` builds `pkg/` (the test layers are `cargo xtask test`'s).
 pub fn run(args: &[String]) -> Result {
-    match args {
-        [] => {}
-        [flag] if flag == "--test" => return test_layers(),
-        _ => return Err("usage: cargo xtask build [--test]".into()),
+    if !args.is_empty() {
+        return Err("usage: cargo xtask build".into());
     }
     install::wasm_target()?;
     install::wasm_bindgen_cli()?;
@@ -214,54 +209,4 @@ fn print_sizes(pkg: &Path) -> Result {
     }
     println!("{:<24} {raw_total:>10} {gz_total:>12}", "browser total");
     Ok(())
-}
-
-/// The test layers of the SDK package, for `cargo xtask test` (after fmt/clippy/cargo test):
-/// 1. the bindings' `wasm-bindgen-test`s in Node, then in headless Chromium (Debian's chromedriver);
-/// 2. `cargo xtask build` (the package in `pkg/`) and `tim-server` (debug) for the Node tests;
-/// 3. `tsc --noEmit --strict` on `tests/ts/usage.ts` against the package's `index.d.ts`;
-/// 4. `node --test tests/node/`: the package installed by name in a scratch project, against a real
-///    `tim-server` (`TIM_SERVER_BIN` points at the one just built).
-pub fn test_layers() -> Result {
-    install::wasm_target()?;
-    install::wasm_bindgen_cli()?;
-    let node_modules = install::npm_tools()?;
-    let wasm_test = |browser: bool| -> Result {
-        let mut cmd = cargo();
-        cmd.args(["test", "--target", "wasm32-unknown-unknown", "-p", "tim-wasm", "--lib"])
-            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner");
-        if browser {
-            cmd.env("WASM_BINDGEN_USE_BROWSER", "1").env(
-                "CHROMEDRIVER",
-                std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
-            );
-        } else {
-            cmd.env_remove("WASM_BINDGEN_USE_BROWSER");
-        }
-        util::run(&mut cmd)
-    };
-    util::step("wasm-bindgen-test of the bindings in Node");
-    wasm_test(false)?;
-    util::step("wasm-bindgen-test of the bindings in headless Chromium");
-    wasm_test(true)?;
-
-    run(&[])?;
-    util::step("cargo build -p tim-server (for the Node tests)");
-    util::run(cargo().args(["build", "-p", "tim-server"]))?;
-
-    util::step("tsc --noEmit --strict -p tests/ts");
-    util::run(
-        Command::new(node_modules.join(".bin/tsc"))
-            .args(["--noEmit", "--strict", "-p"])
-            .arg(root().join("tests/ts")),
-    )?;
-
-    util::step("node --test tests/node/ (the package by name, against a real tim-server)");
-    util::run(
-        Command::new("node")
-            .args(["--test", "tests/node/"])
-            .current_dir(root())
-            .env("TIM_SERVER_BIN", target_dir().join("debug/tim-server"))
-            .env("TIM_WASM_PKG", root().join("pkg")),
-    )
 }
