@@ -4,19 +4,31 @@ use js_sys::Object;
 use tim_core::{KickType, NetState};
 use wasm_bindgen::prelude::*;
 
-/// `TIM.EVENT`: (name, value), in the order of the official table.
-pub const EVENTS: [(&str, &str); 7] = [
-    ("SDK_READY", "sdkStateReady"),
-    ("SDK_NOT_READY", "sdkStateNotReady"),
-    ("KICKED_OUT", "kickedOut"),
-    ("NET_STATE_CHANGE", "netStateChange"),
-    ("ERROR", "error"),
-    ("SDK_DESTROY", "sdkDestroy"),
-    ("MESSAGE_RECEIVED", "onMessageReceived"),
-];
-
+/// `TIM.EVENT.SDK_READY`.
+pub const SDK_READY: &str = "sdkStateReady";
+/// `TIM.EVENT.SDK_NOT_READY`.
+pub const SDK_NOT_READY: &str = "sdkStateNotReady";
+/// `TIM.EVENT.KICKED_OUT`.
+pub const KICKED_OUT: &str = "kickedOut";
+/// `TIM.EVENT.NET_STATE_CHANGE`.
+pub const NET_STATE_CHANGE: &str = "netStateChange";
+/// `TIM.EVENT.ERROR`.
+pub const ERROR: &str = "error";
 /// `TIM.EVENT.SDK_DESTROY`: emitted by the bindings themselves (the core has no such event).
 pub const SDK_DESTROY: &str = "sdkDestroy";
+/// `TIM.EVENT.MESSAGE_RECEIVED`.
+pub const MESSAGE_RECEIVED: &str = "onMessageReceived";
+
+/// `TIM.EVENT`: (name, value), in the order of the official table. Each value is written once, above.
+pub const EVENTS: [(&str, &str); 7] = [
+    ("SDK_READY", SDK_READY),
+    ("SDK_NOT_READY", SDK_NOT_READY),
+    ("KICKED_OUT", KICKED_OUT),
+    ("NET_STATE_CHANGE", NET_STATE_CHANGE),
+    ("ERROR", ERROR),
+    ("SDK_DESTROY", SDK_DESTROY),
+    ("MESSAGE_RECEIVED", MESSAGE_RECEIVED),
+];
 
 /// The `TIM.TYPES` name of a kick type.
 pub fn kick_type_name(kick: KickType) -> &'static str {

@@ -1,15 +1,10 @@
-//! Conversions between core values and JS values: events, `imResponse`, wire frames.
+//! Conversions between core values and JS values: events and `imResponse`.
 //!
-//! Frames go through the host's `JSON` and are built or read field by field ([`frame_encode`],
-//! [`frame_decode`]), which keeps `serde_json` and serde's derived code out of the wasm binary.
-
-mod frame_decode;
-mod frame_encode;
+//! Wire frames need none: `tim-protocol`'s codec reads and writes their JSON text in Rust, the same
+//! code the server runs, so a frame crosses the wasm boundary once, as the text the socket carries.
 
 use js_sys::{Array, Object, Reflect};
 use tim_core::{Event, Message, Response};
-use tim_protocol::limits::MAX_FRAME_BYTES;
-use tim_protocol::{ClientFrame, ServerFrame};
 use wasm_bindgen::prelude::*;
 
 /// A plain object with these properties.
@@ -24,13 +19,14 @@ pub fn object(entries: &[(&str, JsValue)]) -> JsValue {
 
 /// The `TIM.EVENT` value (the `name` listeners see) of an event.
 pub fn event_name(event: &Event) -> &'static str {
+    use crate::constants::*;
     match event {
-        Event::SdkReady => "sdkStateReady",
-        Event::SdkNotReady => "sdkStateNotReady",
-        Event::KickedOut { .. } => "kickedOut",
-        Event::NetStateChange { .. } => "netStateChange",
-        Event::Error { .. } => "error",
-        Event::MessageReceived { .. } => "onMessageReceived",
+        Event::SdkReady => SDK_READY,
+        Event::SdkNotReady => SDK_NOT_READY,
+        Event::KickedOut { .. } => KICKED_OUT,
+        Event::NetStateChange { .. } => NET_STATE_CHANGE,
+        Event::Error { .. } => ERROR,
+        Event::MessageReceived { .. } => MESSAGE_RECEIVED,
     }
 }
 
@@ -93,27 +89,10 @@ pub fn im_response(response: &Response) -> JsValue {
     object(&[("code", 0.into()), ("data", response_data(response))])
 }
 
-/// Encodes a frame as JSON text with the host's `JSON.stringify`.
-pub fn encode_frame(frame: &ClientFrame) -> Result<String, String> {
-    frame_encode::encode_client_frame(frame)
-}
-
-/// Decodes a received text frame; any bad input gives an error text, never a panic.
-pub fn decode_frame(text: &str) -> Result<ServerFrame, String> {
-    if text.len() > MAX_FRAME_BYTES {
-        return Err(format!(
-            "frame of {} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
-            text.len()
-        ));
-    }
-    frame_decode::decode_server_frame(text).map_err(|e| format!("malformed frame: {e}"))
-}
-
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use tim_core::{KickType, NetState};
-    use tim_protocol::{Platform, PROTOCOL_VERSION};
     use wasm_bindgen::JsCast;
     use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -147,12 +126,50 @@ mod tests {
         ]
     }
 
+    /// The whole mapping, core event → `TIM.EVENT` key and value: each core event has its own official
+    /// entry, and every entry but `SDK_DESTROY` (the bindings' own) belongs to a core event.
     #[wasm_bindgen_test]
-    fn every_event_has_an_official_name() {
-        let official: Vec<&str> = crate::constants::EVENTS.iter().map(|(_, v)| *v).collect();
-        for event in all_events() {
-            assert!(official.contains(&event_name(&event)), "{event:?}");
-        }
+    fn every_event_maps_to_its_official_entry() {
+        let key_of = |value: &str| {
+            let keys: Vec<&str> = crate::constants::EVENTS
+                .iter()
+                .filter(|(_, v)| *v == value)
+                .map(|(k, _)| *k)
+                .collect();
+            assert_eq!(keys.len(), 1, "{value} appears once in TIM.EVENT");
+            keys[0]
+        };
+        // Exhaustive: a new core event fails to compile here until it is sampled and mapped.
+        let index = |e: &Event| match e {
+            Event::SdkReady => 0,
+            Event::SdkNotReady => 1,
+            Event::KickedOut { .. } => 2,
+            Event::NetStateChange { .. } => 3,
+            Event::Error { .. } => 4,
+            Event::MessageReceived { .. } => 5,
+        };
+        assert_eq!(all_events().iter().map(index).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+        let mapping: Vec<(&str, &str)> = all_events()
+            .iter()
+            .map(|e| (key_of(event_name(e)), event_name(e)))
+            .collect();
+        assert_eq!(
+            mapping,
+            [
+                ("SDK_READY", "sdkStateReady"),
+                ("SDK_NOT_READY", "sdkStateNotReady"),
+                ("KICKED_OUT", "kickedOut"),
+                ("NET_STATE_CHANGE", "netStateChange"),
+                ("ERROR", "error"),
+                ("MESSAGE_RECEIVED", "onMessageReceived"),
+            ]
+        );
+        let mut covered: Vec<&str> = mapping.iter().map(|(k, _)| *k).chain(["SDK_DESTROY"]).collect();
+        covered.sort_unstable();
+        let mut all: Vec<&str> = crate::constants::EVENTS.iter().map(|(k, _)| *k).collect();
+        all.sort_unstable();
+        assert_eq!(covered, all);
+        assert_eq!(crate::constants::SDK_DESTROY, "sdkDestroy");
     }
 
     #[wasm_bindgen_test]
@@ -198,51 +215,32 @@ mod tests {
         assert_eq!(Object::keys(logout.unchecked_ref::<Object>()).length(), 0);
     }
 
+    /// The host's JSON reads what the codec writes, and writes what it reads, for every variant: the
+    /// codec's own tests compare it with serde_json natively; this is the same check against `JSON`.
     #[wasm_bindgen_test]
-    fn frames_encode_like_the_protocol_crate() {
-        let frame = ClientFrame::Login {
-            id: 1,
-            version: PROTOCOL_VERSION,
-            sdk_app_id: 1400000000,
-            user_id: "alice".into(),
-            user_sig: "sig".into(),
-            platform: Platform::Wx,
-            instance_id: None,
-        };
-        assert_eq!(
-            encode_frame(&frame).unwrap(),
-            r#"{"type":"login","id":1,"version":1,"sdkAppId":1400000000,"userId":"alice","userSig":"sig","platform":"wx"}"#
-        );
-    }
-
-    #[wasm_bindgen_test]
-    fn frames_decode_totally() {
-        let ok = decode_frame(r#"{"type":"kicked","kickType":"multipleAccount","extra":1}"#).unwrap();
-        assert_eq!(
-            ok,
-            ServerFrame::Kicked {
-                kick_type: KickType::MultipleAccount
-            }
-        );
-        let ack = decode_frame(
-            r#"{"type":"loginAck","id":3,"instanceId":"i","helloIntervalMs":120000,"serverTimeMs":1700000000000}"#,
-        )
-        .unwrap();
-        assert!(matches!(ack, ServerFrame::LoginAck { id: 3, .. }));
-        for bad in [
-            "",
-            "{",
-            "[]",
-            "null",
-            r#"{"type":"nope"}"#,
-            r#"{"type":"logoutAck","id":-1}"#,
-        ] {
-            assert!(decode_frame(bad).is_err(), "{bad}");
+    fn the_hosts_json_agrees_with_the_codec() {
+        use js_sys::JSON;
+        use tim_protocol::samples::{client_frames, server_frames};
+        use tim_protocol::{ClientFrame, ServerFrame};
+        let round_trip = |text: &str| -> String { JSON::stringify(&JSON::parse(text).unwrap()).unwrap().into() };
+        for frame in client_frames() {
+            let text = frame.encode();
+            assert_eq!(round_trip(&text), text);
+            assert_eq!(ClientFrame::decode(&text), Ok(frame));
         }
-        let big = format!(
-            r#"{{"type":"logoutAck","id":1,"pad":"{}"}}"#,
-            "x".repeat(MAX_FRAME_BYTES)
+        for frame in server_frames() {
+            let text = frame.encode();
+            assert_eq!(round_trip(&text), text);
+            assert_eq!(ServerFrame::decode(&round_trip(&text)), Ok(frame));
+        }
+        // Escapes JSON.stringify never writes still read as JSON.parse reads them.
+        let text = r#"{"type":"kicked","kickType":"\u006dultipleAccount","x":"\/\ud83d\ude00"}"#;
+        assert!(JSON::parse(text).is_ok());
+        assert_eq!(
+            ServerFrame::decode(text),
+            Ok(ServerFrame::Kicked {
+                kick_type: KickType::MultipleAccount
+            })
         );
-        assert!(decode_frame(&big).unwrap_err().contains("exceeds"));
     }
 }

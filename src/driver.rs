@@ -1,12 +1,16 @@
 //! The driver of one instance: feeds the core, performs its outputs, then delivers.
 //!
-//! `feed` runs in two phases. First, with the session borrowed, it hands the input to the core and
-//! drains every output into a `Vec`; then it performs the I/O ones (open, send, close a socket), which
-//! can produce more inputs (a socket that cannot open), and re-arms the timer. Second, with **no**
-//! borrow held, it settles Promises and calls listeners in the core's order. Deliveries go through one
-//! queue: a listener that calls an SDK method (`logout()` inside `KICKED_OUT`) feeds the core again,
-//! and what that produces is delivered after the events already queued, so listeners always see the
-//! core's order.
+//! `feed` runs in two phases. First it hands the input to the core and drains every output into a
+//! `Vec` (the session is borrowed only for that); then it performs the I/O ones (open, send, close a
+//! socket), which can produce more inputs (a socket that cannot open), and re-arms the timer. Second, it
+//! settles Promises and calls listeners in the core's order. **No `RefCell` borrow is held across any
+//! call into JS** (socket constructor, `send`, `close`, timers, listeners): a platform may call back at
+//! once, e.g. a mini-program adapter that reports a failed `send` by firing `error` and `close` from
+//! inside it. Inputs go through one queue: an input that arrives while a feed is running (from inside
+//! such a call) waits for that feed's loop, so the core sees inputs one at a time, in order.
+//! Deliveries go through a second queue: a listener that calls an SDK method (`logout()` inside
+//! `KICKED_OUT`) feeds the core again, and what that produces is delivered after the events already
+//! queued, so listeners always see the core's order.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -35,12 +39,15 @@ pub struct Instance {
     pub sdk_app_id: u64,
     session: RefCell<Session>,
     websocket: Option<Function>,
-    sockets: RefCell<HashMap<SocketId, SocketHandle>>,
-    timer: RefCell<Option<Timer>>,
+    sockets: RefCell<HashMap<SocketId, Rc<SocketHandle>>>,
+    timer: RefCell<Option<Rc<Timer>>>,
     /// The Promises of commands not yet completed.
     pub promises: RefCell<Pending>,
     /// The listeners of `on`/`once`.
     pub listeners: RefCell<Listeners>,
+    /// Inputs not yet handed to the core (see the module docs).
+    inputs: RefCell<VecDeque<Input>>,
+    feeding: Cell<bool>,
     queue: RefCell<VecDeque<Delivery>>,
     delivering: Cell<bool>,
     next_handle: Cell<Handle>,
@@ -65,6 +72,8 @@ impl Instance {
             timer: RefCell::new(None),
             promises: RefCell::new(Pending::default()),
             listeners: RefCell::new(Listeners::default()),
+            inputs: RefCell::new(VecDeque::new()),
+            feeding: Cell::new(false),
             queue: RefCell::new(VecDeque::new()),
             delivering: Cell::new(false),
             next_handle: Cell::new(1),
@@ -73,13 +82,13 @@ impl Instance {
         let weak = Rc::downgrade(&instance);
         let timer = Timer::new(move || {
             if let Some(instance) = weak.upgrade() {
-                if let Some(timer) = instance.timer.borrow_mut().as_mut() {
+                if let Some(timer) = instance.timer() {
                     timer.fired();
                 }
                 feed(&instance, Input::Timeout);
             }
         });
-        *instance.timer.borrow_mut() = Some(timer);
+        *instance.timer.borrow_mut() = Some(Rc::new(timer));
         instance
     }
 
@@ -103,10 +112,20 @@ impl Instance {
         deliver(self);
     }
 
+    /// The timer, out of its cell (so that no borrow is held while it calls `setTimeout`).
+    fn timer(&self) -> Option<Rc<Timer>> {
+        self.timer.borrow().clone()
+    }
+
+    /// The socket `id`, out of the map (so that no borrow is held while it calls into JS).
+    fn socket(&self, id: SocketId) -> Option<Rc<SocketHandle>> {
+        self.sockets.borrow().get(&id).cloned()
+    }
+
     /// `destroy()`, after the core was told: drops sockets, the timer and every listener.
     pub fn release(&self) {
         self.released.set(true);
-        let sockets: Vec<SocketHandle> = self.sockets.borrow_mut().drain().map(|(_, s)| s).collect();
+        let sockets: Vec<Rc<SocketHandle>> = self.sockets.borrow_mut().drain().map(|(_, s)| s).collect();
         drop(sockets);
         let timer = self.timer.borrow_mut().take();
         drop(timer);
@@ -127,10 +146,10 @@ impl Instance {
         })
     }
 
-    /// Performs one output; I/O failures become inputs pushed to `next`.
-    fn perform(self: &Rc<Self>, output: Output, next: &mut VecDeque<Input>) {
+    /// Performs one output; I/O failures become inputs queued behind the current one.
+    fn perform(self: &Rc<Self>, output: Output) {
         match output {
-            Output::OpenSocket { socket, url } => self.open(socket, &url, next),
+            Output::OpenSocket { socket, url } => self.open(socket, &url),
             Output::CloseSocket { socket, code } => {
                 let handle = self.sockets.borrow_mut().remove(&socket);
                 if let Some(handle) = handle {
@@ -138,7 +157,7 @@ impl Instance {
                     handle.close(code);
                 }
             }
-            Output::Transmit { socket, frame } => self.transmit(socket, &frame, next),
+            Output::Transmit { socket, frame } => self.transmit(socket, &frame),
             Output::Event(event) => {
                 log_event(&event);
                 let delivery = Delivery::Emit(convert::event_name(&event), convert::event_data(&event));
@@ -150,14 +169,14 @@ impl Instance {
         }
     }
 
-    fn open(self: &Rc<Self>, socket: SocketId, url: &str, next: &mut VecDeque<Input>) {
+    fn open(self: &Rc<Self>, socket: SocketId, url: &str) {
         let failure = match (&self.websocket, self.released.get()) {
             (_, true) => Some("the instance was destroyed".to_owned()),
             (None, false) => Some(tim_core::ErrorCode::NoWebSocket.message().to_owned()),
             (Some(ctor), false) => match SocketHandle::open(ctor, url, socket, self.sink()) {
                 Ok(handle) => {
                     log::log(&format!("socket {socket} opening to {url}"));
-                    self.sockets.borrow_mut().insert(socket, handle);
+                    self.sockets.borrow_mut().insert(socket, Rc::new(handle));
                     None
                 }
                 Err(reason) => Some(reason),
@@ -165,7 +184,7 @@ impl Instance {
         };
         if let Some(reason) = failure {
             log::warn(&format!("socket {socket} could not open: {reason}"));
-            next.push_back(Input::SocketClosed {
+            self.inputs.borrow_mut().push_back(Input::SocketClosed {
                 socket,
                 code: 1006,
                 reason,
@@ -173,17 +192,14 @@ impl Instance {
         }
     }
 
-    fn transmit(&self, socket: SocketId, frame: &ClientFrame, next: &mut VecDeque<Input>) {
-        let sent = match convert::encode_frame(frame) {
-            Ok(text) => match self.sockets.borrow().get(&socket) {
-                Some(handle) => handle.send(&text),
-                None => Err("the socket is gone".to_owned()),
-            },
-            Err(e) => Err(format!("cannot encode a frame: {e}")),
+    fn transmit(&self, socket: SocketId, frame: &ClientFrame) {
+        let sent = match self.socket(socket) {
+            Some(handle) => handle.send(&frame.encode()),
+            None => Err("the socket is gone".to_owned()),
         };
         if let Err(reason) = sent {
             log::warn(&format!("socket {socket}: send failed: {reason}"));
-            next.push_back(Input::SocketClosed {
+            self.inputs.borrow_mut().push_back(Input::SocketClosed {
                 socket,
                 code: 1006,
                 reason,
@@ -193,7 +209,7 @@ impl Instance {
 
     fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
-        if let Some(timer) = self.timer.borrow_mut().as_mut() {
+        if let Some(timer) = self.timer() {
             timer.arm(deadline, now());
         }
     }
@@ -209,8 +225,14 @@ fn log_event(event: &Event) {
 
 /// Feeds one input, performs the outputs, then delivers (see the module docs).
 pub fn feed(instance: &Rc<Instance>, input: Input) {
-    let mut inputs = VecDeque::from([input]);
-    while let Some(input) = inputs.pop_front() {
+    instance.inputs.borrow_mut().push_back(input);
+    if instance.feeding.replace(true) {
+        // A feed further up the stack is inside a call into JS: its loop takes this input next.
+        return;
+    }
+    loop {
+        let next = instance.inputs.borrow_mut().pop_front();
+        let Some(input) = next else { break };
         if let Input::SocketClosed { socket, .. } = &input {
             // The socket is gone: drop its handlers now (no `CloseSocket` follows a close).
             let gone = instance.sockets.borrow_mut().remove(socket);
@@ -222,9 +244,10 @@ pub fn feed(instance: &Rc<Instance>, input: Input) {
             std::iter::from_fn(|| session.poll_output()).collect()
         };
         for output in outputs {
-            instance.perform(output, &mut inputs);
+            instance.perform(output);
         }
     }
+    instance.feeding.set(false);
     if !instance.released.get() {
         instance.arm_timer();
     }

@@ -217,3 +217,140 @@ async fn bad_arguments_reject_and_never_throw() {
     assert_eq!(get(&err, "code").as_f64(), Some(2024.0));
     settle(call(&tim, "destroy", &[])).await.unwrap();
 }
+
+/// A WebSocket class whose `send` misbehaves as `FakeWS.mode` says: `"throw"` throws; `"fail"` reports
+/// the failure at once from inside `send`, firing `onerror` then `onclose` (as the mini-program adapter
+/// does); anything else records the frame.
+fn failing_websocket() -> Function {
+    Function::new_no_args(
+        "return class FakeWS {
+            constructor(url) { this.url = url; this.sent = []; this.closedWith = null; FakeWS.last = this; }
+            send(text) {
+                if (FakeWS.mode === 'throw') throw new Error('send refused');
+                if (FakeWS.mode === 'fail') {
+                    if (this.onerror) this.onerror({ message: 'send failed' });
+                    if (this.onclose) this.onclose({ code: 1006, reason: 'send failed' });
+                    return;
+                }
+                this.sent.push(text);
+            }
+            close(code) { this.closedWith = code; }
+        };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+    .unchecked_into()
+}
+
+/// A `send` that throws or that fires `error` and `close` from inside itself fails that login (2800)
+/// without a panic ("RefCell already borrowed"); the instance survives, and a later login works.
+#[wasm_bindgen_test]
+async fn a_send_that_throws_or_calls_back_at_once_fails_the_login_and_the_instance_survives() {
+    for (app, mode) in [(96u32, "throw"), (97, "fail")] {
+        let ctor = failing_websocket();
+        let options = object(&[
+            ("SDKAppID", app.into()),
+            ("serverUrl", "ws://fake.invalid/ws".into()),
+            ("WebSocket", ctor.clone().into()),
+        ]);
+        let tim = Tim::create(options).unwrap();
+        call(&tim, "setLogLevel", &[4.into()]);
+        let credentials = || object(&[("userID", "alice".into()), ("userSig", "sig".into())]);
+        Reflect::set(&ctor, &"mode".into(), &mode.into()).unwrap();
+        let login = call(&tim, "login", &[credentials()]);
+        fire(&get(&ctor, "last"), "onopen", JsValue::UNDEFINED);
+        let err = settle(login).await.unwrap_err();
+        assert_eq!(get(&err, "code").as_f64(), Some(2800.0), "{mode}");
+        assert_eq!(call(&tim, "isReady", &[]).as_bool(), Some(false), "{mode}");
+        let counts = call(&tim, "__debugCounts", &[]);
+        assert_eq!(
+            get(&counts, "sockets").as_f64(),
+            Some(0.0),
+            "{mode}: the failed socket is released"
+        );
+
+        Reflect::set(&ctor, &"mode".into(), &"ok".into()).unwrap();
+        let login = call(&tim, "login", &[credentials()]);
+        let socket = get(&ctor, "last");
+        fire(&socket, "onopen", JsValue::UNDEFINED);
+        let frame = sent_frame(&socket, 0);
+        fire(&socket, "onmessage", login_ack(get(&frame, "id").as_f64().unwrap()));
+        let response = settle(login).await.unwrap();
+        assert_eq!(get(&response, "code").as_f64(), Some(0.0), "{mode}");
+        assert_eq!(call(&tim, "isReady", &[]).as_bool(), Some(true), "{mode}");
+
+        // Once ready, a send that fails at once (a heartbeat, a logout) is a dropped connection.
+        Reflect::set(&ctor, &"mode".into(), &mode.into()).unwrap();
+        let logout = call(&tim, "logout", &[]);
+        assert_eq!(
+            get(&settle(logout).await.unwrap(), "code").as_f64(),
+            Some(0.0),
+            "{mode}"
+        );
+        assert_eq!(call(&tim, "isReady", &[]).as_bool(), Some(false), "{mode}");
+        settle(call(&tim, "destroy", &[])).await.unwrap();
+    }
+}
+
+/// `WSS://` and `WS://` are URLs like any other: the scheme is case-insensitive wherever it is checked.
+#[wasm_bindgen_test]
+async fn an_upper_case_scheme_logs_in() {
+    let ctor = fake_websocket();
+    let options = object(&[
+        ("SDKAppID", 98.into()),
+        ("serverUrl", "WSS://fake.invalid/ws".into()),
+        ("WebSocket", ctor.clone().into()),
+    ]);
+    let tim = Tim::create(options).unwrap();
+    call(&tim, "setLogLevel", &[4.into()]);
+    let login = call(
+        &tim,
+        "login",
+        &[object(&[("userID", "alice".into()), ("userSig", "sig".into())])],
+    );
+    let socket = get(&ctor, "last");
+    assert_eq!(
+        get(&socket, "url").as_string().as_deref(),
+        Some("WSS://fake.invalid/ws")
+    );
+    fire(&socket, "onopen", JsValue::UNDEFINED);
+    let frame = sent_frame(&socket, 0);
+    fire(&socket, "onmessage", login_ack(get(&frame, "id").as_f64().unwrap()));
+    assert_eq!(get(&settle(login).await.unwrap(), "code").as_f64(), Some(0.0));
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+}
+
+/// An `error` reply with code 0 (0 means success to callers) is a protocol error, not a rejection
+/// with code 0; a reply with a number beyond 2^53-1 is one too.
+#[wasm_bindgen_test]
+async fn an_error_frame_with_code_0_rejects_the_login_with_8007() {
+    for (app, reply) in [
+        (99u32, r#"{"type":"error","id":ID,"code":0,"message":"zero"}"#),
+        (
+            100,
+            r#"{"type":"loginAck","id":ID,"instanceId":"i","helloIntervalMs":1,"serverTimeMs":1,"userSigExpireAt":9007199254740992}"#,
+        ),
+    ] {
+        let ctor = fake_websocket();
+        let options = object(&[
+            ("SDKAppID", app.into()),
+            ("serverUrl", "ws://fake.invalid/ws".into()),
+            ("WebSocket", ctor.clone().into()),
+        ]);
+        let tim = Tim::create(options).unwrap();
+        call(&tim, "setLogLevel", &[4.into()]);
+        let login = call(
+            &tim,
+            "login",
+            &[object(&[("userID", "alice".into()), ("userSig", "sig".into())])],
+        );
+        let socket = get(&ctor, "last");
+        fire(&socket, "onopen", JsValue::UNDEFINED);
+        let id = get(&sent_frame(&socket, 0), "id").as_f64().unwrap();
+        let text = reply.replace("ID", &(id as u32).to_string());
+        fire(&socket, "onmessage", object(&[("data", text.into())]));
+        let err = settle(login).await.unwrap_err();
+        assert_eq!(get(&err, "code").as_f64(), Some(8007.0), "{reply}");
+        settle(call(&tim, "destroy", &[])).await.unwrap();
+    }
+}

@@ -10,13 +10,10 @@ use wasm_bindgen::JsCast;
 
 use crate::error;
 
-/// Largest SDKAppID that a JS number holds exactly (2^53 - 1).
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-
 /// What `TIM.create(options)` was given.
 #[derive(Debug)]
 pub struct CreateOptions {
-    /// `options.SDKAppID`, a positive integer.
+    /// `options.SDKAppID` read as an integer (0 when it is not one); the core checks its value.
     pub sdk_app_id: u64,
     /// `options.serverUrl`: the server's WebSocket URL.
     pub server_url: String,
@@ -34,23 +31,28 @@ fn is_object(value: &JsValue) -> bool {
     value.is_object() || value.is_function()
 }
 
-/// Reads an SDKAppID given as a number or a numeric string; `None` unless it is a positive integer.
-pub fn sdk_app_id(value: &JsValue) -> Option<u64> {
+/// Reads an SDKAppID given as a number or a string of digits as an integer, and anything else
+/// (missing, a fraction, a negative number, other text) as 0. Whether the integer is a valid SDKAppID
+/// is the core's rule (`Config::validate`: 1 to 2^53-1, else 2000); a huge number saturates, so it fails
+/// that rule too.
+pub fn sdk_app_id(value: &JsValue) -> u64 {
     if let Some(n) = value.as_f64() {
-        return ((1.0..=MAX_SAFE_INTEGER).contains(&n) && n.fract() == 0.0).then_some(n as u64);
+        return if n >= 0.0 && n.fract() == 0.0 { n as u64 } else { 0 };
     }
-    let text = value.as_string()?;
+    let Some(text) = value.as_string() else {
+        return 0;
+    };
     let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
     }
-    text.parse::<u64>()
-        .ok()
-        .filter(|&n| n >= 1 && n as f64 <= MAX_SAFE_INTEGER)
+    text.bytes()
+        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .unwrap_or(u64::MAX)
 }
 
-/// Reads `TIM.create(options)`; the error is a JS `TimError` (2000 for a bad SDKAppID, 8002 for a
-/// `WebSocket` option that is not a constructor).
+/// Reads `TIM.create(options)`; the error is a JS `TimError` (2000 when `options` is not an object,
+/// 8002 for a `WebSocket` option that is not a constructor or an unknown `platform`).
 pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
     if !is_object(options) {
         return Err(error::with_message(
@@ -58,10 +60,7 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
             "TIM.create needs an options object: TIM.create({SDKAppID, serverUrl}).",
         ));
     }
-    let raw_id = get(options, "SDKAppID");
-    let Some(sdk_app_id) = sdk_app_id(&raw_id) else {
-        return Err(error::from_code(ErrorCode::NoSdkAppId));
-    };
+    let sdk_app_id = sdk_app_id(&get(options, "SDKAppID"));
     // Its value is checked by the core (`Config::validate`): 8003 unless ws:// or wss:// with a host.
     let server_url = get(options, "serverUrl").as_string().unwrap_or_default();
     let websocket = match get(options, "WebSocket") {
@@ -138,6 +137,7 @@ pub fn send_message(options: &JsValue) -> Result<Command, JsValue> {
 mod tests {
     use super::*;
     use crate::convert::object;
+    use crate::Tim;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     fn code(err: JsValue) -> f64 {
@@ -146,23 +146,31 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn sdk_app_id_accepts_numbers_and_numeric_strings_only() {
-        assert_eq!(sdk_app_id(&1400000000.into()), Some(1400000000));
-        assert_eq!(sdk_app_id(&"1400000000".into()), Some(1400000000));
+        use tim_protocol::limits::validate_sdk_app_id;
+        assert_eq!(sdk_app_id(&1400000000.into()), 1400000000);
+        assert_eq!(sdk_app_id(&"1400000000".into()), 1400000000);
+        assert_eq!(sdk_app_id(&" 7 ".into()), 7);
+        assert_eq!(sdk_app_id(&9_007_199_254_740_991.0.into()), 9_007_199_254_740_991);
         for bad in [
             JsValue::from(0),
             JsValue::from(-1),
             JsValue::from(1.5),
             JsValue::from(f64::NAN),
             JsValue::from(1e300),
+            JsValue::from(9_007_199_254_740_992.0),
             "".into(),
             "12a".into(),
             "-5".into(),
             "0".into(),
+            "99999999999999999999999".into(),
             JsValue::NULL,
             JsValue::UNDEFINED,
             JsValue::TRUE,
         ] {
-            assert_eq!(sdk_app_id(&bad), None, "{bad:?}");
+            // Read as a number the core refuses (2000), whatever it was.
+            assert!(validate_sdk_app_id(sdk_app_id(&bad)).is_err(), "{bad:?}");
+            let options = object(&[("SDKAppID", bad.clone()), ("serverUrl", "ws://h/ws".into())]);
+            assert_eq!(code(Tim::create(options).unwrap_err()), 2000.0, "{bad:?}");
         }
     }
 
@@ -170,7 +178,11 @@ mod tests {
     fn create_errors_have_codes() {
         let url = "ws://127.0.0.1:1/ws";
         assert_eq!(code(create(&JsValue::UNDEFINED).unwrap_err()), 2000.0);
-        assert_eq!(code(create(&object(&[("serverUrl", url.into())])).unwrap_err()), 2000.0);
+        assert_eq!(create(&object(&[("serverUrl", url.into())])).unwrap().sdk_app_id, 0);
+        assert_eq!(
+            code(Tim::create(object(&[("serverUrl", url.into())])).unwrap_err()),
+            2000.0
+        );
         // A missing serverUrl reads as "": the core's `Config::validate` turns it into 8003.
         let no_url = object(&[("SDKAppID", 1.into())]);
         assert_eq!(create(&no_url).unwrap().server_url, "");

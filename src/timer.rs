@@ -1,5 +1,8 @@
 //! The one timer of an instance, through the global `setTimeout`/`clearTimeout` (never `window`, which
 //! Node and mini-programs lack). The timer owns its closure; dropping it clears the pending timeout.
+//! Its methods take `&self` and hold no borrow while they call into JS.
+
+use std::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -22,7 +25,7 @@ const MAX_DELAY_MS: u64 = 2_147_483_647;
 pub struct Timer {
     callback: Closure<dyn FnMut()>,
     /// The pending timeout's id (a number in browsers, an object in Node) and its deadline.
-    armed: Option<(JsValue, u64)>,
+    armed: RefCell<Option<(JsValue, u64)>>,
 }
 
 impl Timer {
@@ -31,14 +34,14 @@ impl Timer {
         debug::closure_created(1);
         Timer {
             callback: Closure::new(fire),
-            armed: None,
+            armed: RefCell::new(None),
         }
     }
 
     /// Arms the timer for the absolute `deadline` (ms on the `Date.now()` clock), or disarms it.
     /// Keeps a pending timeout that already has this deadline.
-    pub fn arm(&mut self, deadline: Option<u64>, now: u64) {
-        if self.armed.as_ref().map(|(_, d)| *d) == deadline {
+    pub fn arm(&self, deadline: Option<u64>, now: u64) {
+        if self.armed.borrow().as_ref().map(|(_, d)| *d) == deadline {
             return;
         }
         self.disarm();
@@ -46,17 +49,18 @@ impl Timer {
             // +1 ms: a timer that fires a hair early must not find its deadline still ahead.
             let delay = deadline.saturating_sub(now).saturating_add(1).min(MAX_DELAY_MS);
             let id = set_timeout(self.callback.as_ref().unchecked_ref(), delay as f64);
-            self.armed = Some((id, deadline));
+            *self.armed.borrow_mut() = Some((id, deadline));
         }
     }
 
     /// Notes that the pending timeout fired (so the next `arm` sets a new one).
-    pub fn fired(&mut self) {
-        self.armed = None;
+    pub fn fired(&self) {
+        self.armed.borrow_mut().take();
     }
 
-    fn disarm(&mut self) {
-        if let Some((id, _)) = self.armed.take() {
+    fn disarm(&self) {
+        let armed = self.armed.borrow_mut().take();
+        if let Some((id, _)) = armed {
             clear_timeout(&id);
         }
     }

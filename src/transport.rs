@@ -6,12 +6,16 @@
 //! it installs; dropping it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
 //! shared no-op (the `ws` package throws on an `error` event nobody listens to) and closes the socket.
 
+use std::cell::Cell;
+
 use js_sys::{Array, Function, Reflect};
 use tim_core::{Input, SocketId};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{convert, debug};
+use tim_protocol::ServerFrame;
+
+use crate::debug;
 
 #[wasm_bindgen]
 extern "C" {
@@ -30,6 +34,19 @@ extern "C" {
     fn set_onclose(this: &Socket, handler: &JsValue);
     #[wasm_bindgen(method, setter)]
     fn set_onerror(this: &Socket, handler: &JsValue);
+
+    /// The event a socket handler receives (`MessageEvent`, `CloseEvent`, an error event), read
+    /// through plain getters: no key string crosses into JS per read. `catch`: a fake or adapter
+    /// may pass anything, even `undefined`.
+    type SocketEvent;
+    #[wasm_bindgen(method, getter, catch)]
+    fn data(this: &SocketEvent) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn code(this: &SocketEvent) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn reason(this: &SocketEvent) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch)]
+    fn message(this: &SocketEvent) -> Result<JsValue, JsValue>;
 }
 
 thread_local! {
@@ -38,14 +55,14 @@ thread_local! {
 }
 
 /// The closures one socket's handlers run.
-type Handler = Closure<dyn FnMut(JsValue)>;
+type Handler = Closure<dyn FnMut(SocketEvent)>;
 
 /// An open (or opening) socket and the closures it calls; see the module docs for what drop does.
 pub struct SocketHandle {
     socket: Socket,
     /// Owned for their lifetime only: dropping them releases the JS functions the handlers point at.
     _handlers: [Handler; 4],
-    closed: bool,
+    closed: Cell<bool>,
 }
 
 /// Where a socket's events go: the driver's `feed`, given the input they make.
@@ -62,23 +79,23 @@ impl SocketHandle {
         let ws: Socket = raw.unchecked_into();
         let on_open = {
             let sink = sink.clone();
-            Closure::new(move |_: JsValue| sink(Input::SocketOpened { socket }))
+            Closure::new(move |_: SocketEvent| sink(Input::SocketOpened { socket }))
         };
         let on_message = {
             let sink = sink.clone();
-            Closure::new(move |event: JsValue| sink(message_input(socket, &event)))
+            Closure::new(move |event: SocketEvent| sink(message_input(socket, &event)))
         };
         let on_close = {
             let sink = sink.clone();
-            Closure::new(move |event: JsValue| {
-                let code = get(&event, "code").as_f64().map_or(1006, |c| c as u16);
-                let reason = get(&event, "reason").as_string().unwrap_or_default();
+            Closure::new(move |event: SocketEvent| {
+                let code = read(&event, SocketEvent::code).as_f64().map_or(1006, |c| c as u16);
+                let reason = read(&event, SocketEvent::reason).as_string().unwrap_or_default();
                 sink(Input::SocketClosed { socket, code, reason })
             })
         };
         // Some runtimes report a failure only through `error`: treat it as the close it means.
-        let on_error = Closure::new(move |event: JsValue| {
-            let reason = describe(&get(&event, "message"));
+        let on_error = Closure::new(move |event: SocketEvent| {
+            let reason = describe(&read(&event, SocketEvent::message));
             sink(Input::SocketClosed {
                 socket,
                 code: 1006,
@@ -95,7 +112,7 @@ impl SocketHandle {
         Ok(SocketHandle {
             socket: ws,
             _handlers: handlers,
-            closed: false,
+            closed: Cell::new(false),
         })
     }
 
@@ -105,9 +122,11 @@ impl SocketHandle {
     }
 
     /// Closes with `code` (1000 or 4000-4999). Handlers are detached first: no event follows.
-    pub fn close(mut self, code: u16) {
+    pub fn close(&self, code: u16) {
+        if self.closed.replace(true) {
+            return;
+        }
         self.detach();
-        self.closed = true;
         // A socket that is already closing or closed may throw; there is nothing left to do then.
         let _ = self.socket.close(code);
     }
@@ -122,7 +141,7 @@ impl SocketHandle {
 
 impl Drop for SocketHandle {
     fn drop(&mut self) {
-        if !self.closed {
+        if !self.closed.get() {
             self.detach();
             let _ = self.socket.close(1000);
         }
@@ -141,12 +160,25 @@ fn get(target: &JsValue, key: &str) -> JsValue {
     }
 }
 
-/// A message event as an input: text frames are decoded, binary ones are undecodable.
-fn message_input(socket: SocketId, event: &JsValue) -> Input {
-    match get(event, "data").as_string() {
-        Some(text) => match convert::decode_frame(&text) {
+/// A property of a socket event; `undefined` when it is absent or its getter throws.
+fn read(event: &SocketEvent, getter: fn(&SocketEvent) -> Result<JsValue, JsValue>) -> JsValue {
+    if JsValue::is_object(event) {
+        getter(event).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+/// A message event as an input: text frames are decoded (the text crosses into wasm once, and the
+/// protocol's codec checks its size and reads it), binary ones are undecodable.
+fn message_input(socket: SocketId, event: &SocketEvent) -> Input {
+    match read(event, SocketEvent::data).as_string() {
+        Some(text) => match ServerFrame::decode(&text) {
             Ok(frame) => Input::FrameReceived { socket, frame },
-            Err(error) => Input::FrameUndecodable { socket, error },
+            Err(error) => Input::FrameUndecodable {
+                socket,
+                error: error.describe(),
+            },
         },
         None => Input::FrameUndecodable {
             socket,

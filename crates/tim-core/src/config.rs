@@ -51,12 +51,10 @@ impl Config {
 }
 
 impl Config {
-    /// Checks what the user gave `TIM.create`: a positive SDKAppID (2000) and a `ws://` or `wss://` server
-    /// URL with a host (8003).
+    /// Checks what the user gave `TIM.create`: an SDKAppID from 1 to 2^53-1 (2000) and a `ws://` or
+    /// `wss://` server URL with a host, the scheme in any case (8003). The only place these rules live.
     pub fn validate(&self) -> Result<(), ErrorCode> {
-        if self.sdk_app_id == 0 {
-            return Err(ErrorCode::NoSdkAppId);
-        }
+        tim_protocol::limits::validate_sdk_app_id(self.sdk_app_id)?;
         let (scheme, rest) = self.server_url.split_once("://").ok_or(ErrorCode::InvalidServerUrl)?;
         if !(scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")) {
             return Err(ErrorCode::InvalidServerUrl);
@@ -83,10 +81,16 @@ mod tests {
             "ws://h",
             "wss://[::1]:1/ws?x=1",
             "WSS://h/ws",
+            "WS://h/ws",
+            "Wss://h",
         ] {
             assert_eq!(Config::new(1, url).validate(), Ok(()), "{url}");
         }
         assert_eq!(Config::new(0, "ws://h/ws").validate(), Err(ErrorCode::NoSdkAppId));
+        assert_eq!(
+            Config::new(tim_protocol::MAX_WIRE_INTEGER + 1, "ws://h/ws").validate(),
+            Err(ErrorCode::NoSdkAppId)
+        );
         for url in [
             "",
             "http://h/ws",

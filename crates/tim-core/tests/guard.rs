@@ -92,7 +92,7 @@ fn server_error_reply_rejects_the_send() {
     let id = h.server.received.last().map(|(_, f)| f.id()).expect("frame");
     h.push(ServerFrame::Error {
         id: Some(id),
-        code: 70402,
+        code: std::num::NonZeroU32::new(70402).unwrap(),
         message: "bad".into(),
     });
     h.settle();
@@ -152,7 +152,7 @@ fn connection_error_without_id_is_an_error_event() {
     let mut h = Harness::ready();
     h.push(ServerFrame::Error {
         id: None,
-        code: 80002,
+        code: std::num::NonZeroU32::new(80002).unwrap(),
         message: "malformed".into(),
     });
     h.settle();

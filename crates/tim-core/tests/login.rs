@@ -220,7 +220,7 @@ fn connection_level_error_during_login_rejects_with_it() {
     h.run_for(5);
     h.push(tim_protocol::ServerFrame::Error {
         id: None,
-        code: 80001,
+        code: std::num::NonZeroU32::new(80001).unwrap(),
         message: "version".into(),
     });
     h.settle();

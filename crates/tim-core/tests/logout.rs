@@ -153,7 +153,7 @@ fn server_error_reply_to_logout_still_logs_out() {
     };
     h.push(tim_protocol::ServerFrame::Error {
         id: Some(id),
-        code: 80006,
+        code: std::num::NonZeroU32::new(80006).unwrap(),
         message: "not logged in".into(),
     });
     h.settle();

@@ -85,17 +85,17 @@ enum Action {
     /// The server answers the newest frame the session sent, as a real server would.
     Answer,
     /// The server refuses the newest frame the session sent with this code.
-    Refuse(u32),
+    Refuse(std::num::NonZeroU32),
 }
 
 fn kick_type() -> impl Strategy<Value = KickType> {
     prop::sample::select(KickType::ALL.to_vec())
 }
 
-fn error_code() -> impl Strategy<Value = u32> {
+fn error_code() -> impl Strategy<Value = std::num::NonZeroU32> {
     prop_oneof![
-        prop::sample::select(ErrorCode::ALL.iter().map(|e| e.code()).collect::<Vec<_>>()),
-        any::<u32>(),
+        prop::sample::select(ErrorCode::ALL.iter().map(|e| e.wire_code()).collect::<Vec<_>>()),
+        any::<std::num::NonZeroU32>(),
     ]
 }
 

@@ -22,7 +22,31 @@ pub const IDLE_TIMEOUT: u16 = 4005;
 /// The instance logged out; the server has freed its slot. Terminal.
 pub const LOGGED_OUT: u16 = 4006;
 
-/// True when a client must not reconnect after this close code.
+/// True when a client must not reconnect after this close code. The SDK's only test of "may I
+/// reconnect?": a terminal code added here stops reconnects there too.
 pub fn is_terminal(code: u16) -> bool {
     matches!(code, KICKED | LOGGED_OUT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kicked_and_logged_out_are_terminal() {
+        let terminal: Vec<u16> = (0..=u16::MAX).filter(|&c| is_terminal(c)).collect();
+        assert_eq!(terminal, [KICKED, LOGGED_OUT]);
+        for code in [
+            1000,
+            GOING_AWAY,
+            TOO_BIG,
+            PROTOCOL_ERROR,
+            LOGIN_DEADLINE,
+            SERVER_FULL,
+            RATE_LIMITED,
+            IDLE_TIMEOUT,
+        ] {
+            assert!(!is_terminal(code), "{code}");
+        }
+    }
 }

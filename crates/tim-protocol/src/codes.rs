@@ -26,6 +26,11 @@ macro_rules! error_codes {
                 match self { $(ErrorCode::$variant => $code,)* }
             }
 
+            /// The code as an `error` frame carries it (every code of the table is non-zero).
+            pub fn wire_code(self) -> std::num::NonZeroU32 {
+                std::num::NonZeroU32::new(self.code()).unwrap_or(std::num::NonZeroU32::MAX)
+            }
+
             /// The official-style constant name (`USER_NOT_LOGGED_IN`).
             pub fn name(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $name,)* }
@@ -131,6 +136,11 @@ mod tests {
         let mut names = HashSet::new();
         for &e in ErrorCode::ALL {
             assert!(codes.insert(e.code()), "duplicate code {}", e.code());
+            assert_eq!(
+                e.wire_code().get(),
+                e.code(),
+                "an error frame carries every code as it is"
+            );
             assert!(names.insert(e.name()), "duplicate name {}", e.name());
             assert_eq!(ErrorCode::from_code(e.code()), Some(e));
             assert!(!e.message().is_empty());

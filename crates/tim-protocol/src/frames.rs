@@ -1,5 +1,7 @@
-use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
 
+use crate::codec::{read_name, wire_frames, Field};
+use crate::json::{Value, Writer};
 use crate::KickType;
 
 /// Identifies a request within one connection; its reply echoes it. Chosen by the client.
@@ -7,8 +9,7 @@ pub type RequestId = u32;
 
 /// The runtime an SDK instance runs in. Every platform counts toward "Online Web Instances";
 /// the server records it so that operators can see where instances live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Platform {
     /// A web page.
     #[default]
@@ -58,34 +59,85 @@ impl Platform {
     }
 }
 
-/// A frame from the SDK to the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum ClientFrame {
-    /// Log in (or, with `instance_id`, resume a live instance after a reconnect).
-    #[serde(rename_all = "camelCase")]
-    Login {
-        id: RequestId,
-        /// [`crate::PROTOCOL_VERSION`] of the sender.
-        version: u32,
-        sdk_app_id: u64,
-        user_id: String,
-        user_sig: String,
-        #[serde(default)]
-        platform: Platform,
-        /// Present on a reconnect: the instance id from the earlier `loginAck`. A resume keeps the
-        /// instance's slot and never evicts anyone; if the slot is gone the server answers
-        /// [`crate::ErrorCode::InstanceNotFound`].
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        instance_id: Option<String>,
-    },
-    /// Log out this connection's instance and free its slot.
-    Logout { id: RequestId },
-    /// Heartbeat; the server answers `helloAck`.
-    Hello { id: RequestId },
-    /// Send a text message to another user (needs a logged-in connection).
-    #[serde(rename_all = "camelCase")]
-    SendMessage { id: RequestId, to: String, text: String },
+wire_frames! {
+    /// A frame from the SDK to the server.
+    pub enum ClientFrame {
+        /// Log in (or, with `instance_id`, resume a live instance after a reconnect).
+        Login = "login" {
+            id: RequestId = "id",
+            /// [`crate::PROTOCOL_VERSION`] of the sender.
+            version: u32 = "version",
+            sdk_app_id: u64 = "sdkAppId",
+            user_id: String = "userId",
+            user_sig: String = "userSig",
+            platform: Platform = "platform" or default,
+            /// Present on a reconnect: the instance id from the earlier `loginAck`. A resume keeps the
+            /// instance's slot and never evicts anyone; if the slot is gone the server answers
+            /// [`crate::ErrorCode::InstanceNotFound`].
+            instance_id: Option<String> = "instanceId",
+        },
+        /// Log out this connection's instance and free its slot.
+        Logout = "logout" { id: RequestId = "id" },
+        /// Heartbeat; the server answers `helloAck`.
+        Hello = "hello" { id: RequestId = "id" },
+        /// Send a text message to another user (needs a logged-in connection).
+        SendMessage = "sendMessage" {
+            id: RequestId = "id",
+            to: String = "to",
+            text: String = "text",
+        },
+    }
+
+    /// A frame from the server to the SDK.
+    pub enum ServerFrame {
+        /// The login (or resume) succeeded.
+        LoginAck = "loginAck" {
+            id: RequestId = "id",
+            /// The server-assigned instance id; present it on reconnect to keep the slot.
+            instance_id: String = "instanceId",
+            /// How often the client should say `hello`, in milliseconds.
+            hello_interval_ms: u64 = "helloIntervalMs",
+            /// The server's clock, Unix milliseconds.
+            server_time_ms: u64 = "serverTimeMs",
+            /// This connection was already logged in as the same user.
+            repeat_login: bool = "repeatLogin" or default,
+            /// The login resumed a live instance (reconnect) rather than creating one.
+            resumed: bool = "resumed" or default,
+            /// When the UserSig expires, Unix seconds; the server kicks with `userSigExpired` then.
+            /// Sent saturated at 2^53-1 (a UserSig may claim to live for 2^62 seconds).
+            user_sig_expire_at: u64 = "userSigExpireAt" or default,
+        },
+        /// The logout succeeded; the slot is free.
+        LogoutAck = "logoutAck" { id: RequestId = "id" },
+        /// Reply to `hello`.
+        HelloAck = "helloAck" {
+            id: RequestId = "id",
+            server_time_ms: u64 = "serverTimeMs",
+        },
+        /// Reply to `sendMessage`.
+        SendMessageAck = "sendMessageAck" {
+            id: RequestId = "id",
+            seq: u64 = "seq",
+            time_ms: u64 = "timeMs",
+        },
+        /// A message pushed to a logged-in instance.
+        Message = "message" {
+            from: String = "from",
+            to: String = "to",
+            text: String = "text",
+            seq: u64 = "seq",
+            time_ms: u64 = "timeMs",
+        },
+        /// A request failed (`id` set) or the connection broke the protocol (`id` absent).
+        Error = "error" {
+            id: Option<RequestId> = "id",
+            /// A code of [`crate::ErrorCode`] (never 0, which means success to the SDK's callers).
+            code: NonZeroU32 = "code",
+            message: String = "message",
+        },
+        /// The instance is forced offline; the server closes with [`crate::close::KICKED`] next.
+        Kicked = "kicked" { kick_type: KickType = "kickType" },
+    }
 }
 
 impl ClientFrame {
@@ -100,56 +152,43 @@ impl ClientFrame {
     }
 }
 
-/// A frame from the server to the SDK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum ServerFrame {
-    /// The login (or resume) succeeded.
-    #[serde(rename_all = "camelCase")]
-    LoginAck {
-        id: RequestId,
-        /// The server-assigned instance id; present it on reconnect to keep the slot.
-        instance_id: String,
-        /// How often the client should say `hello`, in milliseconds.
-        hello_interval_ms: u64,
-        /// The server's clock, Unix milliseconds.
-        server_time_ms: u64,
-        /// This connection was already logged in as the same user.
-        #[serde(default)]
-        repeat_login: bool,
-        /// The login resumed a live instance (reconnect) rather than creating one.
-        #[serde(default)]
-        resumed: bool,
-        /// When the UserSig expires, Unix seconds; the server kicks with `userSigExpired` then.
-        #[serde(default)]
-        user_sig_expire_at: u64,
-    },
-    /// The logout succeeded; the slot is free.
-    LogoutAck { id: RequestId },
-    /// Reply to `hello`.
-    #[serde(rename_all = "camelCase")]
-    HelloAck { id: RequestId, server_time_ms: u64 },
-    /// Reply to `sendMessage`.
-    #[serde(rename_all = "camelCase")]
-    SendMessageAck { id: RequestId, seq: u64, time_ms: u64 },
-    /// A message pushed to a logged-in instance.
-    #[serde(rename_all = "camelCase")]
-    Message {
-        from: String,
-        to: String,
-        text: String,
-        seq: u64,
-        time_ms: u64,
-    },
-    /// A request failed (`id` set) or the connection broke the protocol (`id` absent).
-    Error {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<RequestId>,
-        /// A code of [`crate::ErrorCode`].
-        code: u32,
-        message: String,
-    },
-    /// The instance is forced offline; the server closes with [`crate::close::KICKED`] next.
-    #[serde(rename_all = "camelCase")]
-    Kicked { kick_type: KickType },
+impl ServerFrame {
+    /// An `error` frame with the table's code and message.
+    pub fn error(id: Option<RequestId>, code: crate::ErrorCode) -> ServerFrame {
+        ServerFrame::Error {
+            id,
+            code: code.wire_code(),
+            message: code.message().to_owned(),
+        }
+    }
+}
+
+impl Field for Platform {
+    fn read(value: Option<&Value>) -> Result<Self, &'static str> {
+        read_name(value, &Platform::ALL, Platform::as_str, "a platform name")
+    }
+    fn write(&self, key: &str, out: &mut Writer) {
+        out.string(key, self.as_str());
+    }
+}
+
+impl Field for KickType {
+    fn read(value: Option<&Value>) -> Result<Self, &'static str> {
+        read_name(value, &KickType::ALL, KickType::as_str, "a kick type")
+    }
+    fn write(&self, key: &str, out: &mut Writer) {
+        out.string(key, self.as_str());
+    }
+}
+
+impl Field for NonZeroU32 {
+    fn read(value: Option<&Value>) -> Result<Self, &'static str> {
+        u32::read(value)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or("an integer in 1..=4294967295")
+    }
+    fn write(&self, key: &str, out: &mut Writer) {
+        self.get().write(key, out);
+    }
 }

@@ -1,21 +1,15 @@
-use serde::{Deserialize, Serialize};
-
 use crate::ErrorCode;
 
 /// Why an instance was forced offline. The wire strings equal the official `TIM.TYPES` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KickType {
     /// More live web instances of the account than the app allows; the earliest is kicked.
-    #[serde(rename = "multipleAccount")]
     MultipleAccount,
     /// Kicked by a login on another device or platform.
-    #[serde(rename = "multipleDevice")]
     MultipleDevice,
     /// The UserSig expired while the instance was online.
-    #[serde(rename = "userSigExpired")]
     UserSigExpired,
     /// An administrator kicked the account through the server API.
-    #[serde(rename = "REST_API_Kick")]
     RestApi,
 }
 

@@ -13,6 +13,16 @@ pub const MAX_MESSAGE_TEXT_BYTES: usize = 8 * 1024;
 /// Largest instance id presented on reconnect.
 pub const MAX_INSTANCE_ID_BYTES: usize = 64;
 
+/// Checks an SDKAppID: a positive integer that a JS number holds exactly (1 to 2^53-1), as every
+/// number on the wire is ([`crate::MAX_WIRE_INTEGER`]).
+pub fn validate_sdk_app_id(sdk_app_id: u64) -> Result<(), ErrorCode> {
+    if (1..=crate::MAX_WIRE_INTEGER).contains(&sdk_app_id) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NoSdkAppId)
+    }
+}
+
 /// Checks a UserID: non-empty, printable ASCII, at most [`MAX_USER_ID_BYTES`].
 pub fn validate_user_id(user_id: &str) -> Result<(), ErrorCode> {
     if user_id.is_empty() {
@@ -38,6 +48,19 @@ pub fn validate_user_sig(user_sig: &str) -> Result<(), ErrorCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdk_app_id_rules() {
+        assert_eq!(validate_sdk_app_id(0), Err(ErrorCode::NoSdkAppId));
+        assert_eq!(validate_sdk_app_id(1), Ok(()));
+        assert_eq!(validate_sdk_app_id(1_400_000_000), Ok(()));
+        assert_eq!(validate_sdk_app_id(crate::MAX_WIRE_INTEGER), Ok(()));
+        assert_eq!(
+            validate_sdk_app_id(crate::MAX_WIRE_INTEGER + 1),
+            Err(ErrorCode::NoSdkAppId)
+        );
+        assert_eq!(validate_sdk_app_id(u64::MAX), Err(ErrorCode::NoSdkAppId));
+    }
 
     #[test]
     fn user_id_rules() {

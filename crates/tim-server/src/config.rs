@@ -170,8 +170,8 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, app) in self.app.iter().enumerate() {
             let key = |k: &str| format!("app[{i}].{k}");
-            if app.sdkappid == 0 {
-                return Err(err(key("sdkappid"), "must be a positive integer"));
+            if tim_protocol::limits::validate_sdk_app_id(app.sdkappid).is_err() {
+                return Err(err(key("sdkappid"), "must be an integer from 1 to 2^53-1"));
             }
             if !seen.insert(app.sdkappid) {
                 return Err(err(key("sdkappid"), format!("duplicate sdkappid {}", app.sdkappid)));

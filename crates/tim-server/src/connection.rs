@@ -49,11 +49,18 @@ pub async fn ws_handler(
 
 async fn refuse_full(socket: WebSocket, state: Arc<AppState>) {
     state.metrics.connection_refused("server_full");
-    let (mut sink, stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     let write_timeout = Duration::from_millis(state.limits.write_timeout_ms);
     let frame = error_frame(None, ErrorCode::TooManyConnections);
     if send_text(&mut sink, &frame, write_timeout).await {
-        close_gracefully(sink, stream, close::SERVER_FULL, "too many connections", write_timeout).await;
+        close_gracefully(
+            &mut sink,
+            &mut stream,
+            close::SERVER_FULL,
+            "too many connections",
+            write_timeout,
+        )
+        .await;
     }
 }
 
@@ -171,7 +178,8 @@ impl Conn {
     fn expiry_instant(&self) -> Option<Instant> {
         let current = self.session.current.as_ref().filter(|_| !self.expiry_fired)?;
         let remaining = (current.sig_expires_at.saturating_mul(1000)).saturating_sub(now_ms());
-        Some(Instant::now() + Duration::from_millis(remaining))
+        // A UserSig may claim to live for 2^62 s: beyond what an `Instant` holds, it never expires here.
+        Instant::now().checked_add(Duration::from_millis(remaining))
     }
 
     async fn on_sig_expired(&mut self) -> Option<Ending> {
@@ -267,7 +275,7 @@ impl Conn {
             Err(e) => {
                 self.state.metrics.frame_rejected("malformed");
                 tracing::debug!(conn = self.id, error = %e, "malformed frame");
-                let frame = error_frame(request_id_of(text.as_str()), ErrorCode::MalformedFrame);
+                let frame = error_frame(tim_protocol::request_id_of(text.as_str()), ErrorCode::MalformedFrame);
                 return (!send_text(&mut self.sink, &frame, self.write_timeout).await).then_some(Ending::Dropped);
             }
         };
@@ -297,18 +305,9 @@ impl Conn {
         Some(Ending::Dropped)
     }
 
-    /// Sends a close frame and waits briefly for the client's, so that the close code arrives intact.
+    /// Closes this connection (see [`close_gracefully`]).
     async fn close(&mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        if matches!(
-            timeout(self.write_timeout, self.sink.send(Message::Close(Some(frame)))).await,
-            Ok(Ok(()))
-        ) {
-            drain(&mut self.stream).await;
-        }
+        close_gracefully(&mut self.sink, &mut self.stream, code, reason, self.write_timeout).await;
     }
 
     /// What happens to the held instance when the loop ends (a no-op once it has been done).
@@ -342,10 +341,10 @@ async fn send_text(sink: &mut SplitSink<WebSocket, Message>, frame: &ServerFrame
     )
 }
 
-/// Closes a connection that is not served by [`Conn`].
+/// Sends a close frame and waits briefly for the client's, so that the close code arrives intact.
 async fn close_gracefully(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut stream: SplitStream<WebSocket>,
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
     code: u16,
     reason: &'static str,
     limit: Duration,
@@ -355,7 +354,7 @@ async fn close_gracefully(
         reason: reason.into(),
     };
     if matches!(timeout(limit, sink.send(Message::Close(Some(frame)))).await, Ok(Ok(()))) {
-        drain(&mut stream).await;
+        drain(stream).await;
     }
 }
 
@@ -369,10 +368,4 @@ async fn drain(stream: &mut SplitStream<WebSocket>) {
         }
     })
     .await;
-}
-
-/// The `id` of a frame that failed to decode, when its JSON has a usable one.
-fn request_id_of(text: &str) -> Option<u32> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("id")?.as_u64().and_then(|id| u32::try_from(id).ok())
 }

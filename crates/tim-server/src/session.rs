@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tim_protocol::{close, ClientFrame, ErrorCode, KickType, Platform, RequestId, ServerFrame, PROTOCOL_VERSION};
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, RequestId, ServerFrame, PROTOCOL_VERSION};
 
 use crate::app_state::AppState;
 use crate::auth;
@@ -45,11 +45,7 @@ impl Reply {
 
 /// An error frame with the table's message.
 pub fn error_frame(id: Option<RequestId>, code: ErrorCode) -> ServerFrame {
-    ServerFrame::Error {
-        id,
-        code: code.code(),
-        message: code.message().to_string(),
-    }
+    ServerFrame::error(id, code)
 }
 
 /// Per-connection request state.
@@ -81,16 +77,6 @@ fn new_instance_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-struct LoginRequest {
-    id: RequestId,
-    version: u32,
-    sdk_app_id: u64,
-    user_id: String,
-    user_sig: String,
-    platform: Platform,
-    instance_id: Option<String>,
-}
-
 impl Session {
     /// A session for a new connection.
     pub fn new(state: Arc<AppState>, conn: ConnId, ip: IpAddr) -> Session {
@@ -105,26 +91,7 @@ impl Session {
     /// Handles one decoded frame.
     pub async fn handle(&mut self, frame: ClientFrame) -> Reply {
         match frame {
-            ClientFrame::Login {
-                id,
-                version,
-                sdk_app_id,
-                user_id,
-                user_sig,
-                platform,
-                instance_id,
-            } => {
-                let req = LoginRequest {
-                    id,
-                    version,
-                    sdk_app_id,
-                    user_id,
-                    user_sig,
-                    platform,
-                    instance_id,
-                };
-                self.login(req).await
-            }
+            ClientFrame::Login { .. } => self.login(&frame).await,
             ClientFrame::Logout { id } => self.logout(id).await,
             ClientFrame::Hello { id } => Reply::frame(ServerFrame::HelloAck {
                 id,
@@ -134,68 +101,85 @@ impl Session {
         }
     }
 
-    async fn login(&mut self, req: LoginRequest) -> Reply {
+    /// `frame` is a [`ClientFrame::Login`].
+    async fn login(&mut self, frame: &ClientFrame) -> Reply {
+        let ClientFrame::Login { id, user_id, .. } = frame else {
+            return Reply::error(Some(frame.id()), ErrorCode::ServerInternal);
+        };
         let state = Arc::clone(&self.state);
         if state.login_failures.is_limited(self.ip) {
             state.metrics.login("login_rate_limited");
             state.metrics.connection_refused("rate_limited");
-            let mut reply = Reply::error(Some(req.id), ErrorCode::LoginRateLimited);
+            let mut reply = Reply::error(Some(*id), ErrorCode::LoginRateLimited);
             reply.close = Some((close::RATE_LIMITED, "too many failed logins"));
             return reply;
         }
-        match self.try_login(&req).await {
+        match self.try_login(frame).await {
             Ok(reply) => reply,
             Err(code) => {
                 state.metrics.login(&code.name().to_ascii_lowercase());
                 if counts_as_failed_credentials(code) {
                     state.login_failures.record_failure(self.ip);
                 }
-                tracing::debug!(conn = self.conn, user = %req.user_id, code = code.code(), "login refused");
-                Reply::error(Some(req.id), code)
+                tracing::debug!(conn = self.conn, user = %user_id, code = code.code(), "login refused");
+                Reply::error(Some(*id), code)
             }
         }
     }
 
-    async fn try_login(&mut self, req: &LoginRequest) -> Result<Reply, ErrorCode> {
+    async fn try_login(&mut self, frame: &ClientFrame) -> Result<Reply, ErrorCode> {
+        let ClientFrame::Login {
+            id,
+            version,
+            sdk_app_id,
+            user_id,
+            user_sig,
+            platform,
+            instance_id: presented,
+        } = frame
+        else {
+            return Err(ErrorCode::ServerInternal);
+        };
+        let (id, sdk_app_id, platform) = (*id, *sdk_app_id, *platform);
         let state = Arc::clone(&self.state);
-        if req.version != PROTOCOL_VERSION {
+        if *version != PROTOCOL_VERSION {
             return Err(ErrorCode::UnsupportedProtocolVersion);
         }
         if let Some(current) = &self.current {
-            if current.account.sdk_app_id != req.sdk_app_id || current.account.user_id != req.user_id {
+            if current.account.sdk_app_id != sdk_app_id || current.account.user_id != *user_id {
                 return Err(ErrorCode::AlreadyLoggedInAsOther);
             }
             state.metrics.login("repeat");
             return Ok(Reply::frame(self.login_ack(
-                req.id,
+                id,
                 current.instance_id.clone(),
                 true,
                 false,
             )));
         }
-        tim_protocol::limits::validate_user_id(&req.user_id)?;
-        tim_protocol::limits::validate_user_sig(&req.user_sig)?;
-        if req.instance_id.as_deref().is_some_and(|id| !valid_instance_id(id)) {
+        tim_protocol::limits::validate_user_id(user_id)?;
+        tim_protocol::limits::validate_user_sig(user_sig)?;
+        if presented.as_deref().is_some_and(|id| !valid_instance_id(id)) {
             return Err(ErrorCode::InvalidParameters);
         }
-        let app = state.apps.get(&req.sdk_app_id).ok_or(ErrorCode::SdkAppIdNotFound)?;
-        let sig = auth::verify(app, &req.user_id, &req.user_sig, now_secs()).map_err(|refused| {
+        let app = state.apps.get(&sdk_app_id).ok_or(ErrorCode::SdkAppIdNotFound)?;
+        let sig = auth::verify(app, user_id, user_sig, now_secs()).map_err(|refused| {
             tracing::debug!(conn = self.conn, detail = %refused.detail, "UserSig refused");
             refused.code
         })?;
         let account = AccountKey {
-            sdk_app_id: req.sdk_app_id,
-            user_id: req.user_id.clone(),
+            sdk_app_id,
+            user_id: user_id.clone(),
         };
-        let instance_id = req.instance_id.clone().unwrap_or_else(new_instance_id);
+        let instance_id = presented.clone().unwrap_or_else(new_instance_id);
         let admission = state
             .registry
             .admit(AdmitRequest {
                 account: account.clone(),
                 instance_id: instance_id.clone(),
-                presented: req.instance_id.is_some(),
+                presented: presented.is_some(),
                 conn: self.conn,
-                platform: req.platform,
+                platform,
                 limit: app.online_web_instances() as usize,
                 sig_time: sig.issued_at,
                 now_ms: now_ms(),
@@ -224,13 +208,13 @@ impl Session {
             );
         }
         state.metrics.login(if admission.resumed { "resumed" } else { "ok" });
-        state.metrics.login_platform(req.platform.as_str());
+        state.metrics.login_platform(platform.as_str());
         tracing::info!(
             conn = self.conn,
-            app = req.sdk_app_id,
-            user = %req.user_id,
+            app = sdk_app_id,
+            user = %user_id,
             instance = %instance_id,
-            platform = req.platform.as_str(),
+            platform = platform.as_str(),
             resumed = admission.resumed,
             evicted = admission.evicted.len(),
             "login"
@@ -240,12 +224,7 @@ impl Session {
             instance_id: instance_id.clone(),
             sig_expires_at: sig.expires_at,
         });
-        Ok(Reply::frame(self.login_ack(
-            req.id,
-            instance_id,
-            false,
-            admission.resumed,
-        )))
+        Ok(Reply::frame(self.login_ack(id, instance_id, false, admission.resumed)))
     }
 
     fn login_ack(&self, id: RequestId, instance_id: String, repeat_login: bool, resumed: bool) -> ServerFrame {

@@ -16,8 +16,8 @@ pub fn run(action: &UsersigAction) -> i32 {
 
 fn gen(args: &GenArgs) -> i32 {
     // The same rules a config's [[app]] follows: a sig for an app no server can have helps nobody.
-    if args.sdkappid == 0 {
-        eprintln!("tim-server: --sdkappid: must be a positive integer");
+    if tim_protocol::limits::validate_sdk_app_id(args.sdkappid).is_err() {
+        eprintln!("tim-server: --sdkappid: must be an integer from 1 to 2^53-1");
         return 2;
     }
     if args.key.trim().is_empty() {

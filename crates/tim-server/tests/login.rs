@@ -137,6 +137,30 @@ async fn n1_second_login_kicks_the_first_exactly_once() {
     );
 }
 
+/// A genuine UserSig may claim `TLS.expire` = 2^62 s. The server admits it (kicking the older
+/// instance, as any login does), so its ack must be one the SDK can read: every number on the wire is at
+/// most 2^53-1, and this one is sent saturated. The connection stays served (no expiry timer overflow).
+#[tokio::test]
+async fn a_usersig_that_lives_2_pow_62_seconds_gets_an_ack_the_sdk_reads() {
+    let server = Server::start(&config(1, ""));
+    let (mut first, _) = server.login_ok("alice").await;
+    let forever = tim_usersig::gen_usersig(APP, KEY, "alice", 1 << 62, now_secs(), None);
+    let mut second = server.connect().await;
+    send(&mut second, &login_frame(1, APP, "alice", &forever, None)).await;
+    // `recv` decodes with the protocol's codec, the SDK's own decoder.
+    match recv(&mut second).await {
+        ServerFrame::LoginAck { user_sig_expire_at, .. } => {
+            assert_eq!(user_sig_expire_at, tim_protocol::MAX_WIRE_INTEGER)
+        }
+        other => panic!("{other:?}"),
+    }
+    let (frames, closed) = until_close(&mut first, Duration::from_secs(5)).await;
+    assert_eq!(frames.len(), 1);
+    assert_eq!(closed, Some(close::KICKED));
+    send(&mut second, &ClientFrame::Hello { id: 5 }).await;
+    assert!(matches!(recv(&mut second).await, ServerFrame::HelloAck { id: 5, .. }));
+}
+
 #[tokio::test]
 async fn n3_fourth_and_fifth_logins_kick_the_earliest_in_order() {
     let server = Server::start(&config(3, ""));

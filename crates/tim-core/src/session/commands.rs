@@ -46,12 +46,10 @@ impl Session {
     }
 
     fn start_login(&mut self, handle: Handle, user_id: String, user_sig: String) {
-        if self.config.sdk_app_id == 0 {
-            return self.fail(handle, ErrorCode::NoSdkAppId.into());
-        }
-        let url = &self.config.server_url;
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return self.fail(handle, ErrorCode::InvalidServerUrl.into());
+        // The one check of the SDKAppID and the server URL (`TIM.create` made it already: a session whose
+        // config does not pass never opens a socket).
+        if let Err(code) = self.config.validate() {
+            return self.fail(handle, code.into());
         }
         self.account = Some(Account {
             user_id,

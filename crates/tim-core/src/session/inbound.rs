@@ -82,12 +82,19 @@ impl Session {
                 id: Some(id),
                 code,
                 message,
-            } => self.on_error_reply(id, TimError { code, message }),
+            } => self.on_error_reply(
+                id,
+                TimError {
+                    code: code.get(),
+                    message,
+                },
+            ),
             ServerFrame::Error {
                 id: None,
                 code,
                 message,
             } => {
+                let code = code.get();
                 if matches!(self.phase, Phase::LoggingIn(_)) {
                     // The connection is refused as a whole (bad version, deadline...): that is the answer.
                     self.login_failed(TimError { code, message });

@@ -122,7 +122,8 @@ impl Session {
                     message,
                 });
             }
-            Phase::Ready | Phase::Reconnecting(_) if code == close::LOGGED_OUT => {
+            // A terminal close other than a kick (a logout elsewhere freed the slot): never reconnect.
+            Phase::Ready | Phase::Reconnecting(_) if close::is_terminal(code) => {
                 self.shut_down(
                     Phase::LoggedOut(LoggedOutCause::LoggedOut),
                     &[Event::SdkNotReady],

@@ -102,11 +102,7 @@ impl FakeServer {
                             user_sig_expire_at: 0,
                         })
                     }
-                    Reply::Refuse(code) => Some(ServerFrame::Error {
-                        id: Some(*id),
-                        code: code.code(),
-                        message: code.message().to_owned(),
-                    }),
+                    Reply::Refuse(code) => Some(ServerFrame::error(Some(*id), *code)),
                     Reply::Silent => None,
                 }
             }

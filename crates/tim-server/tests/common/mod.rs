@@ -250,7 +250,7 @@ pub async fn until_close(ws: &mut Ws, limit: Duration) -> (Vec<ServerFrame>, Opt
 
 pub fn error_code(frame: &ServerFrame) -> Option<u32> {
     match frame {
-        ServerFrame::Error { code, .. } => Some(*code),
+        ServerFrame::Error { code, .. } => Some(code.get()),
         _ => None,
     }
 }
