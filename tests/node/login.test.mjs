@@ -1,12 +1,18 @@
 // The SDK against a real tim-server: the documented samples as written, the multi-instance rule (each
-// instance in its own process: one instance per SDKAppID per module), logout, and every error path.
+// instance in its own worker thread: one instance per SDKAppID per module graph), logout, and every
+// error path.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 
-import { Agent } from './lib/client.mjs';
+import { scratchProject } from './lib/scratch.mjs';
 import { APPS, startServer, userSig } from './lib/server.mjs';
 import { sample } from './lib/doc-samples.mjs';
+import { SdkClient } from './support/sdk-client.mjs';
+
+/** Every TIM.EVENT key: the agents record them all. */
+const ALL_EVENTS = ['SDK_READY', 'SDK_NOT_READY', 'KICKED_OUT', 'NET_STATE_CHANGE', 'ERROR', 'SDK_DESTROY', 'MESSAGE_RECEIVED'];
 
 let server;
 const agents = [];
@@ -16,7 +22,7 @@ before(async () => {
   server = await startServer();
 });
 after(async () => {
-  await Promise.all(agents.map((a) => a.stop()));
+  await Promise.all(agents.map((a) => a.terminate()));
   await server?.stop();
 });
 
@@ -27,9 +33,9 @@ function freshUser(tag) {
 }
 
 async function agentFor(app, label) {
-  const agent = await Agent.start(label);
+  const workerPath = path.join(scratchProject(), 'sdk-worker.mjs');
+  const agent = await SdkClient.start(workerPath, { SDKAppID: app.sdkappid, serverUrl: server.url, label, events: ALL_EVENTS });
   agents.push(agent);
-  await agent.call('create', { SDKAppID: app.sdkappid, serverUrl: server.url });
   return agent;
 }
 
@@ -80,8 +86,8 @@ test('N=1: the KICKED_OUT sample runs as written; the first instance is kicked, 
   assert.deepEqual(await printed, [{ level: 'log', args: ['multipleAccount'] }]);
   const firstKeys = first.keys().filter((k) => k === 'KICKED_OUT' || k === 'SDK_NOT_READY' || k === 'SDK_READY');
   assert.deepEqual(firstKeys, ['SDK_READY', 'KICKED_OUT', 'SDK_NOT_READY']);
-  const kicked = first.events.find((e) => e.key === 'KICKED_OUT');
-  assert.deepEqual(kicked, { key: 'KICKED_OUT', name: 'kickedOut', data: { type: 'multipleAccount' } });
+  const { key, name, data } = first.events.find((e) => e.key === 'KICKED_OUT');
+  assert.deepEqual({ key, name, data }, { key: 'KICKED_OUT', name: 'kickedOut', data: { type: 'multipleAccount' } });
 
   await second.waitFor('SDK_READY');
   assert.equal(await second.call('isReady'), true);
@@ -191,9 +197,7 @@ test('the guard while logging in is 3000, and a second login then is 2025', asyn
 });
 
 test('an SDKAppID the server does not have is 70020', async () => {
-  const a = await Agent.start('unknown-app');
-  agents.push(a);
-  await a.call('create', { SDKAppID: 1400009999, serverUrl: server.url });
+  const a = await agentFor({ sdkappid: 1400009999 }, 'unknown-app');
   const err = await a.fail('login', { userID: 'u1', userSig: userSig({ sdkappid: 1400009999, key: 'd'.repeat(64) }, 'u1') });
   assert.equal(err.code, 70020);
 });

@@ -31,7 +31,7 @@ export function scratchProject() {
     cwd: dir,
     stdio: 'pipe',
   });
-  copyFileSync(path.join(here, 'agent.mjs'), path.join(dir, 'agent.mjs'));
+  copyFileSync(path.join(here, '../support/sdk-worker.mjs'), path.join(dir, 'sdk-worker.mjs'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   cached = dir;
   return dir;

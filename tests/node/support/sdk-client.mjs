@@ -7,15 +7,16 @@ import { Worker } from 'node:worker_threads';
 export class SdkClient {
   /**
    * @param {string} workerPath the worker script inside the scratch project
-   * @param {{SDKAppID: number, serverUrl: string, label?: string}} options
+   * @param {{SDKAppID: number, serverUrl: string, label?: string, events?: string[]}} options `events`: the
+   *   TIM.EVENT keys to record (default: the state, kick, network and error events)
    */
-  static async start(workerPath, { SDKAppID, serverUrl, label = 'client' }) {
-    const client = new SdkClient(workerPath, { SDKAppID, serverUrl, label });
+  static async start(workerPath, { SDKAppID, serverUrl, label = 'client', events }) {
+    const client = new SdkClient(workerPath, { SDKAppID, serverUrl, label, events });
     await client.started;
     return client;
   }
 
-  constructor(workerPath, { SDKAppID, serverUrl, label }) {
+  constructor(workerPath, { SDKAppID, serverUrl, label, events }) {
     this.label = label;
     /** Every event so far: {key, name, data, t}; key is the TIM.EVENT key (e.g. 'KICKED_OUT'). */
     this.events = [];
@@ -23,7 +24,7 @@ export class SdkClient {
     this.pending = new Map();
     this.nextId = 1;
     const logLevel = Number(process.env.TIM_TEST_LOG_LEVEL ?? 3);
-    this.worker = new Worker(workerPath, { workerData: { SDKAppID, serverUrl, logLevel } });
+    this.worker = new Worker(workerPath, { workerData: { SDKAppID, serverUrl, logLevel, events } });
     this.started = new Promise((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.on('message', (msg) => {
@@ -57,6 +58,23 @@ export class SdkClient {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, op, args });
     });
+  }
+
+  /** Calls an op that must fail; resolves its error description ({isError, name, code, message, data}). */
+  async fail(op, args) {
+    let value;
+    try {
+      value = await this.call(op, args);
+    } catch (err) {
+      const { isError, name, code, message, data } = err;
+      return { isError, name, code, message, data };
+    }
+    throw new Error(`${this.label}.${op} succeeded but should fail: ${JSON.stringify(value)}`);
+  }
+
+  /** The TIM.EVENT keys of the events so far, in order. */
+  keys() {
+    return this.events.map((e) => e.key);
   }
 
   login(userID, userSig) {

@@ -1,8 +1,9 @@
 // One SDK instance in its own worker thread (TIM.create returns one instance per SDKAppID and module
-// graph, so a second instance of the same app needs a second graph). This file is copied into the
-// scratch project that installed the package (../lib/scratch.mjs), so `tim-wasm` resolves BY NAME.
+// graph, so a second instance of the same app needs a second graph): the one test agent of the Node
+// suites (driven by ./sdk-client.mjs). This file is copied into the scratch project that installed the
+// package (../lib/scratch.mjs), so `tim-wasm` resolves BY NAME.
 // Protocol: the parent posts {id, op, args}; the worker answers {id, ok, value} or {id, ok: false, error}
-// and pushes {event: {name, data, t}} for every SDK event, t = Date.now() when the listener ran.
+// and pushes {event: {key, name, data, t}} for every SDK event, t = Date.now() when the listener ran.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import TIM from 'tim-wasm';
@@ -10,7 +11,7 @@ import TIM from 'tim-wasm';
 const tim = TIM.create({ SDKAppID: workerData.SDKAppID, serverUrl: workerData.serverUrl });
 tim.setLogLevel(workerData.logLevel);
 
-const watched = ['SDK_READY', 'SDK_NOT_READY', 'KICKED_OUT', 'NET_STATE_CHANGE', 'ERROR'];
+const watched = workerData.events ?? ['SDK_READY', 'SDK_NOT_READY', 'KICKED_OUT', 'NET_STATE_CHANGE', 'ERROR'];
 for (const key of watched.filter((k) => TIM.EVENT[k] !== undefined)) {
   tim.on(TIM.EVENT[key], (event) => {
     parentPort.postMessage({ event: { key, name: event.name, data: plain(event.data), t: Date.now() } });
@@ -22,7 +23,59 @@ function plain(value) {
 }
 
 function describe(err) {
-  return { code: err?.code, message: String(err?.message ?? err), data: plain(err?.data) };
+  return {
+    isError: err instanceof Error,
+    name: err?.name,
+    code: err?.code,
+    message: String(err?.message ?? err),
+    data: plain(err?.data),
+  };
+}
+
+/** Runs a documentation sample as written, with a console that records what the sample prints. */
+async function runSample({ code, waitForLines }) {
+  const lines = [];
+  const record = (level) => (...args) =>
+    lines.push({ level, args: args.map((a) => (a instanceof Error ? describe(a) : plain(a))) });
+  const sampleConsole = { log: record('log'), warn: record('warn'), error: record('error'), info: record('info') };
+  new Function('tim', 'TIM', 'console', code)(tim, TIM, sampleConsole);
+  const deadline = Date.now() + 10000;
+  while (lines.length < waitForLines && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return lines;
+}
+
+/** login/logout `n` times; returns the debug counters before and after. */
+async function cycles({ n, userID, userSig }) {
+  const before = tim.__debugCounts();
+  for (let i = 0; i < n; i++) {
+    await tim.login({ userID, userSig });
+    await tim.logout();
+  }
+  return { before, after: tim.__debugCounts() };
+}
+
+/** Listeners that test re-entrancy and isolation: one throws, the next calls logout() inside KICKED_OUT,
+ * and one removed with off() must never run. */
+const probe = { order: [], logoutInside: null, removedCalled: false };
+function installProbes() {
+  const removed = () => (probe.removedCalled = true);
+  tim.on(TIM.EVENT.KICKED_OUT, removed);
+  tim.on(TIM.EVENT.KICKED_OUT, function () {
+    probe.order.push('thrower');
+    throw new Error('a listener that throws');
+  });
+  tim.on(
+    TIM.EVENT.KICKED_OUT,
+    function (event) {
+      probe.order.push(`caller:${this.tag}:${event.data.type}`);
+      tim.logout().then(
+        (r) => (probe.logoutInside = { ok: true, value: plain(r) }),
+        (e) => (probe.logoutInside = { ok: false, code: e.code }),
+      );
+    },
+    { tag: 'ctx' },
+  );
+  tim.off(TIM.EVENT.KICKED_OUT, removed);
 }
 
 const ops = {
@@ -35,6 +88,15 @@ const ops = {
   isReady: () => tim.isReady(),
   getLoginUser: () => tim.getLoginUser(),
   types: () => plain(TIM.TYPES),
+  debugCounts: () => tim.__debugCounts(),
+  sample: runSample,
+  cycles,
+  installProbes,
+  probeResults: () => probe,
+  // Two logins at once: the second must be refused with 2025 while the first is in flight.
+  concurrentLogins: async (args) => Promise.allSettled([tim.login(args), tim.login(args)]),
+  // An API that needs the ready state, called in the same tick as login(): the guard must say 3000.
+  guardWhileLoggingIn: async (args) => Promise.allSettled([tim.login(args), tim.sendMessage({ to: 'x', text: 'y' })]),
 };
 
 parentPort.on('message', async ({ id, op, args }) => {
