@@ -1,5 +1,6 @@
 // Browser test of the demo page: Debian's Chromium driven by playwright-core (never a downloaded browser),
-// the real demo server and a real tim-server. Two tabs log in as the same user:
+// the real demo server and a real tim-server. The page server serves nothing outside www-demo/ and pkg/.
+// Two tabs log in as the same user:
 //   N=1 → the first tab logs KICKED_OUT (multipleAccount) then SDK_NOT_READY and shows "logged out";
 //   N=2 → both stay ready; logout in one tab leaves the other ready;
 //   the page's REST kick → KICKED_OUT (REST_API_Kick) then SDK_NOT_READY;
@@ -13,7 +14,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -55,6 +57,39 @@ after(async () => {
   }
   if (browser) await browser.close();
   if (demo) demo.stop();
+});
+
+test('the page server serves www-demo/ and pkg/ only: no path, however encoded, reaches the repo around them', async () => {
+  // Raw requests, so that no client tidies the path first. pkg/ and www-demo/ both sit in the repo root,
+  // beside Cargo.toml.
+  const secret = readFileSync(path.join(repo, 'Cargo.toml'), 'utf8').split('\n')[0];
+  for (const target of [
+    '/../Cargo.toml',
+    '/pkg/../Cargo.toml',
+    '/%2e%2e/Cargo.toml',
+    '/%2E%2E/Cargo.toml',
+    '/pkg/%2e%2e/Cargo.toml',
+    '/..%2fCargo.toml',
+    '/pkg/..%2f..%2fCargo.toml',
+    '/%2e%2e%2fCargo.toml',
+    '/pkg/..%5cCargo.toml',
+    '//../Cargo.toml',
+    '/www-demo/../Cargo.toml',
+  ]) {
+    const reply = await rawGet(demo.url, target);
+    assert.match(reply.head, /^HTTP\/1\.1 4\d\d /, `${target} is refused: ${reply.head}`);
+    assert.ok(!reply.body.includes(secret), `${target} leaked Cargo.toml`);
+  }
+  for (const [target, type] of [
+    ['/', /^content-type: text\/html/im],
+    ['/config.json', /^content-type: application\/json/im],
+    ['/pkg/package.json', /^content-type: application\/json/im],
+    ['/pkg/tim_wasm_bg.wasm', /^content-type: application\/wasm/im],
+  ]) {
+    const reply = await rawGet(demo.url, target);
+    assert.match(reply.head, /^HTTP\/1\.1 200/, `${target}: ${reply.head}`);
+    assert.match(reply.head, type, `${target}: ${reply.head}`);
+  }
 });
 
 test(
@@ -248,6 +283,26 @@ async function startDemo() {
   });
   child.stdout.resume();
   return { url, stop };
+}
+
+/** One GET with the target sent exactly as written; resolves {head, body} once the server closes. */
+function rawGet(base, target) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      // write, not end: a half-closed connection may be dropped before the reply.
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n\r\n`);
+    });
+    const chunks = [];
+    socket.setTimeout(STATE_TIMEOUT_MS, () => socket.destroy(new Error(`no reply to GET ${target}`)));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const reply = Buffer.concat(chunks).toString('latin1');
+      const split = reply.indexOf('\r\n\r\n');
+      resolve({ head: reply.slice(0, split), body: reply.slice(split + 4) });
+    });
+  });
 }
 
 async function openTab(label, initScript) {

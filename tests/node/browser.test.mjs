@@ -4,8 +4,6 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,32 +14,14 @@ import { APPS, startServer, userSig } from './lib/server.mjs';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const pkg = process.env.TIM_WASM_PKG || path.join(repo, 'pkg');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
+/** The page's origin (loopback, like all test traffic); its requests never leave the browser (servePackage). */
+const ORIGIN = 'http://127.0.0.1';
 
 let server;
-let web;
-let webUrl;
 let browser;
 
 before(async () => {
   server = await startServer();
-  // Serves pkg/ at /pkg/ and an empty page at /.
-  web = createServer(async (req, res) => {
-    const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/') {
-      res.writeHead(200, { 'content-type': 'text/html' });
-      return res.end('<!doctype html><title>tim-wasm</title>');
-    }
-    const file = path.join(pkg, path.normalize(url.pathname.replace(/^\/pkg\//, '')));
-    if (!url.pathname.startsWith('/pkg/') || !file.startsWith(pkg) || !existsSync(file)) {
-      res.writeHead(404);
-      return res.end();
-    }
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    res.end(await readFile(file));
-  });
-  await new Promise((r) => web.listen(0, '127.0.0.1', r));
-  webUrl = `http://127.0.0.1:${web.address().port}/`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
@@ -50,15 +30,31 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await new Promise((r) => (web ? web.close(r) : r()));
   await server?.stop();
 });
 
+/**
+ * Playwright answers the page's own requests, so no file server runs: `/` is an empty page and
+ * `/pkg/<file>` the package's file. The URL parser has already removed every `..` segment, encoded or not.
+ */
+async function servePackage(context) {
+  await context.route(`${ORIGIN}/**`, (route) => {
+    const { pathname } = new URL(route.request().url());
+    if (pathname === '/') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>tim-wasm</title>' });
+    const file = path.join(pkg, pathname.replace(/^\/pkg\//, ''));
+    if (!pathname.startsWith('/pkg/') || !existsSync(file)) return route.fulfill({ status: 404 });
+    return route.fulfill({ path: file });
+  });
+}
+
 /** A page (its own browsing context, so its own module instance) with the SDK imported and created. */
 async function sdkPage() {
-  const context = await browser.newContext();
+  // A page Playwright answers has no address of its own, so Chromium would refuse its sockets to the
+  // loopback tim-server (ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS) without this permission.
+  const context = await browser.newContext({ permissions: ['local-network-access'] });
+  await servePackage(context);
   const page = await context.newPage();
-  await page.goto(webUrl);
+  await page.goto(`${ORIGIN}/`);
   await page.evaluate(
     async ({ SDKAppID, serverUrl }) => {
       const { default: TIM } = await import('/pkg/index.mjs');

@@ -7,20 +7,20 @@
 //!
 //! [`browser_test`] runs `tests/browser/` (Playwright driving Debian's Chromium) against the same setup.
 
-mod static_files;
+mod page_server;
 mod tim_server;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::install;
 use crate::util::{self, root, Result};
-use static_files::Site;
+use page_server::Site;
 use tim_server::TimServer;
 
 /// The port the demo page uses unless told otherwise.
@@ -108,7 +108,7 @@ struct Demo {
 }
 
 impl Demo {
-    /// Starts the server and the page server (in a background thread); `port` None means the default
+    /// Starts the server and the page server (on a background thread); `port` None means the default
     /// port, or any free port if that one is taken; `log_filter` is the server's `RUST_LOG`.
     fn start(port: Option<u16>, dev_key: Option<&str>, log_filter: Option<&str>) -> Result<Demo> {
         let root = root();
@@ -128,9 +128,9 @@ impl Demo {
         let site = Site {
             www: root.join("www-demo"),
             pkg,
-            config: Box::new(move || config_json(&config, &pkg_for_config)),
+            config: Arc::new(move || config_json(&config, &pkg_for_config)),
         };
-        std::thread::spawn(move || static_files::serve(listener, site));
+        page_server::spawn(listener, site)?;
         Ok(Demo {
             server,
             page_url: format!("http://{addr}"),
