@@ -1,11 +1,27 @@
-// Uses every method of the package's types; `tsc --noEmit --strict -p tests/ts` must accept it.
-import TIM, { type TimError, type TimEvent, type KickType } from 'tim-wasm';
+// Uses every method of the package's types as an ES module; `tsc --strict` must accept it under the
+// `bundler` and `node16` (ESM) resolutions against the package installed by name (types.test.mjs).
+import TIM, { type ChatSDK, type Message, type TimError, type TimEvent, type KickType } from 'tim-wasm';
 
-const tim = TIM.create({ SDKAppID: 1400000000, serverUrl: 'ws://127.0.0.1:9000/ws' });
+// The official SDK's setup lines, typed.
+const options = { SDKAppID: 1400000000, proxyServer: 'ws://127.0.0.1:9000/ws' };
+const tim: ChatSDK = TIM.create(options);
+const level: number = 0;
+tim.setLogLevel(level);
+tim.registerPlugin({ 'tim-upload-plugin': {} });
 TIM.create({ SDKAppID: '1400000000', serverUrl: 'wss://im.example.com/ws', WebSocket: class {
   constructor(public url: string) {}
 } });
 const version: string = TIM.VERSION;
+const statics: string[] = Object.keys(TIM);
+
+// TIM.EVENT / TIM.TYPES values used as types, as the official types allow.
+const kickType: TIM.TYPES.KICKED_OUT_MULT_ACCOUNT = TIM.TYPES.KICKED_OUT_MULT_ACCOUNT;
+const anyType: TIM.TYPES = TIM.TYPES.CONV_C2C;
+const eventName: TIM.EVENT = TIM.EVENT.SDK_READY;
+const ready: TIM.EVENT.SDK_READY = 'sdkStateReady';
+function conversationOf(type: TIM.TYPES.CONV_C2C): string {
+  return type;
+}
 
 const onKickedOut = function (event: TimEvent<'kickedOut'>): void {
   const type: KickType = event.data.type;
@@ -16,26 +32,40 @@ tim.once(TIM.EVENT.SDK_READY, (event) => console.log(event.name, tim.isReady(), 
 tim.on(TIM.EVENT.NET_STATE_CHANGE, (event) => console.log(event.data.state === TIM.TYPES.NET_STATE_CONNECTED));
 tim.on(TIM.EVENT.ERROR, (event) => console.log(event.data.code, event.data.message), { some: 'context' });
 tim.on(TIM.EVENT.SDK_DESTROY, (event) => console.log(event.data.SDKAppID));
-tim.on(TIM.EVENT.MESSAGE_RECEIVED, (event) => event.data.forEach((m) => console.log(m.from, m.payload.text)));
+tim.on(TIM.EVENT.MESSAGE_RECEIVED, (event) => {
+  event.data.forEach((m: Message) => {
+    const flow: 'in' | 'out' = m.flow;
+    console.log(m.ID, m.from, m.to, m.payload.text, m.conversationID, m.conversationType, m.time, flow, m.status);
+  });
+});
 tim.on(TIM.EVENT.SDK_NOT_READY, () => undefined);
 tim.off(TIM.EVENT.KICKED_OUT, onKickedOut);
-tim.setLogLevel(1);
 
 async function main(): Promise<void> {
   try {
     const imResponse = await tim.login({ userID: 'user1', userSig: 'sig' });
     const repeat: boolean = imResponse.data.repeatLogin === true;
     console.log(imResponse.code, imResponse.data.actionStatus, repeat);
-    const sent = await tim.sendMessage({ to: 'user2', text: 'hi' });
-    console.log(sent.data.sequence);
+    const message: Message = tim.createTextMessage({
+      to: 'user2',
+      conversationType: TIM.TYPES.CONV_C2C,
+      payload: { text: 'Hello world!' },
+    });
+    const type: TIM.TYPES.MSG_TEXT = message.type;
+    const status: 'unSend' | 'success' | 'fail' = message.status;
+    console.log(type, status, conversationOf(message.conversationType));
+    const sent = await tim.sendMessage(message);
+    console.log(sent.data.message.ID, sent.data.message.status);
+    const short = await tim.sendMessage({ to: 'user2', text: 'hi' });
+    console.log(short.data.sequence, short.data.message.payload.text);
     const out = await tim.logout();
     console.log(out.data);
   } catch (e) {
     const imError = e as TimError;
-    console.warn(imError.code, imError.codeName, imError.message, imError.data);
+    console.warn(imError.code, imError.codeName, imError.message, imError.data.message?.status);
   }
   const counts = tim.__debugCounts();
-  console.log(counts.liveClosures, version);
+  console.log(counts.liveClosures, version, statics, kickType, anyType, eventName, ready);
   await tim.destroy();
 }
 

@@ -4,7 +4,7 @@
 //! simulated time, the protocol, UserSig against the official vectors and npm signer, the real server
 //! process); the npm package build; the core's scenarios again on wasm32; the bindings under
 //! wasm-bindgen-test in Node and headless Chromium;
-//! `tsc --strict` on a usage file; the installed package in Node against a real server (samples,
+//! the package's types (arethetypeswrong, publint, `tsc --strict` under three resolutions); the installed package in Node against a real server (samples,
 //! multi-instance, errors, resilience); the simulated mini-program runtime; the demo page in Chromium.
 
 use std::path::Path;
@@ -21,7 +21,7 @@ pub fn run(args: &[String]) -> Result {
     util::step("checking what the tests need");
     install::wasm_target()?;
     install::apt(&["chromium", "chromium-driver"])?;
-    let node_modules = install::npm_tools()?;
+    install::npm_tools()?;
     install::wasm_bindgen_cli()?;
 
     util::step("cargo fmt --check");
@@ -39,13 +39,11 @@ pub fn run(args: &[String]) -> Result {
 
     wasm_bindgen_tests()?;
 
-    util::step("tsc --noEmit --strict on tests/ts/usage.ts");
-    util::run(
-        Command::new(node_modules.join(".bin/tsc"))
-            .args(["-p", "tests/ts"])
-            .current_dir(root()),
+    node_tests(
+        "the package's types (arethetypeswrong, publint, tsc --strict under bundler/node16 ESM/CJS)",
+        &["tests/ts/"],
+        &server_bin,
     )?;
-
     node_tests(
         "the installed package against a real tim-server",
         &["tests/node/"],
