@@ -24,6 +24,7 @@ glue.__wbg_set_wasm(instance.exports);
 instance.exports.__wbindgen_start();
 
 const TIM = glue.TIM;
+glue.publishStatics(TIM); // Object.keys(TIM): create, EVENT, TYPES, VERSION, as in the official SDK
 
 // The page's connectivity events: 'online' retries a pending reconnect at once, 'offline' reports
 // NET_STATE_CHANGE 'disconnected'. Registered once per page, not per connection.

@@ -9,6 +9,7 @@ const bytes = fs.readFileSync(path.join(__dirname, 'tim_wasm_bg.wasm'));
 const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), glue.__wbg_get_imports());
 glue.__wbg_finish_init(instance.exports);
 installNodeDefaults(glue);
+glue.publishStatics(glue.TIM); // Object.keys(TIM): create, EVENT, TYPES, VERSION, as in the official SDK
 
 module.exports = glue.TIM;
 module.exports.default = glue.TIM;

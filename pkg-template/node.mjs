@@ -10,5 +10,6 @@ instance.exports.__wbindgen_start();
 runtime.installNodeDefaults(glue);
 
 const TIM = glue.TIM;
+glue.publishStatics(TIM); // Object.keys(TIM): create, EVENT, TYPES, VERSION, as in the official SDK
 export default TIM;
 export { TIM };

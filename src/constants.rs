@@ -1,7 +1,7 @@
 //! `TIM.EVENT`, `TIM.TYPES` and `TIM.VERSION`: names and string values of the official SDK.
 
 use js_sys::Object;
-use tim_core::{KickType, NetState};
+use tim_core::{KickType, NetState, CONV_C2C, MSG_TEXT};
 use wasm_bindgen::prelude::*;
 
 /// `TIM.EVENT.SDK_READY`.
@@ -55,7 +55,8 @@ pub fn types() -> Vec<(&'static str, &'static str)> {
     let states = [NetState::Connected, NetState::Connecting, NetState::Disconnected]
         .into_iter()
         .map(|s| (net_state_name(s), s.as_str()));
-    kicks.chain(states).collect()
+    let messages = [("MSG_TEXT", MSG_TEXT), ("CONV_C2C", CONV_C2C)];
+    kicks.chain(states).chain(messages).collect()
 }
 
 /// A frozen plain object of string constants.
@@ -112,5 +113,7 @@ mod tests {
         assert_eq!(get(&ty, "NET_STATE_CONNECTED").as_deref(), Some("connected"));
         assert_eq!(get(&ty, "NET_STATE_CONNECTING").as_deref(), Some("connecting"));
         assert_eq!(get(&ty, "NET_STATE_DISCONNECTED").as_deref(), Some("disconnected"));
+        assert_eq!(get(&ty, "MSG_TEXT").as_deref(), Some("TIMTextElem"));
+        assert_eq!(get(&ty, "CONV_C2C").as_deref(), Some("C2C"));
     }
 }

@@ -4,7 +4,7 @@
 //! code the server runs, so a frame crosses the wasm boundary once, as the text the socket carries.
 
 use js_sys::{Array, Object, Reflect};
-use tim_core::{Event, Message, Response};
+use tim_core::{Event, Message, MessageStatus, Response, CONV_C2C, MSG_TEXT};
 use wasm_bindgen::prelude::*;
 
 /// A plain object with these properties.
@@ -46,19 +46,46 @@ pub fn listener_event(name: &str, data: JsValue) -> JsValue {
     object(&[("name", name.into()), ("data", data)])
 }
 
-/// One received message: `{from, to, text, payload: {text}, sequence, time}` (`time` in Unix seconds,
-/// as the official message objects; `timeMs` keeps the milliseconds).
+/// A message as the official SDK's Message object: `{ID, type, payload: {text}, from, to,
+/// conversationID, conversationType, time, flow, status, sequence}` (`time` in Unix seconds), plus
+/// this SDK's `text` and `timeMs`.
 pub fn message(m: &Message) -> JsValue {
-    object(&[
+    let obj = object(&[]);
+    assign_message(&obj, m);
+    obj
+}
+
+/// Writes the fields of `m` onto `target` (the object `createTextMessage` returned, which `sendMessage`
+/// settles in place, as the official SDK does).
+pub fn assign_message(target: &JsValue, m: &Message) {
+    let fields: [(&str, JsValue); 13] = [
+        ("ID", m.id.as_str().into()),
+        ("type", MSG_TEXT.into()),
+        ("payload", object(&[("text", m.text.as_str().into())])),
         ("from", m.from.as_str().into()),
         ("to", m.to.as_str().into()),
-        ("type", "TIMTextElem".into()),
-        ("text", m.text.as_str().into()),
-        ("payload", object(&[("text", m.text.as_str().into())])),
-        ("sequence", (m.seq as f64).into()),
+        ("conversationID", m.conversation_id().into()),
+        ("conversationType", CONV_C2C.into()),
         ("time", ((m.time_ms / 1000) as f64).into()),
+        ("flow", m.flow.as_str().into()),
+        ("status", m.status.as_str().into()),
+        ("sequence", (m.seq as f64).into()),
+        ("text", m.text.as_str().into()),
         ("timeMs", (m.time_ms as f64).into()),
-    ])
+    ];
+    for (key, value) in fields {
+        // A frozen or exotic object given as a message keeps its fields; the Promise still settles.
+        let _ = Reflect::set(target, &JsValue::from_str(key), &value);
+    }
+}
+
+/// Marks a message object given to `sendMessage` as failed (`status: 'fail'`).
+pub fn mark_failed(target: &JsValue) {
+    let _ = Reflect::set(
+        target,
+        &JsValue::from_str("status"),
+        &MessageStatus::Fail.as_str().into(),
+    );
 }
 
 /// `imResponse.data` of a successful command.
@@ -76,12 +103,19 @@ pub fn response_data(response: &Response) -> JsValue {
             object(&entries)
         }
         Response::Logout => object(&[]),
-        Response::SendMessage { seq, time_ms } => object(&[
-            ("sequence", (*seq as f64).into()),
-            ("time", ((time_ms / 1000) as f64).into()),
-            ("timeMs", (*time_ms as f64).into()),
-        ]),
+        Response::SendMessage { message: m } => send_message_data(message(m), m),
     }
+}
+
+/// `imResponse.data` of `sendMessage`: `{message, sequence, time, timeMs}` (`message` is the official
+/// field; the others keep this SDK's earlier `{to, text}` form's result).
+pub fn send_message_data(message_object: JsValue, m: &Message) -> JsValue {
+    object(&[
+        ("message", message_object),
+        ("sequence", (m.seq as f64).into()),
+        ("time", ((m.time_ms / 1000) as f64).into()),
+        ("timeMs", (m.time_ms as f64).into()),
+    ])
 }
 
 /// `imResponse`: `{code: 0, data}`.
@@ -115,13 +149,15 @@ mod tests {
                 message: "expired".into(),
             },
             Event::MessageReceived {
-                messages: vec![Message {
-                    from: "a".into(),
-                    to: "b".into(),
-                    text: "hi".into(),
-                    seq: 7,
-                    time_ms: 1_700_000_000_123,
-                }],
+                messages: vec![Message::received(
+                    "id1".into(),
+                    "a".into(),
+                    "b".into(),
+                    "hi".into(),
+                    7,
+                    1_700_000_000_123,
+                    "b",
+                )],
             },
         ]
     }
@@ -195,6 +231,12 @@ mod tests {
         assert_eq!(get(&get(&first, "payload"), "text").as_string().as_deref(), Some("hi"));
         assert_eq!(get(&first, "sequence").as_f64(), Some(7.0));
         assert_eq!(get(&first, "time").as_f64(), Some(1_700_000_000.0));
+        assert_eq!(get(&first, "ID").as_string().as_deref(), Some("id1"));
+        assert_eq!(get(&first, "type").as_string().as_deref(), Some("TIMTextElem"));
+        assert_eq!(get(&first, "conversationID").as_string().as_deref(), Some("C2Ca"));
+        assert_eq!(get(&first, "conversationType").as_string().as_deref(), Some("C2C"));
+        assert_eq!(get(&first, "flow").as_string().as_deref(), Some("in"));
+        assert_eq!(get(&first, "status").as_string().as_deref(), Some("success"));
         let wrapped = listener_event("kickedOut", JsValue::from(1));
         assert_eq!(get(&wrapped, "name").as_string().as_deref(), Some("kickedOut"));
         assert_eq!(get(&wrapped, "data").as_f64(), Some(1.0));

@@ -97,11 +97,21 @@ impl Instance {
         f(&self.session.borrow())
     }
 
+    /// Changes the session without an input (making a message draws an id); never across a call into JS.
+    pub fn with_session_mut<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        f(&mut self.session.borrow_mut())
+    }
+
     /// Starts a command and returns its Promise, settled when the core completes it.
     pub fn command(self: &Rc<Self>, command: Command) -> js_sys::Promise {
+        self.command_for(command, None)
+    }
+
+    /// Like [`Instance::command`]; `message` is the JS message object that `sendMessage(message)` settles.
+    pub fn command_for(self: &Rc<Self>, command: Command, message: Option<JsValue>) -> js_sys::Promise {
         let handle = self.next_handle.get();
         self.next_handle.set(handle + 1);
-        let promise = self.promises.borrow_mut().register(handle);
+        let promise = self.promises.borrow_mut().register(handle, message);
         feed(self, Input::Command { handle, command });
         promise
     }

@@ -35,6 +35,11 @@ pub fn with_message(code: ErrorCode, message: &str) -> JsValue {
     })
 }
 
+/// Replaces `imError.data` (`{}` by default), e.g. with `{message}` for a failed send.
+pub fn set_data(error: &JsValue, data: JsValue) {
+    set(error, "data", &data);
+}
+
 fn set(target: &JsValue, key: &str, value: &JsValue) {
     // Setting a property on a fresh Error object cannot fail; the result carries nothing useful.
     let _ = Reflect::set(target, &JsValue::from_str(key), value);

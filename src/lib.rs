@@ -28,6 +28,7 @@ pub mod log;
 pub mod options;
 pub mod promise;
 pub mod runtime;
+pub mod statics;
 pub mod tim;
 pub mod timer;
 pub mod transport;

@@ -4,7 +4,7 @@
 //! (UserID format, URL scheme, ...) belong to the core, which reports them with their codes.
 
 use js_sys::{Function, Reflect};
-use tim_core::{Command, ErrorCode, Platform};
+use tim_core::{Command, ErrorCode, Flow, Message, MessageStatus, Platform};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -15,8 +15,10 @@ use crate::error;
 pub struct CreateOptions {
     /// `options.SDKAppID` read as an integer (0 when it is not one); the core checks its value.
     pub sdk_app_id: u64,
-    /// `options.serverUrl`: the server's WebSocket URL.
-    pub server_url: String,
+    /// `options.serverUrl`: the server's WebSocket URL, if a string.
+    pub server_url: Option<String>,
+    /// `options.proxyServer`: the official SDK's name for it, if a string (the core picks one).
+    pub proxy_server: Option<String>,
     /// `options.WebSocket`: a constructor with the W3C `WebSocket` shape, if given.
     pub websocket: Option<Function>,
     /// `options.platform` (set by the mini-program entry): the runtime reported to the server.
@@ -61,8 +63,10 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
         ));
     }
     let sdk_app_id = sdk_app_id(&get(options, "SDKAppID"));
-    // Its value is checked by the core (`Config::validate`): 8003 unless ws:// or wss:// with a host.
-    let server_url = get(options, "serverUrl").as_string().unwrap_or_default();
+    // The core chooses between them (`choose_server_url`) and checks the value (`Config::validate`:
+    // 8003 unless ws:// or wss:// with a host).
+    let server_url = get(options, "serverUrl").as_string();
+    let proxy_server = get(options, "proxyServer").as_string();
     let websocket = match get(options, "WebSocket") {
         v if v.is_undefined() || v.is_null() => None,
         v => match v.dyn_into::<Function>() {
@@ -87,6 +91,7 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
     Ok(CreateOptions {
         sdk_app_id,
         server_url,
+        proxy_server,
         websocket,
         platform,
     })
@@ -124,12 +129,61 @@ pub fn login(options: &JsValue) -> Result<Command, JsValue> {
     })
 }
 
-/// Reads `sendMessage({to, text})`.
+/// Reads `sendMessage(message)` (an object with a string `ID`, as `createTextMessage` returns) or the
+/// short form `sendMessage({to, text})`.
 pub fn send_message(options: &JsValue) -> Result<Command, JsValue> {
     require_object(options, "sendMessage")?;
-    Ok(Command::SendMessage {
-        to: string_option(options, "to")?,
-        text: string_option(options, "text")?,
+    let Some(id) = get(options, "ID").as_string() else {
+        return Ok(Command::SendMessage {
+            to: string_option(options, "to")?,
+            text: string_option(options, "text")?,
+        });
+    };
+    let text = payload_text(options, "sendMessage(message)")?;
+    let time_ms = get(options, "timeMs")
+        .as_f64()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .unwrap_or(0.0);
+    Ok(Command::SendTextMessage {
+        message: Message {
+            id,
+            from: string_option(options, "from")?,
+            to: string_option(options, "to")?,
+            text,
+            flow: Flow::Out,
+            status: MessageStatus::UnSend,
+            seq: 0,
+            time_ms: time_ms as u64,
+        },
+    })
+}
+
+/// What `createTextMessage({to, conversationType, payload: {text}})` was given: conversation type, to,
+/// text (the core checks their values).
+pub fn text_message(options: &JsValue) -> Result<(String, String, String), JsValue> {
+    require_object(options, "createTextMessage")?;
+    let text = payload_text(options, "createTextMessage")?;
+    Ok((
+        string_option(options, "conversationType")?,
+        string_option(options, "to")?,
+        text,
+    ))
+}
+
+/// `options.payload.text`, a string (8002 otherwise: the payload is where the official API puts it).
+fn payload_text(options: &JsValue, call: &str) -> Result<String, JsValue> {
+    let payload = get(options, "payload");
+    if !is_object(&payload) {
+        return Err(error::with_message(
+            ErrorCode::InvalidArgument,
+            &format!("{call}: payload must be an object {{text}}."),
+        ));
+    }
+    get(&payload, "text").as_string().ok_or_else(|| {
+        error::with_message(
+            ErrorCode::InvalidArgument,
+            &format!("{call}: payload.text must be a string."),
+        )
     })
 }
 
@@ -183,9 +237,11 @@ mod tests {
             code(Tim::create(object(&[("serverUrl", url.into())])).unwrap_err()),
             2000.0
         );
-        // A missing serverUrl reads as "": the core's `Config::validate` turns it into 8003.
-        let no_url = object(&[("SDKAppID", 1.into())]);
-        assert_eq!(create(&no_url).unwrap().server_url, "");
+        // A missing serverUrl reads as absent: the core's `Config::validate` turns "" into 8003.
+        let no_url = object(&[("SDKAppID", 1.into()), ("serverUrl", 5.into())]);
+        assert_eq!(create(&no_url).unwrap().server_url, None);
+        let proxy = object(&[("SDKAppID", 1.into()), ("proxyServer", url.into())]);
+        assert_eq!(create(&proxy).unwrap().proxy_server.as_deref(), Some(url));
         let bad_ws = object(&[
             ("SDKAppID", 1.into()),
             ("serverUrl", url.into()),
@@ -209,5 +265,29 @@ mod tests {
             }
         );
         assert_eq!(code(send_message(&JsValue::NULL).unwrap_err()), 8002.0);
+        let payload = object(&[("text", "hi".into())]);
+        let message = object(&[("ID", "m1".into()), ("to", "bob".into()), ("payload", payload.clone())]);
+        match send_message(&message).unwrap() {
+            Command::SendTextMessage { message } => {
+                assert_eq!(
+                    (message.id.as_str(), message.to.as_str(), message.text.as_str()),
+                    ("m1", "bob", "hi")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let no_payload = object(&[("ID", "m1".into()), ("to", "bob".into())]);
+        assert_eq!(code(send_message(&no_payload).unwrap_err()), 8002.0);
+        let created = object(&[
+            ("to", "bob".into()),
+            ("conversationType", "C2C".into()),
+            ("payload", payload),
+        ]);
+        assert_eq!(
+            text_message(&created).unwrap(),
+            ("C2C".to_owned(), "bob".to_owned(), "hi".to_owned())
+        );
+        let bad_text = object(&[("to", "bob".into()), ("payload", object(&[("text", 5.into())]))]);
+        assert_eq!(code(text_message(&bad_text).unwrap_err()), 8002.0);
     }
 }

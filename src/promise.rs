@@ -13,6 +13,8 @@ use crate::{convert, error};
 struct Settle {
     resolve: Function,
     reject: Function,
+    /// The message object given to `sendMessage(message)`: settled in place and returned.
+    message: Option<JsValue>,
 }
 
 /// The Promises of one instance still waiting for their command to complete.
@@ -23,10 +25,17 @@ pub struct Pending {
 
 impl Pending {
     /// A new Promise for `handle`; settle it later with [`Pending::take`] and [`Settler::settle`].
-    pub fn register(&mut self, handle: Handle) -> Promise {
+    /// `message` is the JS message object of a `sendMessage(message)` call, if any.
+    pub fn register(&mut self, handle: Handle, message: Option<JsValue>) -> Promise {
         let mut slot = None;
         // The executor runs synchronously inside `new Promise`, so a stack closure suffices.
-        let promise = Promise::new(&mut |resolve, reject| slot = Some(Settle { resolve, reject }));
+        let promise = Promise::new(&mut |resolve, reject| {
+            slot = Some(Settle {
+                resolve,
+                reject,
+                message: message.clone(),
+            })
+        });
         if let Some(settle) = slot {
             self.waiting.insert(handle, settle);
         }
@@ -54,15 +63,34 @@ impl Pending {
 pub struct Settler(Settle);
 
 impl Settler {
-    /// Resolves with `imResponse` or rejects with `imError`.
+    /// Resolves with `imResponse` or rejects with `imError`. A `sendMessage(message)` call settles its
+    /// message object in place: the sent message's fields on success, `status: 'fail'` (and
+    /// `imError.data.message`) on failure.
     pub fn settle(self, result: &Result<Response, TimError>) {
+        let Settle {
+            resolve,
+            reject,
+            message,
+        } = self.0;
         // resolve/reject of a native Promise never throw.
-        let _ = match result {
-            Ok(response) => self
-                .0
-                .resolve
-                .call1(&JsValue::UNDEFINED, &convert::im_response(response)),
-            Err(e) => self.0.reject.call1(&JsValue::UNDEFINED, &error::to_js(e)),
+        let _ = match (result, message) {
+            (Ok(Response::SendMessage { message: sent }), Some(target)) => {
+                convert::assign_message(&target, sent);
+                let data = convert::send_message_data(target, sent);
+                resolve.call1(
+                    &JsValue::UNDEFINED,
+                    &convert::object(&[("code", 0.into()), ("data", data)]),
+                )
+            }
+            (Ok(response), _) => resolve.call1(&JsValue::UNDEFINED, &convert::im_response(response)),
+            (Err(e), target) => {
+                let js = error::to_js(e);
+                if let Some(target) = target {
+                    convert::mark_failed(&target);
+                    error::set_data(&js, convert::object(&[("message", target)]));
+                }
+                reject.call1(&JsValue::UNDEFINED, &js)
+            }
         };
     }
 }

@@ -24,12 +24,15 @@ thread_local! {
 #[wasm_bindgen(js_name = TIM)]
 pub struct Tim {
     instance: Rc<Instance>,
+    /// What `registerPlugin` was given: kept, never called.
+    plugins: RefCell<Vec<JsValue>>,
 }
 
 #[wasm_bindgen(js_class = TIM)]
 impl Tim {
     /// `TIM.create({SDKAppID, serverUrl, WebSocket?})`: the instance of that SDKAppID (the same object
-    /// for the same SDKAppID until `destroy()`).
+    /// for the same SDKAppID until `destroy()`). The official `proxyServer` is accepted as the URL;
+    /// `serverUrl` wins when both are given (with a warning).
     ///
     /// # Errors
     /// Throws a `TimError`: 2000 when `SDKAppID` is not a positive integer (number or numeric string),
@@ -37,8 +40,12 @@ impl Tim {
     /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
     pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = options::create(&options)?;
-        let mut config = Config::new(opts.sdk_app_id, opts.server_url);
+        let choice = tim_core::choose_server_url(opts.server_url.as_deref(), opts.proxy_server.as_deref());
+        let mut config = Config::new(opts.sdk_app_id, choice.url);
         config.validate().map_err(error::from_code)?;
+        if let Some(warning) = choice.warning {
+            log::warn(&warning);
+        }
         if let Some(existing) = INSTANCES.with(|m| m.borrow().get(&opts.sdk_app_id).map(|(js, _)| js.clone())) {
             return Ok(existing);
         }
@@ -49,6 +56,7 @@ impl Tim {
         let instance = Instance::new(config, websocket);
         let tim: JsValue = Tim {
             instance: instance.clone(),
+            plugins: RefCell::new(Vec::new()),
         }
         .into();
         INSTANCES.with(|m| m.borrow_mut().insert(opts.sdk_app_id, (tim.clone(), instance)));
@@ -91,14 +99,47 @@ impl Tim {
         self.instance.command(Command::Logout)
     }
 
-    /// `tim.sendMessage({to, text})`: a text message; needs the ready state (rejects with the
-    /// not-ready reason before `SDK_READY`). Resolves `{code: 0, data: {sequence, time, timeMs}}`.
+    /// `tim.createTextMessage({to, conversationType: TIM.TYPES.CONV_C2C, payload: {text}})`: a Message
+    /// (`ID`, `flow: 'out'`, `status: 'unSend'`) to give to `sendMessage`.
+    ///
+    /// # Errors
+    /// Throws a `TimError` 8002 for options of the wrong type or a conversation type other than C2C.
+    #[wasm_bindgen(js_name = createTextMessage)]
+    pub fn create_text_message(&self, options: JsValue) -> Result<JsValue, JsValue> {
+        let (conversation_type, to, text) = options::text_message(&options)?;
+        let message = self
+            .instance
+            .with_session_mut(|s| s.create_text_message(driver::now(), &conversation_type, to, text))
+            .map_err(|e| error::to_js(&e))?;
+        Ok(convert::message(&message))
+    }
+
+    /// `tim.sendMessage(message)` (from `createTextMessage`) or `tim.sendMessage({to, text})`: needs the
+    /// ready state (rejects with the not-ready reason before `SDK_READY`). Resolves `{code: 0, data:
+    /// {message, sequence, time, timeMs}}`; a message object is settled in place (`status` success, or
+    /// fail with `imError.data.message`).
     #[wasm_bindgen(js_name = sendMessage)]
     pub fn send_message(&self, options: JsValue) -> Promise {
         match options::send_message(&options) {
+            Ok(command @ Command::SendTextMessage { .. }) => self.instance.command_for(command, Some(options)),
             Ok(command) => self.instance.command(command),
             Err(e) => promise::rejected(e),
         }
+    }
+
+    /// `tim.registerPlugin({name: plugin, ...})`: accepted so that the official setup line works; the
+    /// plugins are kept on the instance but this SDK calls none of them (logged at `info`).
+    #[wasm_bindgen(js_name = registerPlugin)]
+    pub fn register_plugin(&self, plugins: JsValue) {
+        let names = if plugins.is_object() {
+            js_sys::Object::keys(plugins.unchecked_ref::<js_sys::Object>())
+                .join(", ")
+                .into()
+        } else {
+            String::new()
+        };
+        log::info(&format!("registerPlugin({names}): stored; this SDK uses no plugin"));
+        self.plugins.borrow_mut().push(plugins);
     }
 
     /// `tim.on(name, handler, context?)`: calls `handler.call(context, {name, data})` on each event.
@@ -114,7 +155,7 @@ impl Tim {
     /// `tim.off(name, handler, context?, once?)`: removes the matching registrations.
     pub fn off(&self, name: JsValue, handler: JsValue, context: JsValue, once: JsValue) {
         let Some(name) = name.as_string() else {
-            log::warn("off: the event name must be a string");
+            log::warn(&listener_name_warning("off", &name));
             return;
         };
         let removed = self
@@ -211,12 +252,36 @@ impl Tim {
     }
 
     fn add_listener(&self, name: JsValue, handler: JsValue, context: JsValue, once: bool) {
-        let (Some(name), Ok(handler)) = (name.as_string(), handler.dyn_into::<Function>()) else {
-            log::warn("on/once: needs an event name string and a listener function");
+        let call = if once { "once" } else { "on" };
+        let Some(name_text) = name.as_string() else {
+            log::warn(&listener_name_warning(call, &name));
             return;
         };
-        self.instance.listeners.borrow_mut().add(name, handler, context, once);
+        let Ok(handler) = handler.dyn_into::<Function>() else {
+            log::warn(&format!(
+                "{call}('{name_text}', ...): the listener must be a function; nothing was registered"
+            ));
+            return;
+        };
+        self.instance
+            .listeners
+            .borrow_mut()
+            .add(name_text, handler, context, once);
     }
+}
+
+/// The warning for `on`/`once`/`off` called with an event name that is not a string: most often a
+/// `TIM.EVENT.X` of the official SDK that this SDK does not have (so `undefined`).
+fn listener_name_warning(call: &str, name: &JsValue) -> String {
+    let got = if name.is_undefined() {
+        "undefined".to_owned()
+    } else {
+        name.js_typeof().as_string().unwrap_or_default()
+    };
+    format!(
+        "{call}: the event name must be a string such as TIM.EVENT.SDK_READY, got {got} \
+         (is it a TIM.EVENT name this SDK does not have?); the call was ignored"
+    )
 }
 
 /// `"online"`/`"offline"` (or a boolean: online) as a core hint; anything else is logged and ignored.

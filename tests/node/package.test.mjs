@@ -26,6 +26,8 @@ const OFFICIAL_TYPES = {
   NET_STATE_CONNECTED: 'connected',
   NET_STATE_CONNECTING: 'connecting',
   NET_STATE_DISCONNECTED: 'disconnected',
+  MSG_TEXT: 'TIMTextElem',
+  CONV_C2C: 'C2C',
 };
 
 /** The SDK logs at level 0 by default: the probe's JSON is the last line. */
@@ -167,4 +169,65 @@ test('setLogLevel: 0 logs everything through console, 2 keeps warnings and error
   assert.ok(r.at[2].includes('warn'), 'a socket that cannot open is a warning');
   assert.deepEqual(r.at[4], []);
   assert.deepEqual(r.badLevel, [], 'at level 4 even the bad-level warning is silent');
+});
+
+/** The official shapes around create: statics, proxyServer, registerPlugin, listener names. */
+const OFFICIAL_SHAPES = `
+  const seen = [];
+  for (const level of ['log', 'info', 'warn', 'error']) console[level] = (...args) => seen.push(level + ':' + args.join(' '));
+  const keys = Object.keys(TIM);
+  const spread = { ...TIM };
+  const a = 'ws://127.0.0.1:9/ws';
+  const b = 'ws://127.0.0.1:10/ws';
+  const viaProxy = TIM.create({ SDKAppID: 31, proxyServer: a });
+  const proxyOnly = seen.filter((l) => l.startsWith('warn')).length;
+  const both = TIM.create({ SDKAppID: 32, serverUrl: a, proxyServer: b });
+  const bothWarnings = seen.filter((l) => l.startsWith('warn') && l.includes('proxyServer'));
+  let neither = null;
+  try { TIM.create({ SDKAppID: 33 }); } catch (e) { neither = e.code; }
+  seen.length = 0;
+  viaProxy.registerPlugin({ 'tim-upload-plugin': function TIMUploadPlugin() {} });
+  const pluginLog = seen.slice();
+  seen.length = 0;
+  viaProxy.on(TIM.EVENT.CONVERSATION_LIST_UPDATED, () => {});
+  viaProxy.once(undefined, () => {});
+  viaProxy.off(42, () => {});
+  viaProxy.on(TIM.EVENT.SDK_READY, 'not a function');
+  const listenerWarnings = seen.filter((l) => l.startsWith('warn'));
+  const counts = viaProxy.__debugCounts();
+  const sentUrls = [];
+  class Fake { constructor(url) { sentUrls.push(url); queueMicrotask(() => this.onclose && this.onclose({ code: 1006, reason: '' })); } send() {} close() {} }
+  const withFake = TIM.create({ SDKAppID: 34, proxyServer: b, WebSocket: Fake });
+  await withFake.login({ userID: 'u', userSig: 's' }).catch(() => {});
+  process.stdout.write('\\n' + JSON.stringify({
+    keys, spreadCreate: typeof spread.create, spreadTypes: spread.TYPES === TIM.TYPES, proxyOnly,
+    bothWarnings, neither, pluginLog, listenerWarnings, listeners: counts.listeners, sentUrls,
+    sameBoth: typeof both.login,
+  }) + '\\n');
+`;
+
+function checkOfficialShapes(r) {
+  for (const key of ['create', 'EVENT', 'TYPES', 'VERSION']) assert.ok(r.keys.includes(key), `Object.keys(TIM) has ${key}: ${r.keys}`);
+  assert.equal(r.spreadCreate, 'function');
+  assert.equal(r.spreadTypes, true);
+  assert.equal(r.proxyOnly, 0, 'proxyServer alone is accepted without a warning');
+  assert.equal(r.bothWarnings.length, 1, 'serverUrl and proxyServer: one warning');
+  assert.match(r.bothWarnings[0], /using serverUrl/);
+  assert.equal(r.neither, 8003);
+  assert.ok(r.pluginLog.some((l) => l.includes('registerPlugin') && l.includes('tim-upload-plugin')), JSON.stringify(r.pluginLog));
+  assert.equal(r.listenerWarnings.length, 4, JSON.stringify(r.listenerWarnings));
+  assert.match(r.listenerWarnings[0], /^warn:.*on: the event name must be a string.*got undefined/);
+  assert.match(r.listenerWarnings[1], /once: .*got undefined/);
+  assert.match(r.listenerWarnings[2], /off: .*got number/);
+  assert.match(r.listenerWarnings[3], /on\('sdkStateReady', \.\.\.\): the listener must be a function/);
+  assert.equal(r.listeners, 0, 'nothing was registered');
+  assert.deepEqual(r.sentUrls, ['ws://127.0.0.1:10/ws'], 'the proxyServer URL is the one opened');
+}
+
+test('ESM: Object.keys(TIM), proxyServer, registerPlugin and listener-name warnings as the official SDK', () => {
+  checkOfficialShapes(runIn('esm', `import TIM from 'tim-wasm';\n${OFFICIAL_SHAPES}`));
+});
+
+test('CommonJS: the same official shapes', () => {
+  checkOfficialShapes(runIn('cjs', `const TIM = require('tim-wasm');\n(async () => {${OFFICIAL_SHAPES}})();`));
 });

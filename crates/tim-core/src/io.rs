@@ -5,6 +5,8 @@
 
 use tim_protocol::{ClientFrame, ErrorCode, KickType, ServerFrame};
 
+use crate::message::Message;
+
 /// Milliseconds on the driver's clock (JS `Date.now()` in the SDK, simulated time in tests).
 pub type Millis = u64;
 
@@ -28,12 +30,19 @@ pub enum Command {
     },
     /// `tim.logout()`.
     Logout,
-    /// `tim.sendMessage(...)`: a text message to `to`. Needs the ready state.
+    /// `tim.sendMessage({to, text})`: a text message to `to`, made as `createTextMessage` would. Needs the
+    /// ready state.
     SendMessage {
         /// The receiving user's id.
         to: String,
         /// The message text.
         text: String,
+    },
+    /// `tim.sendMessage(message)`: a message from [`crate::Session::create_text_message`]. Needs the ready
+    /// state.
+    SendTextMessage {
+        /// The message (its `ID` travels to the receiver).
+        message: Message,
     },
 }
 
@@ -114,21 +123,6 @@ impl NetState {
     }
 }
 
-/// A message received (`TIM.EVENT.MESSAGE_RECEIVED`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The sender's user id.
-    pub from: String,
-    /// The receiver's user id.
-    pub to: String,
-    /// The text.
-    pub text: String,
-    /// The server's sequence number of the message.
-    pub seq: u64,
-    /// When the server accepted it, Unix milliseconds.
-    pub time_ms: u64,
-}
-
 /// An event for the user's listeners (`TIM.EVENT.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -172,10 +166,8 @@ pub enum Response {
     Logout,
     /// A message was accepted by the server.
     SendMessage {
-        /// The server's sequence number of the message.
-        seq: u64,
-        /// When the server accepted it, Unix milliseconds.
-        time_ms: u64,
+        /// The message, `status` success, with the server's sequence number and time.
+        message: Message,
     },
 }
 

@@ -24,16 +24,18 @@ mod backoff;
 mod config;
 mod heartbeat;
 mod io;
+mod message;
 mod requests;
 mod rng;
+mod server_url;
 mod session;
 mod state;
 
 pub use backoff::ReconnectPolicy;
 pub use config::{Config, MAX_HELLO_INTERVAL_MS, MIN_HELLO_INTERVAL_MS};
-pub use io::{
-    Command, Event, Handle, Input, Message, Millis, NetState, NetworkHint, Output, Response, SocketId, TimError,
-};
+pub use io::{Command, Event, Handle, Input, Millis, NetState, NetworkHint, Output, Response, SocketId, TimError};
+pub use message::{Flow, Message, MessageStatus, CONV_C2C, MSG_TEXT};
+pub use server_url::{choose_server_url, ServerUrlChoice};
 pub use session::Session;
 pub use state::SessionState;
 pub use tim_protocol::{ErrorCode, KickType, Platform};

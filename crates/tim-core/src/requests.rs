@@ -1,4 +1,4 @@
-//! The requests waiting for a reply from the server (sendMessage and other plain request/reply calls).
+//! The requests waiting for a reply from the server: the messages being sent.
 //!
 //! Login and logout are tracked by the session's phase instead, because their replies change state.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tim_protocol::RequestId;
 
-use crate::{Handle, Millis};
+use crate::{Handle, Message, Millis};
 
 /// Wire request id → the driver's handle and the time the request gives up.
 #[derive(Debug, Default)]
@@ -18,17 +18,31 @@ pub(crate) struct PendingRequests {
 struct Pending {
     handle: Handle,
     deadline: Millis,
+    /// The message the request sends, returned with its ack.
+    message: Message,
 }
 
 impl PendingRequests {
-    /// Starts waiting for the reply to `wire_id`.
-    pub(crate) fn insert(&mut self, wire_id: RequestId, handle: Handle, deadline: Millis) {
-        self.by_wire_id.insert(wire_id, Pending { handle, deadline });
+    /// Starts waiting for the reply to `wire_id`, which sends `message`.
+    pub(crate) fn insert(&mut self, wire_id: RequestId, handle: Handle, deadline: Millis, message: Message) {
+        self.by_wire_id.insert(
+            wire_id,
+            Pending {
+                handle,
+                deadline,
+                message,
+            },
+        );
     }
 
     /// The reply to `wire_id` arrived: the handle to complete, if the request is still waiting.
     pub(crate) fn take(&mut self, wire_id: RequestId) -> Option<Handle> {
-        self.by_wire_id.remove(&wire_id).map(|p| p.handle)
+        self.take_with_message(wire_id).map(|(handle, _)| handle)
+    }
+
+    /// Like [`PendingRequests::take`], with the message the request sent.
+    pub(crate) fn take_with_message(&mut self, wire_id: RequestId) -> Option<(Handle, Message)> {
+        self.by_wire_id.remove(&wire_id).map(|p| (p.handle, p.message))
     }
 
     /// Removes and returns the handles whose deadline is at or before `now`, oldest request first.

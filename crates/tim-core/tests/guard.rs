@@ -6,7 +6,7 @@ mod common;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use common::{Harness, TIMEOUT};
-use tim_core::{ErrorCode, Event, Message, Response, SessionState};
+use tim_core::{Command, ErrorCode, Event, Flow, Message, MessageStatus, Response, SessionState, CONV_C2C};
 use tim_protocol::ServerFrame;
 
 fn send_error(h: &mut Harness) -> tim_core::TimError {
@@ -70,7 +70,66 @@ fn send_when_ready_transmits_and_resolves_with_the_ack() {
             "1010 done h2 ok SendMessage { seq: 1, time_ms: 1005 }"
         ]
     );
-    assert_eq!(h.result(send), Ok(Response::SendMessage { seq: 1, time_ms: 1005 }));
+    let Ok(Response::SendMessage { message }) = h.result(send) else {
+        panic!("not a send result: {:?}", h.result(send));
+    };
+    assert_eq!((message.seq, message.time_ms), (1, 1005));
+    assert_eq!(
+        (message.from.as_str(), message.to.as_str(), message.text.as_str()),
+        ("alice", "bob", "hello bob")
+    );
+    assert_eq!((message.flow, message.status), (Flow::Out, MessageStatus::Success));
+    assert_eq!(message.id.len(), 32, "an id from the seeded generator: {}", message.id);
+    assert_eq!(message.conversation_id(), "C2Cbob");
+}
+
+#[test]
+fn create_text_message_makes_an_unsent_c2c_message_with_a_fresh_id() {
+    let mut h = Harness::new();
+    let before = h
+        .session
+        .create_text_message(500, CONV_C2C, "bob".into(), "hi".into())
+        .unwrap();
+    assert_eq!(
+        (before.from.as_str(), before.status, before.flow),
+        ("", MessageStatus::UnSend, Flow::Out)
+    );
+    assert_eq!((before.seq, before.time_ms), (0, 500));
+    let other = h
+        .session
+        .create_text_message(501, CONV_C2C, "bob".into(), "hi".into())
+        .unwrap();
+    assert_ne!(before.id, other.id);
+    let group = h.session.create_text_message(502, "GROUP", "bob".into(), "hi".into());
+    assert_eq!(group.unwrap_err().code, ErrorCode::InvalidArgument.code());
+    // The same seed makes the same ids: they come from the session's generator, not the platform.
+    let mut again = Harness::new();
+    let replay = again
+        .session
+        .create_text_message(500, CONV_C2C, "bob".into(), "hi".into())
+        .unwrap();
+    assert_eq!(replay.id, before.id);
+}
+
+#[test]
+fn a_message_created_before_login_is_sent_as_the_login_user() {
+    let mut h = Harness::new();
+    let message = h
+        .session
+        .create_text_message(0, CONV_C2C, "bob".into(), "early".into())
+        .unwrap();
+    let id = message.id.clone();
+    h.login("alice");
+    h.settle();
+    let send = h.command(Command::SendTextMessage { message });
+    h.settle();
+    let Ok(Response::SendMessage { message }) = h.result(send) else {
+        panic!("not a send result");
+    };
+    assert_eq!(
+        (message.id, message.from.as_str(), message.status),
+        (id, "alice", MessageStatus::Success)
+    );
 }
 
 #[test]
@@ -135,13 +194,15 @@ fn pushed_messages_become_message_received_events() {
         [(
             1005,
             Event::MessageReceived {
-                messages: vec![Message {
-                    from: "bob".into(),
-                    to: "alice".into(),
-                    text: "hey".into(),
-                    seq: 7,
-                    time_ms: 99
-                }]
+                messages: vec![Message::received(
+                    String::new(),
+                    "bob".into(),
+                    "alice".into(),
+                    "hey".into(),
+                    7,
+                    99,
+                    "alice"
+                )]
             }
         )]
     );

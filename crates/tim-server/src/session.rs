@@ -276,10 +276,15 @@ impl Session {
             seq,
             time_ms,
         };
-        for instance in self.state.registry.instances(&target).await {
-            if let Some(conn) = instance.conn {
-                self.state.hub.push(conn, message.clone());
-            }
+        // The receiver's instances, and the sender's other instances (they show the message as sent, as
+        // the official SDK syncs it); never the sending connection, which gets the ack. A message to
+        // oneself reaches each instance once.
+        let mut targets = self.state.registry.instances(&target).await;
+        if target != current.account {
+            targets.extend(self.state.registry.instances(&current.account).await);
+        }
+        for conn in targets.into_iter().filter_map(|i| i.conn).filter(|c| *c != self.conn) {
+            self.state.hub.push(conn, message.clone());
         }
         Reply::frame(ServerFrame::SendMessageAck { id, seq, time_ms })
     }

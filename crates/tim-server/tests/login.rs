@@ -409,6 +409,46 @@ async fn messages_fan_out_to_every_live_instance_of_the_recipient() {
     }
 }
 
+#[tokio::test]
+async fn the_senders_other_instances_get_its_message_and_the_sending_one_only_the_ack() {
+    let server = Server::start(&config(2, ""));
+    let (mut bob, _) = server.login_ok("bob").await;
+    let (mut alice_other, _) = server.login_ok("alice").await;
+    let (mut alice, _) = server.login_ok("alice").await;
+    let frame = |id, to: &str| ClientFrame::SendMessage {
+        id,
+        to: to.into(),
+        text: "hi".into(),
+    };
+    send(&mut alice, &frame(5, "bob")).await;
+    let ServerFrame::SendMessageAck { id: 5, seq, .. } = recv(&mut alice).await else {
+        panic!("no ack")
+    };
+    for ws in [&mut bob, &mut alice_other] {
+        match recv(ws).await {
+            ServerFrame::Message { from, to, seq: s, .. } => {
+                assert_eq!((from.as_str(), to.as_str(), s), ("alice", "bob", seq))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // To oneself: the other instance gets it once; the sender again only the ack (the next frame it
+    // reads is the reply to its hello, not a copy of the message).
+    send(&mut alice, &frame(6, "alice")).await;
+    assert!(matches!(
+        recv(&mut alice).await,
+        ServerFrame::SendMessageAck { id: 6, .. }
+    ));
+    send(&mut alice, &ClientFrame::Hello { id: 7 }).await;
+    assert!(matches!(recv(&mut alice).await, ServerFrame::HelloAck { id: 7, .. }));
+    assert!(matches!(recv(&mut alice_other).await, ServerFrame::Message { .. }));
+    send(&mut alice_other, &ClientFrame::Hello { id: 8 }).await;
+    assert!(matches!(
+        recv(&mut alice_other).await,
+        ServerFrame::HelloAck { id: 8, .. }
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_loopback_clients_are_not_capped() {
     let server = std::sync::Arc::new(Server::start(&config(1, "")));

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const DOC = readFileSync(path.resolve(repoRoot, '../shared/reference/login-web-and-mini-programs.txt'), 'utf8');
+// `shared/` sits beside the checkout (CI, the integration checkout); TIM_SHARED_DIR points elsewhere.
+const SHARED = process.env.TIM_SHARED_DIR || path.resolve(repoRoot, '../shared');
+const DOC = readFileSync(path.join(SHARED, 'reference/login-web-and-mini-programs.txt'), 'utf8');
 
 /** The code of a sample in the doc: from its first line to the end of its `.catch(...)` call, or to `last`. */
 export function sample(first, last) {

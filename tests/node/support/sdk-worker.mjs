@@ -82,6 +82,18 @@ const ops = {
   login: (args) => tim.login(args),
   logout: () => tim.logout(),
   sendMessage: (args) => tim.sendMessage(args),
+  // The official flow: createTextMessage, then sendMessage(message); reports the object before and after.
+  createAndSend: async ({ to, text, conversationType = TIM.TYPES.CONV_C2C }) => {
+    const message = tim.createTextMessage({ to, conversationType, payload: { text } });
+    const created = plain(message);
+    try {
+      const result = await tim.sendMessage(message);
+      return { created, result, after: plain(message), sameObject: result.data.message === message };
+    } catch (e) {
+      return { created, error: describe(e), errorMessageIsTheObject: e.data.message === message, after: plain(message) };
+    }
+  },
+  createTextMessage: (args) => tim.createTextMessage(args),
   destroy: () => tim.destroy(),
   // Internal entry the browser and mini-program loaders call on online/offline events.
   networkHint: (hint) => tim.networkHint(hint),

@@ -5,14 +5,18 @@ use tim_protocol::{ClientFrame, ErrorCode};
 
 use super::{Account, Session};
 use crate::state::{LoggedOutCause, LoginAttempt, LogoutAttempt, Phase};
-use crate::{Command, Event, Handle, Response, TimError};
+use crate::{Command, Event, Flow, Handle, Message, Response, TimError};
 
 impl Session {
     pub(super) fn on_command(&mut self, handle: Handle, command: Command) {
         match command {
             Command::Login { user_id, user_sig } => self.login(handle, user_id, user_sig),
             Command::Logout => self.logout(handle),
-            Command::SendMessage { to, text } => self.send_message(handle, to, text),
+            Command::SendMessage { to, text } => {
+                let message = self.new_text_message(to, text);
+                self.send_message(handle, message)
+            }
+            Command::SendTextMessage { message } => self.send_message(handle, message),
         }
     }
 
@@ -117,7 +121,7 @@ impl Session {
         }
     }
 
-    fn send_message(&mut self, handle: Handle, to: String, text: String) {
+    fn send_message(&mut self, handle: Handle, mut message: Message) {
         match self.phase {
             Phase::Ready => {}
             Phase::Reconnecting(_) => {
@@ -131,10 +135,10 @@ impl Session {
             }
             _ => return self.fail(handle, self.not_ready_error()),
         }
-        if let Err(code) = validate_user_id(&to) {
+        if let Err(code) = validate_user_id(&message.to) {
             return self.fail(handle, code.into());
         }
-        if text.len() > MAX_MESSAGE_TEXT_BYTES {
+        if message.text.len() > MAX_MESSAGE_TEXT_BYTES {
             return self.fail(
                 handle,
                 TimError {
@@ -143,9 +147,16 @@ impl Session {
                 },
             );
         }
+        // A message created before login gets its sender now.
+        message.from = self.login_user().to_owned();
+        message.flow = Flow::Out;
         let wire_id = self.alloc_wire_id();
-        self.transmit(ClientFrame::SendMessage { id: wire_id, to, text });
+        self.transmit(ClientFrame::SendMessage {
+            id: wire_id,
+            to: message.to.clone(),
+            text: message.text.clone(),
+        });
         let deadline = self.deadline();
-        self.requests.insert(wire_id, handle, deadline);
+        self.requests.insert(wire_id, handle, deadline, message);
     }
 }

@@ -7,7 +7,7 @@ use super::Session;
 use crate::config::{MAX_HELLO_INTERVAL_MS, MIN_HELLO_INTERVAL_MS};
 use crate::heartbeat::Heartbeat;
 use crate::state::{LoggedOutCause, Phase, Reconnect, ReconnectStep};
-use crate::{Event, Message, NetState, Response, TimError};
+use crate::{Event, Message, MessageStatus, NetState, Response, TimError};
 
 /// How a refused resume (reconnect login) is handled.
 enum ResumeRefusal {
@@ -55,8 +55,11 @@ impl Session {
             }
             ServerFrame::HelloAck { .. } => {}
             ServerFrame::SendMessageAck { id, seq, time_ms } => {
-                if let Some(handle) = self.requests.take(id) {
-                    self.complete(handle, Ok(Response::SendMessage { seq, time_ms }));
+                if let Some((handle, mut message)) = self.requests.take_with_message(id) {
+                    message.status = MessageStatus::Success;
+                    message.seq = seq;
+                    message.time_ms = time_ms;
+                    self.complete(handle, Ok(Response::SendMessage { message }));
                 }
             }
             ServerFrame::Message {
@@ -67,14 +70,10 @@ impl Session {
                 time_ms,
             } => {
                 if self.phase.has_emitted_ready() {
+                    let id = String::new();
+                    let message = Message::received(id, from, to, text, seq, time_ms, self.login_user());
                     self.emit(Event::MessageReceived {
-                        messages: vec![Message {
-                            from,
-                            to,
-                            text,
-                            seq,
-                            time_ms,
-                        }],
+                        messages: vec![message],
                     });
                 }
             }

@@ -3,6 +3,7 @@
 mod commands;
 mod inbound;
 mod link;
+mod messages;
 mod shutdown;
 
 use std::collections::VecDeque;
@@ -15,6 +16,9 @@ use crate::requests::PendingRequests;
 use crate::rng::Rng;
 use crate::state::{LoggedOutCause, Phase, ReconnectStep, SessionState};
 use crate::{Event, Handle, Input, Millis, NetState, Output, Response, SocketId, TimError};
+
+/// Mixed into the seed for the message-id generator (any odd constant: a distinct SplitMix64 stream).
+const MESSAGE_ID_STREAM: u64 = 0x6d65_7373_6167_6573;
 
 /// One SDK instance's login session, as a sans-IO state machine.
 ///
@@ -71,6 +75,8 @@ use crate::{Event, Handle, Input, Millis, NetState, Output, Response, SocketId, 
 pub struct Session {
     config: Config,
     rng: Rng,
+    /// Message ids: a stream of its own, so that making messages does not move the reconnect jitter.
+    ids: Rng,
     phase: Phase,
     /// The user logged in or logging in; `None` when logged out, kicked or destroyed.
     account: Option<Account>,
@@ -110,6 +116,7 @@ impl Session {
         config.request_timeout_ms = config.request_timeout_ms.max(1);
         Session {
             rng: Rng::new(config.rng_seed),
+            ids: Rng::new(config.rng_seed ^ MESSAGE_ID_STREAM),
             config,
             phase: Phase::LoggedOut(LoggedOutCause::NeverLoggedIn),
             account: None,

@@ -447,6 +447,13 @@ pub fn describe(output: &Output) -> String {
         },
         Output::Completed {
             handle,
+            result: Ok(Response::SendMessage { message }),
+        } => format!(
+            "done h{handle} ok SendMessage {{ seq: {}, time_ms: {} }}",
+            message.seq, message.time_ms
+        ),
+        Output::Completed {
+            handle,
             result: Ok(response),
         } => format!("done h{handle} ok {response:?}"),
         Output::Completed {
