@@ -20,7 +20,6 @@ use tim_protocol::{ErrorCode, KickType};
 
 use crate::app_state::{AppRuntime, AppState};
 use crate::auth;
-use crate::clock::now_secs;
 use crate::hub::Control;
 use crate::registry::AccountKey;
 
@@ -65,11 +64,11 @@ fn authorize<'s>(
     body: &str,
 ) -> Result<(&'s AppRuntime, Value), Json<Value>> {
     let ip = peer.ip();
-    if state.login_failures.is_limited(ip) {
+    if state.login_failures.is_limited(ip, state.clock.now()) {
         return Err(fail(ErrorCode::LoginRateLimited, ErrorCode::LoginRateLimited.message()));
     }
     let refuse = |code: ErrorCode, info: String| {
-        state.login_failures.record_failure(ip);
+        state.login_failures.record_failure(ip, state.clock.now());
         fail(code, info)
     };
     let sdk_app_id = params
@@ -94,7 +93,7 @@ fn authorize<'s>(
             format!("identifier must be the app admin ({})", app.admin),
         ));
     }
-    auth::verify(app, identifier, usersig, now_secs()).map_err(|r| refuse(r.code, r.detail))?;
+    auth::verify(app, identifier, usersig, state.clock.unix_secs()).map_err(|r| refuse(r.code, r.detail))?;
     let body = if body.trim().is_empty() { "{}" } else { body };
     let value: Value =
         serde_json::from_str(body).map_err(|e| fail(ErrorCode::InvalidParameters, format!("body is not JSON: {e}")))?;
@@ -141,7 +140,7 @@ async fn kick(
         Ok(ok) => ok,
         Err(reply) => return reply,
     };
-    let removed = state.registry.kick_account(&account, now_secs()).await;
+    let removed = state.registry.kick_account(&account, state.clock.unix_secs()).await;
     for instance in &removed {
         state.metrics.kick(KickType::RestApi.as_str());
         if let Some(conn) = instance.conn {

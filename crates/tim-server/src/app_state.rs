@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
 use crate::hub::Hub;
 use crate::limits::{ConnectionCaps, LoginFailureLimiter};
@@ -65,14 +66,21 @@ pub struct AppState {
     pub limits: Limits,
     /// True in `--dev` mode (enables `/dev/usersig` and CORS).
     pub dev: bool,
+    /// The one clock every part of the server reads.
+    pub clock: Clock,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Sender<bool>,
     next_seq: AtomicU64,
 }
 
 impl AppState {
-    /// State for `config` with the in-memory registry.
+    /// State for `config` with the in-memory registry and the system clock.
     pub fn new(config: &Config, dev: bool) -> Arc<AppState> {
+        AppState::with_clock(config, dev, Clock::system())
+    }
+
+    /// State for `config` with the in-memory registry, reading time from `clock`.
+    pub fn with_clock(config: &Config, dev: bool, clock: Clock) -> Arc<AppState> {
         let limits = config.limits.clone();
         Arc::new(AppState {
             apps: config.app.iter().map(|a| (a.sdkappid, AppRuntime::new(a))).collect(),
@@ -86,6 +94,7 @@ impl AppState {
             metrics: Metrics::default(),
             limits,
             dev,
+            clock,
             shutdown: watch::channel(false).0,
             next_seq: AtomicU64::new(0),
         })

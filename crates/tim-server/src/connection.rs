@@ -14,11 +14,10 @@ use tim_protocol::{close, ClientFrame, DecodeError, ErrorCode, KickType, ServerF
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::app_state::AppState;
-use crate::clock::now_ms;
+use crate::conn_login::{error_frame, ConnLogin, Reply};
 use crate::hub::{ConnInbox, Control};
 use crate::limits::ConnSlot;
 use crate::registry::ConnId;
-use crate::session::{error_frame, Reply, Session};
 
 /// Largest message the WebSocket layer reads at all; frames between `max_frame_bytes` and this get a
 /// clean error 80003 and close 1009, bigger ones are cut off by the WebSocket layer.
@@ -78,7 +77,7 @@ enum Ending {
 struct Conn {
     state: Arc<AppState>,
     id: ConnId,
-    session: Session,
+    login: ConnLogin,
     sink: SplitSink<WebSocket, Message>,
     stream: SplitStream<WebSocket>,
     write_timeout: Duration,
@@ -93,9 +92,9 @@ struct Conn {
 async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: ConnSlot) {
     let (id, inbox) = state.hub.register(state.limits.outbound_queue_frames);
     let (sink, stream) = socket.split();
-    let now = Instant::now();
+    let now = state.clock.now();
     let mut conn = Conn {
-        session: Session::new(Arc::clone(&state), id, ip),
+        login: ConnLogin::new(Arc::clone(&state), id, ip),
         state: Arc::clone(&state),
         id,
         sink,
@@ -122,7 +121,7 @@ impl Conn {
                 self.close(close::GOING_AWAY, "server shutting down").await;
                 return Ending::Shutdown;
             }
-            let far = Instant::now() + Duration::from_secs(86_400);
+            let far = self.state.clock.now() + Duration::from_secs(86_400);
             let deadline = self.login_deadline.unwrap_or(far);
             let expiry = self.expiry_instant().unwrap_or(far);
             tokio::select! {
@@ -145,20 +144,20 @@ impl Conn {
                         Ok(Err(_)) => return Ending::Dropped,
                         Err(_) => {
                             // The client stopped reading: drop it rather than queue without bound.
-                            self.state.metrics.connection_refused("write_timeout");
+                            self.state.metrics.connection_closed_by_limit("write_timeout");
                             return Ending::Dropped;
                         }
                     }
                 }
                 _ = sleep_until(self.last_inbound + idle) => {
-                    self.state.metrics.connection_refused("idle_timeout");
+                    self.state.metrics.connection_closed_by_limit("idle_timeout");
                     // Free the slot before the closing handshake, which may take a while.
                     self.finish(Ending::Idle).await;
                     self.close(close::IDLE_TIMEOUT, "idle timeout").await;
                     return Ending::Idle;
                 }
                 _ = sleep_until(deadline), if self.login_deadline.is_some() => {
-                    self.state.metrics.connection_refused("login_deadline");
+                    self.state.metrics.connection_closed_by_limit("login_deadline");
                     let frame = error_frame(None, ErrorCode::LoginDeadlineExceeded);
                     if send_text(&mut self.sink, &frame, self.write_timeout).await {
                         self.close(close::LOGIN_DEADLINE, "login deadline exceeded").await;
@@ -176,15 +175,16 @@ impl Conn {
 
     /// When the current instance's UserSig expires, unless that timer already fired.
     fn expiry_instant(&self) -> Option<Instant> {
-        let current = self.session.current.as_ref().filter(|_| !self.expiry_fired)?;
-        let remaining = (current.sig_expires_at.saturating_mul(1000)).saturating_sub(now_ms());
+        let current = self.login.current.as_ref().filter(|_| !self.expiry_fired)?;
         // A UserSig may claim to live for 2^62 s: beyond what an `Instant` holds, it never expires here.
-        Instant::now().checked_add(Duration::from_millis(remaining))
+        self.state
+            .clock
+            .instant_at_unix_ms(current.sig_expires_at.saturating_mul(1000))
     }
 
     async fn on_sig_expired(&mut self) -> Option<Ending> {
         self.expiry_fired = true;
-        let current = self.session.current.clone()?;
+        let current = self.login.current.clone()?;
         let kick = Some(KickType::UserSigExpired);
         let removed = self
             .state
@@ -200,7 +200,7 @@ impl Conn {
     }
 
     async fn kick(&mut self, kick_type: KickType) -> Ending {
-        self.session.current = None;
+        self.login.current = None;
         let frame = ServerFrame::Kicked { kick_type };
         if send_text(&mut self.sink, &frame, self.write_timeout).await {
             self.close(close::KICKED, kick_type.as_str()).await;
@@ -209,17 +209,17 @@ impl Conn {
     }
 
     async fn on_control(&mut self, cmd: Control) -> Option<Ending> {
-        let holds = |id: &str| self.session.current.as_ref().is_some_and(|c| c.instance_id == id);
+        let holds = |id: &str| self.login.current.as_ref().is_some_and(|c| c.instance_id == id);
         match cmd {
             Control::Kick { instance_id, kick_type } if holds(&instance_id) => Some(self.kick(kick_type).await),
             Control::Replaced { instance_id } if holds(&instance_id) => {
-                self.session.current = None;
+                self.login.current = None;
                 self.close(1000, "instance resumed on another connection").await;
                 Some(Ending::Dropped)
             }
             Control::Kick { .. } | Control::Replaced { .. } => None,
             Control::Close { code, reason } => {
-                self.state.metrics.connection_refused("slow_consumer");
+                self.state.metrics.connection_closed_by_limit("slow_consumer");
                 self.close(code, reason).await;
                 Some(Ending::Dropped)
             }
@@ -243,7 +243,7 @@ impl Conn {
             }
             Some(Ok(msg)) => msg,
         };
-        self.last_inbound = Instant::now();
+        self.last_inbound = self.state.clock.now();
         let text = match msg {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -279,16 +279,17 @@ impl Conn {
                 return (!send_text(&mut self.sink, &frame, self.write_timeout).await).then_some(Ending::Dropped);
             }
         };
-        let was_logged_in = self.session.current.is_some();
-        let Reply { frame, close } = self.session.handle(frame).await;
-        match (was_logged_in, self.session.current.is_some()) {
+        let was_logged_in = self.login.current.is_some();
+        let Reply { frame, close } = self.login.handle(frame).await;
+        match (was_logged_in, self.login.current.is_some()) {
             (false, true) => {
                 self.login_deadline = None;
                 self.expiry_fired = false;
             }
             // After a logout the connection must log in again within the deadline (or be closed).
             (true, false) => {
-                self.login_deadline = Some(Instant::now() + Duration::from_millis(self.state.limits.login_deadline_ms));
+                self.login_deadline =
+                    Some(self.state.clock.now() + Duration::from_millis(self.state.limits.login_deadline_ms));
             }
             _ => {}
         }
@@ -312,13 +313,13 @@ impl Conn {
 
     /// What happens to the held instance when the loop ends (a no-op once it has been done).
     async fn finish(&mut self, ending: Ending) {
-        let Some(current) = self.session.current.take() else {
+        let Some(current) = self.login.current.take() else {
             return;
         };
         let registry = &self.state.registry;
         match ending {
             Ending::Dropped => {
-                let until = now_ms() + self.state.limits.resume_grace_ms;
+                let until = self.state.clock.unix_ms() + self.state.limits.resume_grace_ms;
                 registry
                     .detach(&current.account, &current.instance_id, self.id, until)
                     .await;

@@ -16,7 +16,6 @@ use tim_protocol::ErrorCode;
 use crate::app_state::AppState;
 use crate::auth;
 use crate::cli::DEFAULT_USERSIG_EXPIRE_SECS;
-use crate::clock::now_secs;
 use crate::config::DEV_SDK_APP_ID;
 
 /// The dev-only routes.
@@ -37,7 +36,13 @@ async fn usersig(State(state): State<Arc<AppState>>, Query(params): Query<HashMa
     let Some(app) = state.apps.get(&DEV_SDK_APP_ID) else {
         return (StatusCode::NOT_FOUND, "no dev app").into_response();
     };
-    let sig = auth::generate(app.sdk_app_id, &app.secret_key, user_id, expire, now_secs());
+    let sig = auth::generate(
+        app.sdk_app_id,
+        &app.secret_key,
+        user_id,
+        expire,
+        state.clock.unix_secs(),
+    );
     Json(json!({"userID": user_id, "userSig": sig, "SDKAppID": app.sdk_app_id, "expire": expire})).into_response()
 }
 

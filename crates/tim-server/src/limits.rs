@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Counts open connections; a [`ConnSlot`] gives its place back on drop.
 #[derive(Debug)]
@@ -71,7 +73,8 @@ impl Drop for ConnSlot {
 }
 
 /// Failed logins per IP in fixed windows. Only failures count, so many valid users behind one address
-/// are never limited.
+/// are never limited. Time comes in as `now` (the server's clock), so that the windows are tested at
+/// explicit instants.
 #[derive(Debug)]
 pub struct LoginFailureLimiter {
     max_failures: u32,
@@ -89,28 +92,34 @@ impl LoginFailureLimiter {
         }
     }
 
-    /// True when `ip` has used up its failures in the current window.
-    pub fn is_limited(&self, ip: IpAddr) -> bool {
+    /// True when `ip` has used up its failures in the window that contains `now`.
+    pub fn is_limited(&self, ip: IpAddr, now: Instant) -> bool {
         let windows = self.lock();
         windows
             .get(&ip)
-            .is_some_and(|&(start, n)| start.elapsed() < self.window && n >= self.max_failures)
+            .is_some_and(|&(start, n)| now.saturating_duration_since(start) < self.window && n >= self.max_failures)
     }
 
-    /// Records one failure from `ip`.
-    pub fn record_failure(&self, ip: IpAddr) {
+    /// Records one failure from `ip` at `now`; the first failure after a window ended opens a new one.
+    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
         let mut windows = self.lock();
-        let entry = windows.entry(ip).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
+        let entry = windows.entry(ip).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
     }
 
-    /// Forgets windows that have ended (keeps memory bounded by recently failing addresses).
-    pub fn sweep(&self) {
+    /// Forgets windows that ended by `now` (keeps memory bounded by recently failing addresses).
+    pub fn sweep(&self, now: Instant) {
         let window = self.window;
-        self.lock().retain(|_, (start, _)| start.elapsed() < window);
+        self.lock()
+            .retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
+    }
+
+    /// Addresses with a window still remembered.
+    pub fn tracked(&self) -> usize {
+        self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
@@ -139,13 +148,39 @@ mod tests {
 
     #[test]
     fn only_failures_count() {
+        let t0 = Instant::now();
         let limiter = LoginFailureLimiter::new(2, Duration::from_secs(60));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert!(!limiter.is_limited(ip));
-        limiter.record_failure(ip);
-        assert!(!limiter.is_limited(ip));
-        limiter.record_failure(ip);
-        assert!(limiter.is_limited(ip));
-        assert!(!limiter.is_limited("10.0.0.2".parse().unwrap()));
+        assert!(!limiter.is_limited(ip, t0));
+        limiter.record_failure(ip, t0);
+        assert!(!limiter.is_limited(ip, t0));
+        limiter.record_failure(ip, t0);
+        assert!(limiter.is_limited(ip, t0));
+        assert!(!limiter.is_limited("10.0.0.2".parse().unwrap(), t0));
+    }
+
+    #[test]
+    fn the_limit_lasts_exactly_one_window_from_the_first_failure() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let limiter = LoginFailureLimiter::new(2, ms(10_000));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        limiter.record_failure(ip, t0);
+        limiter.record_failure(ip, t0 + ms(4_000));
+        // The window opened at the first failure, not the last.
+        assert!(limiter.is_limited(ip, t0 + ms(4_000)));
+        assert!(limiter.is_limited(ip, t0 + ms(9_999)));
+        assert!(!limiter.is_limited(ip, t0 + ms(10_000)));
+        // A failure after the window starts a new count of one.
+        limiter.record_failure(ip, t0 + ms(10_000));
+        assert!(!limiter.is_limited(ip, t0 + ms(10_000)));
+        limiter.record_failure(ip, t0 + ms(19_999));
+        assert!(limiter.is_limited(ip, t0 + ms(19_999)));
+        // The sweep forgets a window only once it has ended.
+        limiter.sweep(t0 + ms(19_999));
+        assert_eq!(limiter.tracked(), 1);
+        limiter.sweep(t0 + ms(20_000));
+        assert_eq!(limiter.tracked(), 0);
+        assert!(!limiter.is_limited(ip, t0 + ms(20_000)));
     }
 }

@@ -12,6 +12,7 @@ pub struct Metrics {
     kicks: Mutex<BTreeMap<String, u64>>,
     frames_rejected: Mutex<BTreeMap<String, u64>>,
     connections_refused: Mutex<BTreeMap<String, u64>>,
+    connections_closed_by_limit: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
@@ -40,9 +41,15 @@ impl Metrics {
         bump(&self.frames_rejected, reason);
     }
 
-    /// A connection was refused or closed by a limit (`server_full`, `login_deadline`, ...).
+    /// A connection or its login was refused, never served (`server_full`, `rate_limited`).
     pub fn connection_refused(&self, reason: &str) {
         bump(&self.connections_refused, reason);
+    }
+
+    /// A served connection was closed because it hit a limit (`login_deadline`, `idle_timeout`,
+    /// `slow_consumer`, `write_timeout`).
+    pub fn connection_closed_by_limit(&self, reason: &str) {
+        bump(&self.connections_closed_by_limit, reason);
     }
 
     /// Renders every metric; `connections` and `instances` are the current gauge values.
@@ -79,10 +86,17 @@ impl Metrics {
         );
         counter(
             &mut out,
-            "tim_connections_closed_by_limit_total",
-            "Connections refused or closed by a limit.",
+            "tim_connections_refused_total",
+            "Connections or logins refused by a limit, by reason.",
             "reason",
             &self.connections_refused,
+        );
+        counter(
+            &mut out,
+            "tim_connections_closed_by_limit_total",
+            "Served connections closed by a limit, by reason.",
+            "reason",
+            &self.connections_closed_by_limit,
         );
         out
     }
@@ -114,10 +128,29 @@ mod tests {
         m.login("ok");
         m.login("ok");
         m.kick("multipleAccount");
+        m.connection_refused("server_full");
+        m.connection_closed_by_limit("idle_timeout");
         let text = m.render(3, 2);
         assert!(text.contains("tim_connections 3\n"), "{text}");
         assert!(text.contains("tim_logins_total{result=\"ok\"} 2\n"), "{text}");
         assert!(text.contains("tim_kicks_total{type=\"multipleAccount\"} 1\n"), "{text}");
         assert!(text.contains("# TYPE tim_frames_rejected_total counter\n"), "{text}");
+        // Refusals and closes of served connections are separate counters.
+        assert!(
+            text.contains("tim_connections_refused_total{reason=\"server_full\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("tim_connections_refused_total{reason=\"idle_timeout\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tim_connections_closed_by_limit_total{reason=\"idle_timeout\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("tim_connections_closed_by_limit_total{reason=\"server_full\"}"),
+            "{text}"
+        );
     }
 }

@@ -13,7 +13,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app_state::AppState;
-use crate::clock::{now_ms, now_secs};
 use crate::config::{Config, DEV_SDK_APP_ID};
 use crate::{admin, auth, connection, dev};
 
@@ -65,7 +64,7 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
     let addr = client_addr(listener.local_addr()?);
     let state = AppState::new(&config, dev.is_some());
-    announce(addr, dev.as_ref());
+    announce(addr, dev.as_ref(), state.clock.unix_secs());
     tokio::spawn(sweep(Arc::clone(&state)));
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown_state = Arc::clone(&state);
@@ -91,7 +90,7 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
     Ok(())
 }
 
-fn announce(addr: SocketAddr, dev: Option<&DevSetup>) {
+fn announce(addr: SocketAddr, dev: Option<&DevSetup>, now_secs: u64) {
     let mut out = std::io::stdout().lock();
     if let Some(dev) = dev {
         let example = auth::generate(
@@ -99,7 +98,7 @@ fn announce(addr: SocketAddr, dev: Option<&DevSetup>) {
             &dev.key,
             "user1",
             crate::cli::DEFAULT_USERSIG_EXPIRE_SECS,
-            now_secs(),
+            now_secs,
         );
         let _ = writeln!(
             out,
@@ -122,16 +121,17 @@ fn announce(addr: SocketAddr, dev: Option<&DevSetup>) {
     let _ = out.flush();
 }
 
-/// Frees detached instances past their grace and forgets old failure windows.
-async fn sweep(state: Arc<AppState>) {
+/// Frees detached instances past their grace and forgets old failure windows, every 250 ms of the
+/// server's clock (run it beside a server made from [`router`]).
+pub async fn sweep(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
-        let freed = state.registry.expire_detached(now_ms()).await;
+        let freed = state.registry.expire_detached(state.clock.unix_ms()).await;
         if freed > 0 {
             tracing::info!(freed, "detached instances freed after the resume grace");
         }
-        state.login_failures.sweep();
+        state.login_failures.sweep(state.clock.now());
     }
 }
 

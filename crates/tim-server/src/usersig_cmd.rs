@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::auth;
 use crate::cli::{GenArgs, UsersigAction, VerifyArgs};
-use crate::clock::now_secs;
+use crate::clock::Clock;
 
 /// Runs a `usersig` subcommand; returns the process exit code.
 pub fn run(action: &UsersigAction) -> i32 {
@@ -30,13 +30,19 @@ fn gen(args: &GenArgs) -> i32 {
     }
     println!(
         "{}",
-        auth::generate(args.sdkappid, &args.key, &args.user, args.expire, now_secs())
+        auth::generate(
+            args.sdkappid,
+            &args.key,
+            &args.user,
+            args.expire,
+            Clock::system().unix_secs()
+        )
     );
     0
 }
 
 fn verify(args: &VerifyArgs) -> i32 {
-    let now = args.now.unwrap_or_else(now_secs);
+    let now = args.now.unwrap_or_else(|| Clock::system().unix_secs());
     match auth::verify_with_key(args.sdkappid, &args.key, &args.user, &args.sig, now) {
         Ok(_) => {
             println!("{}", json!({"ok": true}));

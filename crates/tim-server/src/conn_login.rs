@@ -1,6 +1,7 @@
-//! What one connection's requests do: login (and resume), logout, hello, sendMessage.
+//! A connection's login state and what its requests do: login (and resume), logout, hello, sendMessage.
 //!
 //! The socket loop (`connection`) feeds decoded frames here and sends back what these handlers return.
+//! (Named `ConnLogin`, not `Session`: the client's session is `tim_core::Session`, another thing.)
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use tim_protocol::{close, ClientFrame, ErrorCode, KickType, RequestId, ServerFra
 
 use crate::app_state::AppState;
 use crate::auth;
-use crate::clock::{now_ms, now_secs};
 use crate::hub::Control;
 use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
 
@@ -48,8 +48,8 @@ pub fn error_frame(id: Option<RequestId>, code: ErrorCode) -> ServerFrame {
     ServerFrame::error(id, code)
 }
 
-/// Per-connection request state.
-pub struct Session {
+/// One connection's login state (the instance it holds, if any) and its request handlers.
+pub struct ConnLogin {
     state: Arc<AppState>,
     conn: ConnId,
     ip: IpAddr,
@@ -77,10 +77,10 @@ fn new_instance_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Session {
-    /// A session for a new connection.
-    pub fn new(state: Arc<AppState>, conn: ConnId, ip: IpAddr) -> Session {
-        Session {
+impl ConnLogin {
+    /// The login state of a new connection: not logged in.
+    pub fn new(state: Arc<AppState>, conn: ConnId, ip: IpAddr) -> ConnLogin {
+        ConnLogin {
             state,
             conn,
             ip,
@@ -95,7 +95,7 @@ impl Session {
             ClientFrame::Logout { id } => self.logout(id).await,
             ClientFrame::Hello { id } => Reply::frame(ServerFrame::HelloAck {
                 id,
-                server_time_ms: now_ms(),
+                server_time_ms: self.state.clock.unix_ms(),
             }),
             ClientFrame::SendMessage { id, to, text } => self.send_message(id, to, text).await,
         }
@@ -107,7 +107,7 @@ impl Session {
             return Reply::error(Some(frame.id()), ErrorCode::ServerInternal);
         };
         let state = Arc::clone(&self.state);
-        if state.login_failures.is_limited(self.ip) {
+        if state.login_failures.is_limited(self.ip, state.clock.now()) {
             state.metrics.login("login_rate_limited");
             state.metrics.connection_refused("rate_limited");
             let mut reply = Reply::error(Some(*id), ErrorCode::LoginRateLimited);
@@ -119,7 +119,7 @@ impl Session {
             Err(code) => {
                 state.metrics.login(&code.name().to_ascii_lowercase());
                 if counts_as_failed_credentials(code) {
-                    state.login_failures.record_failure(self.ip);
+                    state.login_failures.record_failure(self.ip, state.clock.now());
                 }
                 tracing::debug!(conn = self.conn, user = %user_id, code = code.code(), "login refused");
                 Reply::error(Some(*id), code)
@@ -163,7 +163,7 @@ impl Session {
             return Err(ErrorCode::InvalidParameters);
         }
         let app = state.apps.get(&sdk_app_id).ok_or(ErrorCode::SdkAppIdNotFound)?;
-        let sig = auth::verify(app, user_id, user_sig, now_secs()).map_err(|refused| {
+        let sig = auth::verify(app, user_id, user_sig, state.clock.unix_secs()).map_err(|refused| {
             tracing::debug!(conn = self.conn, detail = %refused.detail, "UserSig refused");
             refused.code
         })?;
@@ -182,7 +182,7 @@ impl Session {
                 platform,
                 limit: app.online_web_instances() as usize,
                 sig_time: sig.issued_at,
-                now_ms: now_ms(),
+                now_ms: state.clock.unix_ms(),
             })
             .await
             .map_err(|e| match e {
@@ -232,7 +232,7 @@ impl Session {
             id,
             instance_id,
             hello_interval_ms: self.state.limits.hello_interval_ms,
-            server_time_ms: now_ms(),
+            server_time_ms: self.state.clock.unix_ms(),
             repeat_login,
             resumed,
             user_sig_expire_at: self.current.as_ref().map(|c| c.sig_expires_at).unwrap_or(0),
@@ -263,7 +263,7 @@ impl Session {
             return Reply::error(Some(id), ErrorCode::InvalidParameters);
         }
         let seq = self.state.next_seq();
-        let time_ms = now_ms();
+        let time_ms = self.state.clock.unix_ms();
         let target = AccountKey {
             sdk_app_id: current.account.sdk_app_id,
             user_id: to.clone(),
