@@ -232,6 +232,18 @@ pub async fn next_event(ws: &mut Ws, limit: Duration) -> Event {
     }
 }
 
+/// Proves that no kick (or anything else) is queued for this connection, without waiting for one: the
+/// server handles a connection's control commands (kicks) before its next inbound frame, and a login's
+/// evictions are queued before that login is acknowledged, so the ack of a hello sent now is the very
+/// next frame unless a kick was on its way.
+pub async fn assert_not_kicked(ws: &mut Ws, what: &str) {
+    send(ws, &ClientFrame::Hello { id: 9_999 }).await;
+    match recv(ws).await {
+        ServerFrame::HelloAck { id: 9_999, .. } => {}
+        other => panic!("{what}: got {other:?} before the hello's ack"),
+    }
+}
+
 /// Waits for the close and returns its code (frames before it are returned too).
 pub async fn until_close(ws: &mut Ws, limit: Duration) -> (Vec<ServerFrame>, Option<u16>) {
     let mut frames = Vec::new();
