@@ -181,12 +181,18 @@ test('repeat login, isReady/getLoginUser, and the codes of every login/logout er
   assert.equal(await codeOf('logout'), 2024);
 });
 
-test('the guard while logging in is 3000, and a second login then is 2025', async () => {
+test('the guard while logging in is 3000, a second login then is 2025, a login during logout 8008', async () => {
   const a = await agentFor(APPS.one, 'inflight');
   const user = freshUser('fl');
   const r = await a.call('concurrentLogins', { userID: user, userSig: userSig(APPS.one, user) });
   assert.equal(r[1].reason.code, 2025);
-  await a.call('logout');
+  // A login in the same tick as the logout: 8008 LOGOUT_IN_PROGRESS, not 2025; the logout completes.
+  const [loggedOut, duringLogout] = await a.call('loginDuringLogout', { userID: user, userSig: userSig(APPS.one, user) });
+  assert.equal(loggedOut.status, 'fulfilled');
+  assert.deepEqual(
+    [duringLogout.status, duringLogout.reason.code, duringLogout.reason.codeName],
+    ['rejected', 8008, 'LOGOUT_IN_PROGRESS'],
+  );
   // sendMessage during a login: the login and the guarded API in the same tick.
   const b = await agentFor(APPS.two, 'inflight-guard');
   const user2 = freshUser('fl2');

@@ -130,11 +130,12 @@ fn second_logout_joins_the_first() {
 }
 
 #[test]
-fn login_during_logout_fails_with_2025() {
+fn login_during_logout_fails_with_8008_not_2025() {
     let mut h = Harness::ready();
     h.logout();
     let login = h.login("alice");
-    assert_eq!(h.error_code(login), ErrorCode::RepeatLogin.code());
+    assert_eq!(h.error_code(login), ErrorCode::LogoutInProgress.code());
+    assert_eq!(h.error_code(login), 8008);
     h.settle();
     let later = h.login("alice");
     h.settle();

@@ -38,7 +38,7 @@ fn a_logouts_not_ready_comes_before_the_next_ready() {
     h.settle();
     h.login("alice");
     h.settle();
-    assert_eq!(h.error_code(early), ErrorCode::RepeatLogin.code());
+    assert_eq!(h.error_code(early), ErrorCode::LogoutInProgress.code());
     let ready_events: Vec<String> = h
         .user_visible()
         .into_iter()

@@ -75,6 +75,7 @@ error_codes! {
     SdkDestroyed = 8005, "SDK_DESTROYED", "This instance was destroyed; create a new one with TIM.create().";
     NotInitialized = 8006, "NOT_INITIALIZED", "The SDK is not initialised: await TIM.init() before TIM.create() in a mini program.";
     ProtocolError = 8007, "PROTOCOL_ERROR", "The server sent a frame this SDK cannot understand.";
+    LogoutInProgress = 8008, "LOGOUT_IN_PROGRESS", "A logout is in progress; wait for it to finish before logging in.";
     // --- server, official numbers ---
     UserSigExpired = 70001, "USERSIG_EXPIRED", "The UserSig has expired: generate a new one.";
     UserSigMalformed = 70003, "USERSIG_MALFORMED", "The UserSig is malformed: it does not decode as a TLSSigAPIv2 UserSig.";
@@ -156,5 +157,12 @@ mod tests {
         assert_eq!(ErrorCode::LoggedOut.code(), 3005);
         assert_eq!(ErrorCode::KickedOutRestApi.code(), 3006);
         assert_eq!(ErrorCode::UserSigExpired.code(), 70001);
+    }
+
+    #[test]
+    fn logout_in_progress_has_its_own_code_not_repeat_logins() {
+        assert_eq!(ErrorCode::LogoutInProgress.code(), 8008);
+        assert_ne!(ErrorCode::LogoutInProgress.code(), ErrorCode::RepeatLogin.code());
+        assert_eq!(ErrorCode::from_code(8008), Some(ErrorCode::LogoutInProgress));
     }
 }

@@ -107,6 +107,8 @@ const ops = {
   probeResults: () => probe,
   // Two logins at once: the second must be refused with 2025 while the first is in flight.
   concurrentLogins: async (args) => Promise.allSettled([tim.login(args), tim.login(args)]),
+  // A login in the same tick as a logout of the ready session: refused with 8008 (not 2025).
+  loginDuringLogout: async (args) => Promise.allSettled([tim.logout(), tim.login(args)]),
   // An API that needs the ready state, called in the same tick as login(): the guard must say 3000.
   guardWhileLoggingIn: async (args) => Promise.allSettled([tim.login(args), tim.sendMessage({ to: 'x', text: 'y' })]),
 };

@@ -26,13 +26,7 @@ impl Session {
         }
         match &self.phase {
             Phase::LoggingIn(_) => self.fail(handle, ErrorCode::RepeatLogin.into()),
-            Phase::LoggingOut(_) => self.fail(
-                handle,
-                TimError {
-                    code: ErrorCode::RepeatLogin.code(),
-                    message: "A logout is in progress; wait for it to finish before logging in.".to_owned(),
-                },
-            ),
+            Phase::LoggingOut(_) => self.fail(handle, ErrorCode::LogoutInProgress.into()),
             Phase::Ready | Phase::Reconnecting(_) => match &mut self.account {
                 Some(account) if account.user_id == user_id => {
                     // Keep the newest UserSig: a reconnect presents it.

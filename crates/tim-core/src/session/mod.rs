@@ -52,7 +52,7 @@ const MESSAGE_ID_STREAM: u64 = 0x6d65_7373_6167_6573;
 /// - `logout()` always succeeds once logged in: if the reply does not come in time, the socket dies, or the
 ///   server answers with an error, the session still logs out locally. While reconnecting it logs out
 ///   locally at once. A second `logout()` during a logout joins it.
-/// - `login()` during a logout fails with 2025 and a message saying a logout is in progress.
+/// - `login()` during a logout fails with 8008 `LOGOUT_IN_PROGRESS` (2025 is a second login in flight).
 /// - Requests in flight when the connection drops fail with 2800; `sendMessage` while reconnecting fails
 ///   with 2800 at once (not queued). After a kick or logout they fail with the not-ready reason.
 /// - Heartbeat: a `hello` every `helloIntervalMs` from the login reply (clamped to
