@@ -13,7 +13,7 @@
 //! queued, so listeners always see the core's order.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
@@ -39,7 +39,8 @@ pub struct Instance {
     pub sdk_app_id: u64,
     session: RefCell<Session>,
     websocket: Option<Function>,
-    sockets: RefCell<HashMap<SocketId, Rc<SocketHandle>>>,
+    /// The sockets owned (one, two while a replaced one closes): a list, smaller in the wasm than a map.
+    sockets: RefCell<Vec<(SocketId, Rc<SocketHandle>)>>,
     timer: RefCell<Option<Rc<Timer>>>,
     /// The Promises of commands not yet completed.
     pub promises: RefCell<Pending>,
@@ -68,7 +69,7 @@ impl Instance {
             sdk_app_id,
             session: RefCell::new(Session::new(config)),
             websocket,
-            sockets: RefCell::new(HashMap::new()),
+            sockets: RefCell::new(Vec::new()),
             timer: RefCell::new(None),
             promises: RefCell::new(Pending::default()),
             listeners: RefCell::new(Listeners::default()),
@@ -129,13 +130,24 @@ impl Instance {
 
     /// The socket `id`, out of the map (so that no borrow is held while it calls into JS).
     fn socket(&self, id: SocketId) -> Option<Rc<SocketHandle>> {
-        self.sockets.borrow().get(&id).cloned()
+        self.sockets
+            .borrow()
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, h)| h.clone())
+    }
+
+    /// Takes socket `id` out of the map; the caller drops or closes it with no borrow held.
+    fn take_socket(&self, id: SocketId) -> Option<Rc<SocketHandle>> {
+        let mut sockets = self.sockets.borrow_mut();
+        let at = sockets.iter().position(|(s, _)| *s == id)?;
+        Some(sockets.swap_remove(at).1)
     }
 
     /// `destroy()`, after the core was told: drops sockets, the timer and every listener.
     pub fn release(&self) {
         self.released.set(true);
-        let sockets: Vec<Rc<SocketHandle>> = self.sockets.borrow_mut().drain().map(|(_, s)| s).collect();
+        let sockets = std::mem::take(&mut *self.sockets.borrow_mut());
         drop(sockets);
         let timer = self.timer.borrow_mut().take();
         drop(timer);
@@ -161,9 +173,14 @@ impl Instance {
         match output {
             Output::OpenSocket { socket, url } => self.open(socket, &url),
             Output::CloseSocket { socket, code } => {
-                let handle = self.sockets.borrow_mut().remove(&socket);
+                let handle = self.take_socket(socket);
                 if let Some(handle) = handle {
-                    log::log(&format!("closing socket {socket} with code {code}"));
+                    log::log(&[
+                        "closing socket ",
+                        &log::num(socket),
+                        " with code ",
+                        &log::num(code.into()),
+                    ]);
                     handle.close(code);
                 }
             }
@@ -185,15 +202,15 @@ impl Instance {
             (None, false) => Some(tim_core::ErrorCode::NoWebSocket.message().to_owned()),
             (Some(ctor), false) => match SocketHandle::open(ctor, url, socket, self.sink()) {
                 Ok(handle) => {
-                    log::log(&format!("socket {socket} opening to {url}"));
-                    self.sockets.borrow_mut().insert(socket, Rc::new(handle));
+                    log::log(&["socket ", &log::num(socket), " opening to ", url]);
+                    self.sockets.borrow_mut().push((socket, Rc::new(handle)));
                     None
                 }
                 Err(reason) => Some(reason),
             },
         };
         if let Some(reason) = failure {
-            log::warn(&format!("socket {socket} could not open: {reason}"));
+            log::warn(&["socket ", &log::num(socket), " could not open: ", &reason]);
             self.inputs.borrow_mut().push_back(Input::SocketClosed {
                 socket,
                 code: 1006,
@@ -208,7 +225,7 @@ impl Instance {
             None => Err("the socket is gone".to_owned()),
         };
         if let Err(reason) = sent {
-            log::warn(&format!("socket {socket}: send failed: {reason}"));
+            log::warn(&["socket ", &log::num(socket), ": send failed: ", &reason]);
             self.inputs.borrow_mut().push_back(Input::SocketClosed {
                 socket,
                 code: 1006,
@@ -227,9 +244,9 @@ impl Instance {
 
 fn log_event(event: &Event) {
     match event {
-        Event::Error { code, message } => log::error(&format!("error {code}: {message}")),
-        Event::KickedOut { kick_type } => log::warn(&format!("kicked out: {}", kick_type.as_str())),
-        other => log::info(&format!("event {}", convert::event_name(other))),
+        Event::Error { code, message } => log::error(&["error ", &log::num((*code).into()), ": ", message]),
+        Event::KickedOut { kick_type } => log::warn(&["kicked out: ", kick_type.as_str()]),
+        other => log::info(&["event ", convert::event_name(other)]),
     }
 }
 
@@ -245,7 +262,7 @@ pub fn feed(instance: &Rc<Instance>, input: Input) {
         let Some(input) = next else { break };
         if let Input::SocketClosed { socket, .. } = &input {
             // The socket is gone: drop its handlers now (no `CloseSocket` follows a close).
-            let gone = instance.sockets.borrow_mut().remove(socket);
+            let gone = instance.take_socket(*socket);
             drop(gone);
         }
         let outputs: Vec<Output> = {

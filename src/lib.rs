@@ -40,6 +40,12 @@ mod driver_tests;
 
 use wasm_bindgen::prelude::*;
 
+// Talc rather than dlmalloc: a smaller module for the same behaviour (see Cargo.toml). Single-threaded
+// wasm (no `atomics`), so the lock it skips is never needed.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 /// Runs once when the module is instantiated (`__wbindgen_start`): a panic becomes a readable
 /// `console.error` with its message and location instead of a bare `unreachable` trap.
 #[wasm_bindgen(start)]

@@ -34,7 +34,7 @@ impl Call {
     /// Calls the listener; an exception is logged, never propagated, so the other listeners still run.
     pub fn invoke(&self, name: &str, event: &JsValue) {
         if let Err(exception) = self.handler.call1(&self.context, event) {
-            log::error_value(&format!("a listener of '{name}' threw:"), &exception);
+            log::error_value(&["a listener of '", name, "' threw:"], &exception);
         }
     }
 }

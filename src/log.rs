@@ -63,37 +63,52 @@ fn enabled(at: Level) -> bool {
     at >= level() && at != Level::None
 }
 
+/// `TIM ` and the parts, joined (string pieces rather than `format!`: the wasm carries no `core::fmt`
+/// formatting for its logs, and nothing is built below the level).
+fn line(parts: &[&str]) -> String {
+    let mut text = String::from("TIM ");
+    for part in parts {
+        text.push_str(part);
+    }
+    text
+}
+
 /// Logs at level 0 (`console.log`).
-pub fn log(text: &str) {
+pub fn log(parts: &[&str]) {
     if enabled(Level::Log) {
-        console_log(&format!("TIM {text}"));
+        console_log(&line(parts));
     }
 }
 
 /// Logs at level 1 (`console.info`).
-pub fn info(text: &str) {
+pub fn info(parts: &[&str]) {
     if enabled(Level::Info) {
-        console_info(&format!("TIM {text}"));
+        console_info(&line(parts));
     }
 }
 
 /// Logs at level 2 (`console.warn`).
-pub fn warn(text: &str) {
+pub fn warn(parts: &[&str]) {
     if enabled(Level::Warn) {
-        console_warn(&format!("TIM {text}"));
+        console_warn(&line(parts));
     }
 }
 
 /// Logs at level 3 (`console.error`).
-pub fn error(text: &str) {
+pub fn error(parts: &[&str]) {
     if enabled(Level::Error) {
-        console_error(&format!("TIM {text}"));
+        console_error(&line(parts));
     }
 }
 
 /// Logs at level 3 with a JS value (an exception) after the text, so the console shows its stack.
-pub fn error_value(text: &str, value: &JsValue) {
+pub fn error_value(parts: &[&str], value: &JsValue) {
     if enabled(Level::Error) {
-        console_error_value(&format!("TIM {text}"), value);
+        console_error_value(&line(parts), value);
     }
+}
+
+/// `n` in decimal, for log parts.
+pub fn num(n: u64) -> String {
+    tim_protocol::decimal(n)
 }

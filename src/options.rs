@@ -67,17 +67,27 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
     // 8003 unless ws:// or wss:// with a host).
     let server_url = get(options, "serverUrl").as_string();
     let proxy_server = get(options, "proxyServer").as_string();
+    let (websocket, platform) = runtime_options(options)?;
+    Ok(CreateOptions {
+        sdk_app_id,
+        server_url,
+        proxy_server,
+        websocket,
+        platform,
+    })
+}
+
+/// `WebSocket` and `platform` of `TIM.create`'s options or of the loaders' `setRuntimeDefaults`:
+/// absent (`undefined`, `null`) or a constructor, and one of the platform names; else 8002.
+pub fn runtime_options(options: &JsValue) -> Result<(Option<Function>, Option<Platform>), JsValue> {
     let websocket = match get(options, "WebSocket") {
         v if v.is_undefined() || v.is_null() => None,
-        v => match v.dyn_into::<Function>() {
-            Ok(f) => Some(f),
-            Err(_) => {
-                return Err(error::with_message(
-                    ErrorCode::InvalidArgument,
-                    "options.WebSocket must be a WebSocket constructor.",
-                ))
-            }
-        },
+        v => Some(v.dyn_into::<Function>().map_err(|_| {
+            error::with_message(
+                ErrorCode::InvalidArgument,
+                "options.WebSocket must be a WebSocket constructor.",
+            )
+        })?),
     };
     let platform = match get(options, "platform") {
         v if v.is_undefined() || v.is_null() => None,
@@ -88,13 +98,7 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
             )
         })?),
     };
-    Ok(CreateOptions {
-        sdk_app_id,
-        server_url,
-        proxy_server,
-        websocket,
-        platform,
-    })
+    Ok((websocket, platform))
 }
 
 /// A string option: missing (`undefined`, `null`) reads as `""`, so that the core reports the
@@ -106,7 +110,7 @@ fn string_option(options: &JsValue, key: &str) -> Result<String, JsValue> {
     }
     value
         .as_string()
-        .ok_or_else(|| error::with_message(ErrorCode::InvalidArgument, &format!("{key} must be a string.")))
+        .ok_or_else(|| error::with_message(ErrorCode::InvalidArgument, &(String::from(key) + " must be a string.")))
 }
 
 fn require_object(options: &JsValue, call: &str) -> Result<(), JsValue> {
@@ -115,7 +119,7 @@ fn require_object(options: &JsValue, call: &str) -> Result<(), JsValue> {
     } else {
         Err(error::with_message(
             ErrorCode::InvalidArgument,
-            &format!("{call} needs an options object."),
+            &(String::from(call) + " needs an options object."),
         ))
     }
 }
@@ -176,13 +180,13 @@ fn payload_text(options: &JsValue, call: &str) -> Result<String, JsValue> {
     if !is_object(&payload) {
         return Err(error::with_message(
             ErrorCode::InvalidArgument,
-            &format!("{call}: payload must be an object {{text}}."),
+            &(String::from(call) + ": payload must be an object {text}."),
         ));
     }
     get(&payload, "text").as_string().ok_or_else(|| {
         error::with_message(
             ErrorCode::InvalidArgument,
-            &format!("{call}: payload.text must be a string."),
+            &(String::from(call) + ": payload.text must be a string."),
         )
     })
 }

@@ -1,7 +1,5 @@
 //! Promise plumbing: one JS Promise per command handle, settled when the core completes the command.
 
-use std::collections::HashMap;
-
 use js_sys::{Function, Promise};
 use tim_core::{Handle, Response, TimError};
 use wasm_bindgen::prelude::*;
@@ -17,10 +15,11 @@ struct Settle {
     message: Option<JsValue>,
 }
 
-/// The Promises of one instance still waiting for their command to complete.
+/// The Promises of one instance still waiting for their command to complete (a list: few wait at
+/// once, and a hash map's code is not worth its size in the wasm).
 #[derive(Debug, Default)]
 pub struct Pending {
-    waiting: HashMap<Handle, Settle>,
+    waiting: Vec<(Handle, Settle)>,
 }
 
 impl Pending {
@@ -37,14 +36,15 @@ impl Pending {
             })
         });
         if let Some(settle) = slot {
-            self.waiting.insert(handle, settle);
+            self.waiting.push((handle, settle));
         }
         promise
     }
 
     /// Removes the Promise of `handle` to settle it once no borrow is held.
     pub fn take(&mut self, handle: Handle) -> Option<Settler> {
-        self.waiting.remove(&handle).map(Settler)
+        let at = self.waiting.iter().position(|(h, _)| *h == handle)?;
+        Some(Settler(self.waiting.swap_remove(at).1))
     }
 
     /// Promises still waiting.

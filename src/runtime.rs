@@ -6,11 +6,11 @@
 use std::cell::RefCell;
 
 use js_sys::{Function, Reflect};
-use tim_core::{ErrorCode, Platform};
+use tim_core::Platform;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::error;
+use crate::options;
 
 #[derive(Default)]
 struct Defaults {
@@ -26,25 +26,8 @@ thread_local! {
 /// of `web`, `node`, `wx`, `qq`, `tt`, `swan`, `my`; anything else throws a `TimError` 8002.
 #[wasm_bindgen(js_name = setRuntimeDefaults)]
 pub fn set_runtime_defaults(defaults: &JsValue) -> Result<(), JsValue> {
-    let ws = Reflect::get(defaults, &"WebSocket".into()).unwrap_or(JsValue::UNDEFINED);
-    let platform = Reflect::get(defaults, &"platform".into()).unwrap_or(JsValue::UNDEFINED);
-    let ws = match ws {
-        v if v.is_undefined() || v.is_null() => None,
-        v => Some(
-            v.dyn_into::<Function>()
-                .map_err(|_| error::with_message(ErrorCode::InvalidArgument, "WebSocket must be a constructor."))?,
-        ),
-    };
-    let platform = match platform.as_string() {
-        None if platform.is_undefined() => None,
-        Some(name) if Platform::parse(&name).is_some() => Platform::parse(&name),
-        _ => {
-            return Err(error::with_message(
-                ErrorCode::InvalidArgument,
-                "platform must be one of web, node, wx, qq, tt, swan, my.",
-            ))
-        }
-    };
+    // The same readers (and errors) as `TIM.create`'s options.
+    let (ws, platform) = options::runtime_options(defaults)?;
     DEFAULTS.with(|d| {
         let mut d = d.borrow_mut();
         if ws.is_some() {

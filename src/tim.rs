@@ -4,7 +4,6 @@
 //! Promise; the core decides everything.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
@@ -16,8 +15,9 @@ use crate::driver::{self, Instance};
 use crate::{constants, convert, debug, error, log, options, promise, runtime};
 
 thread_local! {
-    /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`.
-    static INSTANCES: RefCell<HashMap<u64, (JsValue, Rc<Instance>)>> = RefCell::new(HashMap::new());
+    /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`. A list:
+    /// a page holds one or two, and a map's code is not worth its size in the wasm.
+    static INSTANCES: RefCell<Vec<(u64, JsValue, Rc<Instance>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An SDK instance (`TIM.create(options)`), mirroring the official web SDK's login API.
@@ -44,9 +44,15 @@ impl Tim {
         let mut config = Config::new(opts.sdk_app_id, choice.url);
         config.validate().map_err(error::from_code)?;
         if let Some(warning) = choice.warning {
-            log::warn(&warning);
+            log::warn(&[&warning]);
         }
-        if let Some(existing) = INSTANCES.with(|m| m.borrow().get(&opts.sdk_app_id).map(|(js, _)| js.clone())) {
+        let existing = INSTANCES.with(|m| {
+            let m = m.borrow();
+            m.iter()
+                .find(|(id, _, _)| *id == opts.sdk_app_id)
+                .map(|(_, js, _)| js.clone())
+        });
+        if let Some(existing) = existing {
             return Ok(existing);
         }
         config.platform = opts.platform.unwrap_or_else(runtime::platform);
@@ -59,8 +65,8 @@ impl Tim {
             plugins: RefCell::new(Vec::new()),
         }
         .into();
-        INSTANCES.with(|m| m.borrow_mut().insert(opts.sdk_app_id, (tim.clone(), instance)));
-        log::info(&format!("instance created for SDKAppID {}", opts.sdk_app_id));
+        INSTANCES.with(|m| m.borrow_mut().push((opts.sdk_app_id, tim.clone(), instance)));
+        log::info(&["instance created for SDKAppID ", &log::num(opts.sdk_app_id)]);
         Ok(tim)
     }
 
@@ -138,7 +144,7 @@ impl Tim {
         } else {
             String::new()
         };
-        log::info(&format!("registerPlugin({names}): stored; this SDK uses no plugin"));
+        log::info(&["registerPlugin(", &names, "): stored; this SDK uses no plugin"]);
         self.plugins.borrow_mut().push(plugins);
     }
 
@@ -155,7 +161,7 @@ impl Tim {
     /// `tim.off(name, handler, context?, once?)`: removes the matching registrations.
     pub fn off(&self, name: JsValue, handler: JsValue, context: JsValue, once: JsValue) {
         let Some(name) = name.as_string() else {
-            log::warn(&listener_name_warning("off", &name));
+            log::warn(&[&listener_name_warning("off", &name)]);
             return;
         };
         let removed = self
@@ -163,7 +169,7 @@ impl Tim {
             .listeners
             .borrow_mut()
             .remove(&name, &handler, &context, once.as_bool());
-        log::log(&format!("off '{name}': {removed} listener(s) removed"));
+        log::log(&["off '", &name, "': ", &log::num(removed as u64), " listener(s) removed"]);
     }
 
     /// `tim.isReady()`: true between `SDK_READY` and `SDK_NOT_READY`.
@@ -183,7 +189,7 @@ impl Tim {
     pub fn set_log_level(&self, level: JsValue) {
         match level.as_f64().and_then(log::Level::from_number) {
             Some(level) => log::set_level(level),
-            None => log::warn("setLogLevel: the level must be an integer from 0 to 4"),
+            None => log::warn(&["setLogLevel: the level must be an integer from 0 to 4"]),
         }
     }
 
@@ -193,22 +199,21 @@ impl Tim {
     pub fn destroy(&self) -> Promise {
         let instance = &self.instance;
         let sdk_app_id = instance.sdk_app_id;
-        INSTANCES.with(|m| {
-            let mut m = m.borrow_mut();
+        let forgotten = INSTANCES.with(|m| {
             // Forget the cached object only if it is this instance: after a destroy, a new instance
             // may own the SDKAppID, and calling destroy() again on the old object must not drop it.
-            if m.get(&sdk_app_id)
-                .is_some_and(|(_, cached)| Rc::ptr_eq(cached, instance))
-            {
-                m.remove(&sdk_app_id);
-            }
+            let mut m = m.borrow_mut();
+            let at = m.iter().position(|(_, _, cached)| Rc::ptr_eq(cached, instance));
+            at.map(|at| m.swap_remove(at))
         });
+        // Dropped here, with no borrow held.
+        drop(forgotten);
         if instance.with_session(|s| s.state() != tim_core::SessionState::Destroyed) {
             driver::feed(instance, tim_core::Input::Destroy);
             let data = convert::object(&[("SDKAppID", (sdk_app_id as f64).into())]);
             instance.emit(constants::SDK_DESTROY, data);
             instance.release();
-            log::info(&format!("instance of SDKAppID {sdk_app_id} destroyed"));
+            log::info(&["instance of SDKAppID ", &log::num(sdk_app_id), " destroyed"]);
         }
         Promise::resolve(&convert::object(&[("code", 0.into()), ("data", convert::object(&[]))]))
     }
@@ -230,7 +235,7 @@ impl Tim {
             return;
         };
         // Collect first: feeding may call listeners, which may create or destroy instances.
-        let instances: Vec<Rc<Instance>> = INSTANCES.with(|m| m.borrow().values().map(|(_, i)| i.clone()).collect());
+        let instances: Vec<Rc<Instance>> = INSTANCES.with(|m| m.borrow().iter().map(|(_, _, i)| i.clone()).collect());
         for instance in instances {
             driver::feed(&instance, tim_core::Input::Network(hint));
         }
@@ -254,13 +259,16 @@ impl Tim {
     fn add_listener(&self, name: JsValue, handler: JsValue, context: JsValue, once: bool) {
         let call = if once { "once" } else { "on" };
         let Some(name_text) = name.as_string() else {
-            log::warn(&listener_name_warning(call, &name));
+            log::warn(&[&listener_name_warning(call, &name)]);
             return;
         };
         let Ok(handler) = handler.dyn_into::<Function>() else {
-            log::warn(&format!(
-                "{call}('{name_text}', ...): the listener must be a function; nothing was registered"
-            ));
+            log::warn(&[
+                call,
+                "('",
+                &name_text,
+                "', ...): the listener must be a function; nothing was registered",
+            ]);
             return;
         };
         self.instance
@@ -278,10 +286,10 @@ fn listener_name_warning(call: &str, name: &JsValue) -> String {
     } else {
         name.js_typeof().as_string().unwrap_or_default()
     };
-    format!(
-        "{call}: the event name must be a string such as TIM.EVENT.SDK_READY, got {got} \
-         (is it a TIM.EVENT name this SDK does not have?); the call was ignored"
-    )
+    String::from(call)
+        + ": the event name must be a string such as TIM.EVENT.SDK_READY, got "
+        + &got
+        + " (is it a TIM.EVENT name this SDK does not have?); the call was ignored"
 }
 
 /// `"online"`/`"offline"` (or a boolean: online) as a core hint; anything else is logged and ignored.
@@ -290,7 +298,7 @@ fn network_hint_from_js(hint: &JsValue) -> Option<NetworkHint> {
         (Some("online"), _) | (_, Some(true)) => Some(NetworkHint::Online),
         (Some("offline"), _) | (_, Some(false)) => Some(NetworkHint::Offline),
         _ => {
-            log::warn("networkHint: expects 'online' or 'offline'");
+            log::warn(&["networkHint: expects 'online' or 'offline'"]);
             None
         }
     }

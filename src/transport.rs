@@ -75,7 +75,7 @@ impl SocketHandle {
     /// A constructor that throws (a bad URL, say) gives the exception's text.
     pub fn open(ctor: &Function, url: &str, socket: SocketId, sink: Sink) -> Result<SocketHandle, String> {
         let raw = Reflect::construct(ctor, &Array::of1(&JsValue::from_str(url)))
-            .map_err(|e| format!("the WebSocket constructor threw: {}", describe(&e)))?;
+            .map_err(|e| String::from("the WebSocket constructor threw: ") + &describe(&e))?;
         let ws: Socket = raw.unchecked_into();
         let on_open = {
             let sink = sink.clone();
@@ -99,7 +99,7 @@ impl SocketHandle {
             sink(Input::SocketClosed {
                 socket,
                 code: 1006,
-                reason: format!("socket error: {reason}"),
+                reason: String::from("socket error: ") + &reason,
             })
         });
         let handlers: [Handler; 4] = [on_open, on_message, on_close, on_error];

@@ -84,8 +84,11 @@ pub fn run(args: &[String]) -> Result {
     )?;
 
     util::step("assembling pkg/");
-    let esm_glue = fs::read_to_string(bindgen_dir.join(format!("{STEM}_bg.js")))?;
-    fs::write(pkg.join(format!("{STEM}_bg.mjs")), &esm_glue)?;
+    crate::glue_min::write(
+        &node_modules,
+        &bindgen_dir.join(format!("{STEM}_bg.js")),
+        &pkg.join(format!("{STEM}_bg.mjs")),
+    )?;
     let cjs_glue_path = pkg.join(format!("{STEM}_glue.cjs"));
     util::step("the CommonJS glue (esbuild --format=cjs --target=es2015)");
     glue_to_commonjs(&node_modules, &bindgen_dir, &cjs_glue_path)?;
@@ -101,6 +104,7 @@ pub fn run(args: &[String]) -> Result {
 
     util::step("package sizes (bytes)");
     print_sizes(&pkg)?;
+    crate::size_budget::check(&pkg)?;
     println!("\npkg/ is ready: `npm pack pkg/` makes the tarball, `npm install ./pkg` uses it");
     Ok(())
 }

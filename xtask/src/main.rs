@@ -8,7 +8,9 @@
 mod bench;
 mod build;
 mod demo;
+mod glue_min;
 mod install;
+mod size_budget;
 mod test;
 mod util;
 

@@ -66,9 +66,11 @@ impl ReconnectPolicy {
         (base - spread).saturating_add(rng.up_to(spread.saturating_mul(2)))
     }
 
+    /// `base * percent / 100`, rounded down, without overflow (and without a 128-bit division, which
+    /// costs the wasm a kilobyte): with `base = 100q + r`, it is `q * percent + r * percent / 100`.
     fn spread(&self, base: Millis) -> Millis {
-        let percent = u128::from(self.jitter_percent.min(100));
-        (u128::from(base) * percent / 100) as Millis
+        let percent = Millis::from(self.jitter_percent.min(100));
+        (base / 100) * percent + (base % 100) * percent / 100
     }
 }
 

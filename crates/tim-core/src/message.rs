@@ -80,7 +80,7 @@ impl Message {
             Flow::Out => &self.to,
             Flow::In => &self.from,
         };
-        format!("{CONV_C2C}{peer}")
+        String::from(CONV_C2C) + peer
     }
 
     /// A message the server pushed, seen by `login_user`: `out` when this account sent it.
@@ -114,15 +114,25 @@ pub(crate) fn check_conversation_type(conversation_type: &str) -> Result<(), Tim
     }
     Err(TimError {
         code: ErrorCode::InvalidArgument.code(),
-        message: format!(
-            "conversationType must be TIM.TYPES.CONV_C2C ('{CONV_C2C}'): this SDK has one-to-one text messages only (got '{conversation_type}')."
-        ),
+        message: String::from("conversationType must be TIM.TYPES.CONV_C2C ('")
+            + CONV_C2C
+            + "'): this SDK has one-to-one text messages only (got '"
+            + conversation_type
+            + "').",
     })
 }
 
 /// A message id: 32 hex digits from the session's generator (seeded per instance).
+/// (By hand: `{:016x}` would bring `core::fmt`'s hex formatting into the wasm.)
 pub(crate) fn new_id(random: [u64; 2]) -> String {
-    format!("{:016x}{:016x}", random[0], random[1])
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for word in random {
+        for shift in (0..16).rev() {
+            id.push(char::from(HEX[((word >> (shift * 4)) & 0xf) as usize]));
+        }
+    }
+    id
 }
 
 #[cfg(test)]

@@ -16,9 +16,13 @@ pub fn choose_server_url(server_url: Option<&str>, proxy_server: Option<&str>) -
     let given = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_owned);
     match (given(server_url), given(proxy_server)) {
         (Some(url), Some(proxy)) => ServerUrlChoice {
-            warning: Some(format!(
-                "TIM.create: both serverUrl ({url}) and proxyServer ({proxy}) are given; using serverUrl"
-            )),
+            warning: Some(
+                String::from("TIM.create: both serverUrl (")
+                    + &url
+                    + ") and proxyServer ("
+                    + &proxy
+                    + ") are given; using serverUrl",
+            ),
             url,
         },
         (Some(url), None) | (None, Some(url)) => ServerUrlChoice { url, warning: None },

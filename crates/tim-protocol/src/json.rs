@@ -73,6 +73,11 @@ impl Parser<'_> {
         self.bytes.get(self.pos).copied()
     }
 
+    /// The bytes not read yet (`get`, not indexing: no panic path in the wasm).
+    fn rest(&self) -> &[u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
     fn at_end(&self) -> bool {
         self.pos >= self.bytes.len()
     }
@@ -137,7 +142,7 @@ impl Parser<'_> {
     }
 
     fn word(&mut self, word: &str) -> Result<(), &'static str> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+        if self.rest().starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(())
         } else {
@@ -244,7 +249,7 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            out.push_str(&self.text[start..self.pos]);
+            out.push_str(self.text.get(start..self.pos).unwrap_or_default());
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -275,7 +280,7 @@ impl Parser<'_> {
                 let unit = self.hex4()?;
                 let code = match unit {
                     0xd800..=0xdbff => {
-                        if !self.bytes[self.pos..].starts_with(b"\\u") {
+                        if !self.rest().starts_with(b"\\u") {
                             return Err("not JSON: a lone surrogate");
                         }
                         self.pos += 2;
@@ -359,6 +364,13 @@ impl Writer {
     }
 }
 
+/// `value` in decimal, without `core::fmt` (whose integer formatting the wasm need not carry).
+pub fn decimal(value: u64) -> String {
+    let mut out = String::new();
+    push_u64(&mut out, value);
+    out
+}
+
 /// Appends `value` in decimal.
 pub(crate) fn push_u64(out: &mut String, mut value: u64) {
     let mut digits = [0u8; 20];
@@ -394,7 +406,8 @@ fn push_string(out: &mut String, value: &str) {
             0..=0x1f => "",
             _ => continue,
         };
-        out.push_str(&value[start..i]);
+        // `start` and `i` sit next to ASCII bytes, so on character boundaries: `get` never fails.
+        out.push_str(value.get(start..i).unwrap_or_default());
         if short.is_empty() {
             out.push_str("\\u00");
             out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -404,7 +417,7 @@ fn push_string(out: &mut String, value: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&value[start..]);
+    out.push_str(value.get(start..).unwrap_or_default());
     out.push('"');
 }
 

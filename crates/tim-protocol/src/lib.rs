@@ -26,7 +26,7 @@ pub mod samples;
 pub use codec::{request_id_of, DecodeError};
 pub use codes::ErrorCode;
 pub use frames::{ClientFrame, Platform, RequestId, ServerFrame};
-pub use json::MAX_WIRE_INTEGER;
+pub use json::{decimal, MAX_WIRE_INTEGER};
 pub use kick::KickType;
 
 /// Version of this wire protocol. Bumped on any incompatible change to the frames.

@@ -123,7 +123,7 @@ impl Session {
                     handle,
                     TimError {
                         code: ErrorCode::NetworkError.code(),
-                        message: format!("{} The SDK is reconnecting.", ErrorCode::NetworkError.message()),
+                        message: String::from(ErrorCode::NetworkError.message()) + " The SDK is reconnecting.",
                     },
                 );
             }
@@ -137,7 +137,9 @@ impl Session {
                 handle,
                 TimError {
                     code: ErrorCode::InvalidArgument.code(),
-                    message: format!("The message text exceeds {MAX_MESSAGE_TEXT_BYTES} bytes."),
+                    message: String::from("The message text exceeds ")
+                        + &tim_protocol::decimal(MAX_MESSAGE_TEXT_BYTES as u64)
+                        + " bytes.",
                 },
             );
         }

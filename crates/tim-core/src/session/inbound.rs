@@ -106,7 +106,7 @@ impl Session {
     }
 
     pub(super) fn on_undecodable(&mut self, error: &str) {
-        let message = format!("{} {error}", ErrorCode::ProtocolError.message());
+        let message = String::from(ErrorCode::ProtocolError.message()) + " " + error;
         let error = TimError {
             code: ErrorCode::ProtocolError.code(),
             message,

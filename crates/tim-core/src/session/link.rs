@@ -112,11 +112,12 @@ impl Session {
         }
         match &self.phase {
             Phase::LoggingIn(_) => {
-                let message = format!(
-                    "{} The connection closed before the login reply (code {code}{}{reason}).",
-                    ErrorCode::NetworkError.message(),
-                    if reason.is_empty() { "" } else { ": " }
-                );
+                let message = String::from(ErrorCode::NetworkError.message())
+                    + " The connection closed before the login reply (code "
+                    + &tim_protocol::decimal(u64::from(code))
+                    + if reason.is_empty() { "" } else { ": " }
+                    + reason
+                    + ").";
                 self.login_failed(TimError {
                     code: ErrorCode::NetworkError.code(),
                     message,
@@ -141,10 +142,7 @@ impl Session {
     pub(super) fn connection_lost(&mut self) {
         self.close_link(NORMAL_CLOSE);
         for handle in self.requests.take_all() {
-            let message = format!(
-                "{} The connection dropped before the reply.",
-                ErrorCode::NetworkError.message()
-            );
+            let message = String::from(ErrorCode::NetworkError.message()) + " The connection dropped before the reply.";
             self.fail(
                 handle,
                 TimError {

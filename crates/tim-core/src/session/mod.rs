@@ -239,7 +239,7 @@ impl Session {
         }
         TimError {
             code: reason.code(),
-            message: format!("{} Reason: {}", ErrorCode::SdkIsNotReady.message(), reason.message()),
+            message: String::from(ErrorCode::SdkIsNotReady.message()) + " Reason: " + reason.message(),
         }
     }
 
