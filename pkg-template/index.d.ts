@@ -212,6 +212,8 @@ declare namespace TIM {
     sockets: number;
     liveSockets: number;
     liveClosures: number;
+    /** The instance's next timer (`Date.now()` ms), `null` when nothing is scheduled (no reconnect can follow). */
+    nextDeadline: number | null;
   }
 
   /** An SDK instance (`TIM.create(...)`); the official type name. */

@@ -159,6 +159,15 @@ impl Instance {
         self.sockets.borrow().len()
     }
 
+    /// When the core next wants to be woken (ms on the `Date.now()` clock); `None` once it has nothing
+    /// left to do by itself (logged out, kicked, destroyed): no reconnect or heartbeat can follow.
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.released.get() {
+            return None;
+        }
+        self.session.borrow().poll_timeout()
+    }
+
     fn sink(self: &Rc<Self>) -> Sink {
         let weak: Weak<Instance> = Rc::downgrade(self);
         Rc::new(move |input| {

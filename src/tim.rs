@@ -241,8 +241,9 @@ impl Tim {
         }
     }
 
-    /// Internal, for leak tests: `{listeners, pendingPromises, sockets, liveSockets, liveClosures}`
-    /// (the last two over all instances of the module).
+    /// Internal, for leak tests: `{listeners, pendingPromises, sockets, liveSockets, liveClosures,
+    /// nextDeadline}` (`liveSockets`/`liveClosures` over all instances of the module; `nextDeadline` the
+    /// core's next timer in `Date.now()` ms, or `null` when nothing is scheduled).
     #[wasm_bindgen(js_name = __debugCounts)]
     pub fn debug_counts(&self) -> JsValue {
         let listeners = self.instance.listeners.borrow().len() as f64;
@@ -253,6 +254,12 @@ impl Tim {
             ("sockets", (self.instance.socket_count() as f64).into()),
             ("liveSockets", (debug::live_sockets() as f64).into()),
             ("liveClosures", (debug::live_closures() as f64).into()),
+            (
+                "nextDeadline",
+                self.instance
+                    .next_deadline()
+                    .map_or(JsValue::NULL, |t| JsValue::from(t as f64)),
+            ),
         ])
     }
 

@@ -94,12 +94,33 @@ export class SdkClient {
     return this.call('networkHint', hint);
   }
 
+  /** {@link networkHint}, resolving `{at, socketsAfter}`: the worker's Date.now() when it handled the hint
+   * and its socket count right after, in the same tick. */
+  networkHintProbe(hint) {
+    return this.call('networkHintProbe', hint);
+  }
+
   destroy() {
     return this.call('destroy');
   }
 
   isReady() {
     return this.call('isReady');
+  }
+
+  /** `tim.__debugCounts()`: sockets, closures, and `nextDeadline` (the instance's next timer, or null). */
+  debugCounts() {
+    return this.call('debugCounts');
+  }
+
+  /**
+   * Whether the instance has stopped for good: no socket and no timer, so no reconnect, hello or retry can
+   * ever follow without an API call. This is the condition a "no reconnect" check waits on instead of a
+   * sleep; the core's simulated-time tests prove that a stopped instance stays stopped.
+   */
+  async isStopped() {
+    const { sockets, nextDeadline } = await this.debugCounts();
+    return sockets === 0 && nextDeadline === null;
   }
 
   /** Events since index `from`, as compact strings: 'NET_STATE_CHANGE:connecting', 'KICKED_OUT:userSigExpired'. */

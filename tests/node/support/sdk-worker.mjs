@@ -97,6 +97,12 @@ const ops = {
   destroy: () => tim.destroy(),
   // Internal entry the browser and mini-program loaders call on online/offline events.
   networkHint: (hint) => tim.networkHint(hint),
+  // The same, reporting when the worker handled it and the sockets right after (same tick: no timer ran).
+  networkHintProbe: (hint) => {
+    const at = Date.now();
+    tim.networkHint(hint);
+    return { at, socketsAfter: tim.__debugCounts().sockets };
+  },
   isReady: () => tim.isReady(),
   getLoginUser: () => tim.getLoginUser(),
   types: () => plain(TIM.TYPES),
