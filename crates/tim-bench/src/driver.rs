@@ -173,7 +173,7 @@ fn size_rows(plan: &Plan) -> Vec<Row> {
             )]
         }
     };
-    let mut rows = Vec::new();
+    let mut rows = size_by_part(plan);
     for vf in vendor::VENDOR_FILES {
         let what = |kind: &str| format!("SDK size {kind}: {names} vs {} {}", vf.spec, vf.file);
         match vendor::fetch(vf, &plan.cache()).and_then(|f| sizes::measure_files(&[f])) {
@@ -197,6 +197,81 @@ fn size_rows(plan: &Plan) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// The size breakdown: each browser file (gzip -9) against the budget of `xtask/size-budget.txt`, and the
+/// wasm's code by part (bytes of function bodies before wasm-opt, from the bindgen output's name section).
+fn size_by_part(plan: &Plan) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let budget = std::fs::read_to_string(plan.root.join("xtask/size-budget.txt"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .filter_map(|l| l.split('#').next())
+                .find_map(|l| l.trim().strip_prefix("browser_gzip_bytes"))
+                .and_then(|v| {
+                    v.trim_start()
+                        .strip_prefix('=')
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+        });
+    if let Ok(files) = sizes::browser_files(&plan.root.join("pkg")) {
+        let mut parts = Vec::new();
+        let mut total = 0;
+        for f in &files {
+            if let Ok(s) = sizes::measure_files(std::slice::from_ref(f)) {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                parts.push(format!("{name} {} ({} raw)", bytes(s.gzip), bytes(s.raw)));
+                total += s.gzip;
+            }
+        }
+        let (reference, r) = match budget {
+            Some(b) => (
+                format!("{} budget (xtask/size-budget.txt)", bytes(b)),
+                ratio(total as f64, b as f64),
+            ),
+            None => ("no xtask/size-budget.txt".to_owned(), None),
+        };
+        rows.push(Row::new(
+            format!("SDK size by file, gzip -9 (raw): {}", parts.join(" + ")),
+            bytes(total),
+            reference,
+            r,
+        ));
+    }
+    let bindgen = build_target(plan).join("tim-wasm-bindgen/tim_wasm_bg.wasm");
+    match std::fs::read(&bindgen)
+        .map_err(|e| e.to_string())
+        .and_then(|w| sizes::wasm_parts(&w))
+    {
+        Ok(parts) => {
+            let total: u64 = parts.iter().map(|(_, n)| n).sum();
+            let list: Vec<String> = parts.iter().map(|(p, n)| format!("{p} {}", bytes(*n))).collect();
+            rows.push(Row::new(
+                format!(
+                    "wasm by part, before wasm-opt (function bodies by crate, and data): {}",
+                    list.join(", ")
+                ),
+                bytes(total),
+                "-".to_owned(),
+                None,
+            ));
+        }
+        Err(why) => rows.push(Row::skipped("wasm by part", format!("{why} ({})", bindgen.display()))),
+    }
+    rows
+}
+
+/// The cargo target folder of the workspace being measured (`CARGO_TARGET_DIR` honoured).
+fn build_target(plan: &Plan) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => plan.root.join(dir),
+        None => plan.root.join("target"),
+    }
 }
 
 // ---- 2. and 3. latency in Node -----------------------------------------------------------------------
