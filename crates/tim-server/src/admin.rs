@@ -64,11 +64,14 @@ fn authorize<'s>(
     body: &str,
 ) -> Result<(&'s AppRuntime, Value), Json<Value>> {
     let ip = peer.ip();
-    if state.login_failures.is_limited(ip, state.clock.now()) {
-        return Err(fail(ErrorCode::LoginRateLimited, ErrorCode::LoginRateLimited.message()));
-    }
+    // Valid credentials always pass; failures from an address over the limit get 70050.
     let refuse = |code: ErrorCode, info: String| {
-        state.login_failures.record_failure(ip, state.clock.now());
+        let now = state.clock.now();
+        let limited = state.login_failures.is_limited(ip, now);
+        state.login_failures.record_failure(ip, now);
+        if limited {
+            return fail(ErrorCode::LoginRateLimited, ErrorCode::LoginRateLimited.message());
+        }
         fail(code, info)
     };
     let sdk_app_id = params

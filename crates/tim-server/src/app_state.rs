@@ -86,7 +86,11 @@ impl AppState {
             apps: config.app.iter().map(|a| (a.sdkappid, AppRuntime::new(a))).collect(),
             registry: Arc::new(MemoryRegistry::new(limits.recent_kicked_capacity)),
             hub: Hub::default(),
-            caps: ConnectionCaps::new(limits.max_connections, limits.max_connections_per_ip),
+            caps: ConnectionCaps::new(
+                limits.max_connections,
+                limits.max_connections_per_ip,
+                crate::limits::EVICTION_OVERCOMMIT,
+            ),
             login_failures: LoginFailureLimiter::new(
                 limits.login_failures_per_ip,
                 Duration::from_millis(limits.login_failure_window_ms),

@@ -75,6 +75,16 @@ pub struct Limits {
     pub write_timeout_ms: u64,
     /// How many kicked instance ids are remembered so that their resume is refused (80007).
     pub recent_kicked_capacity: usize,
+    /// An HTTP request's headers (so also a WebSocket upgrade) must have arrived this long after the
+    /// connection was accepted or its previous request answered; else the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// An HTTP request body (admin API) must have arrived in full this long after its headers (else 408).
+    pub body_read_timeout_ms: u64,
+    /// Largest WebSocket message read at all: frames up to it over `max_frame_bytes` get 80003 and close
+    /// 1009; bigger ones are cut off by the WebSocket layer.
+    pub max_socket_message_bytes: usize,
+    /// After SIGTERM / Ctrl-C the process exits within this, whatever the clients do.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -92,6 +102,10 @@ impl Default for Limits {
             outbound_queue_frames: 256,
             write_timeout_ms: 10_000,
             recent_kicked_capacity: 100_000,
+            header_read_timeout_ms: 5_000,
+            body_read_timeout_ms: 10_000,
+            max_socket_message_bytes: 1024 * 1024,
+            shutdown_grace_ms: 3_000,
         }
     }
 }
@@ -192,7 +206,7 @@ impl Config {
 
 impl Limits {
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&str, u64); 10] = [
+        let positive: [(&str, u64); 13] = [
             ("login_deadline_ms", self.login_deadline_ms),
             ("max_connections", self.max_connections as u64),
             ("max_connections_per_ip", self.max_connections_per_ip as u64),
@@ -203,6 +217,9 @@ impl Limits {
             ("outbound_queue_frames", self.outbound_queue_frames as u64),
             ("write_timeout_ms", self.write_timeout_ms),
             ("recent_kicked_capacity", self.recent_kicked_capacity as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("shutdown_grace_ms", self.shutdown_grace_ms),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -211,6 +228,15 @@ impl Limits {
         }
         if !(256..=1024 * 1024).contains(&self.max_frame_bytes) {
             return Err(err("limits.max_frame_bytes", "must be between 256 and 1048576"));
+        }
+        if !(self.max_frame_bytes..=16 * 1024 * 1024).contains(&self.max_socket_message_bytes) {
+            return Err(err(
+                "limits.max_socket_message_bytes",
+                format!(
+                    "must be between max_frame_bytes ({}) and 16777216",
+                    self.max_frame_bytes
+                ),
+            ));
         }
         if self.hello_interval_ms >= self.idle_timeout_ms {
             return Err(err(

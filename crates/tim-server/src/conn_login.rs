@@ -107,15 +107,19 @@ impl ConnLogin {
             return Reply::error(Some(frame.id()), ErrorCode::ServerInternal);
         };
         let state = Arc::clone(&self.state);
-        if state.login_failures.is_limited(self.ip, state.clock.now()) {
-            state.metrics.login("login_rate_limited");
-            state.metrics.connection_refused("rate_limited");
-            let mut reply = Reply::error(Some(*id), ErrorCode::LoginRateLimited);
-            reply.close = Some((close::RATE_LIMITED, "too many failed logins"));
-            return reply;
-        }
+        // A valid UserSig is always admitted, even from an address that is failing a lot (verifying costs
+        // a few microseconds); only the failing connection pays: once its address is over the limit, a
+        // failure closes it, so every further attempt costs the attacker a new connection.
         match self.try_login(frame).await {
             Ok(reply) => reply,
+            Err(code) if counts_as_failed_credentials(code) && state.login_failures.is_limited(self.ip, state.clock.now()) => {
+                state.login_failures.record_failure(self.ip, state.clock.now());
+                state.metrics.login("login_rate_limited");
+                state.metrics.connection_refused("rate_limited");
+                let mut reply = Reply::error(Some(*id), ErrorCode::LoginRateLimited);
+                reply.close = Some((close::RATE_LIMITED, "too many failed logins"));
+                reply
+            }
             Err(code) => {
                 state.metrics.login(&code.name().to_ascii_lowercase());
                 if counts_as_failed_credentials(code) {

@@ -8,48 +8,61 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
+use axum::Extension;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tim_protocol::{close, ClientFrame, DecodeError, ErrorCode, KickType, ServerFrame};
 use tokio::time::{sleep_until, timeout, Instant};
 
+use crate::accept::ConnCtx;
 use crate::app_state::AppState;
 use crate::conn_login::{error_frame, ConnLogin, Reply};
-use crate::hub::{ConnInbox, Control};
-use crate::limits::ConnSlot;
+use crate::hub::{ConnInbox, Control, Inbound};
+use crate::limits::{ConnSlot, Refusal};
 use crate::registry::ConnId;
 
-/// Largest message the WebSocket layer reads at all; frames between `max_frame_bytes` and this get a
-/// clean error 80003 and close 1009, bigger ones are cut off by the WebSocket layer.
-fn hard_message_limit(max_frame_bytes: usize) -> usize {
-    max_frame_bytes.saturating_mul(4).max(64 * 1024)
-}
+/// Bytes of unsent frames tungstenite may hold for one connection (pongs to a ping flood pile up here
+/// when the client does not read); beyond it a write fails and the connection is dropped.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
+/// How long a closing handshake may take when the server is shutting down or making room.
+const QUICK_CLOSE: Duration = Duration::from_millis(500);
 
 /// `GET /ws`: upgrades, then runs the connection (or refuses it when a connection cap is reached).
+/// The place in the caps was taken when the TCP connection was accepted (`accept`); without that
+/// context (a router served some other way) it is taken here.
 pub async fn ws_handler(
     ws: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State(state): State<Arc<AppState>>,
+    ctx: Option<Extension<ConnCtx>>,
 ) -> Response {
-    let limit = hard_message_limit(state.limits.max_frame_bytes);
-    let slot = state.caps.acquire(peer.ip());
+    // Frames up to the socket limit are read whole, so that every oversized frame gets 80003 and 1009;
+    // only beyond it does the WebSocket layer cut the connection.
+    let limit = state.limits.max_socket_message_bytes;
+    let slot = match ctx {
+        Some(Extension(ctx)) => ctx.take_slot(),
+        None => state.caps.acquire(peer.ip()).map(Arc::new),
+    };
     // Frames are at most 16 KiB; tungstenite's default 128 KiB read buffer per connection made an idle
     // instance cost ~140 KB (bench: ~14 KB with 4 KiB).
     ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| async move {
             match slot {
-                Some(slot) => run(socket, state, peer.ip(), slot).await,
-                None => refuse_full(socket, state).await,
+                Ok(slot) => run(socket, state, peer.ip(), slot).await,
+                Err(refusal) => refuse_full(socket, state, refusal).await,
             }
         })
 }
 
-async fn refuse_full(socket: WebSocket, state: Arc<AppState>) {
-    state.metrics.connection_refused("server_full");
+async fn refuse_full(socket: WebSocket, state: Arc<AppState>, refusal: Refusal) {
+    state.metrics.connection_refused(refusal.as_str());
     let (mut sink, mut stream) = socket.split();
-    let write_timeout = Duration::from_millis(state.limits.write_timeout_ms);
+    let write_timeout = QUICK_CLOSE;
     let frame = error_frame(None, ErrorCode::TooManyConnections);
     if send_text(&mut sink, &frame, write_timeout).await {
         close_gracefully(
@@ -78,6 +91,8 @@ struct Conn {
     state: Arc<AppState>,
     id: ConnId,
     login: ConnLogin,
+    /// The place in the connection caps: pending (evictable) until logged in.
+    slot: Arc<ConnSlot>,
     sink: SplitSink<WebSocket, Message>,
     stream: SplitStream<WebSocket>,
     write_timeout: Duration,
@@ -89,7 +104,7 @@ struct Conn {
     expiry_fired: bool,
 }
 
-async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: ConnSlot) {
+async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: Arc<ConnSlot>) {
     let (id, inbox) = state.hub.register(state.limits.outbound_queue_frames);
     let (sink, stream) = socket.split();
     let now = state.clock.now();
@@ -97,6 +112,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: ConnSlot
         login: ConnLogin::new(Arc::clone(&state), id, ip),
         state: Arc::clone(&state),
         id,
+        slot,
         sink,
         stream,
         write_timeout: Duration::from_millis(state.limits.write_timeout_ms),
@@ -108,7 +124,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: ConnSlot
     let ending = conn.serve(inbox).await;
     conn.finish(ending).await;
     state.hub.unregister(id);
-    drop(slot);
+    drop(conn);
     tracing::debug!(conn = id, ?ending, "disconnected");
 }
 
@@ -118,6 +134,8 @@ impl Conn {
         let idle = Duration::from_millis(self.state.limits.idle_timeout_ms);
         loop {
             if *shutdown.borrow_and_update() {
+                // Bounded whatever the client does: the process exits within `shutdown_grace_ms`.
+                self.write_timeout = QUICK_CLOSE;
                 self.close(close::GOING_AWAY, "server shutting down").await;
                 return Ending::Shutdown;
             }
@@ -127,17 +145,14 @@ impl Conn {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => continue,
-                Some(cmd) = inbox.control.recv() => {
-                    if let Some(ending) = self.on_control(cmd).await {
-                        return ending;
-                    }
-                }
-                msg = self.stream.next() => {
-                    if let Some(ending) = self.on_message(msg).await {
-                        return ending;
-                    }
-                }
-                Some(frame) = inbox.push.recv() => {
+                inbound = inbox.recv() => {
+                    let frame = match inbound {
+                        Inbound::Control(cmd) => match self.on_control(cmd).await {
+                            Some(ending) => return ending,
+                            None => continue,
+                        },
+                        Inbound::Push(frame) => frame,
+                    };
                     let text = Message::Text(frame.encode().into());
                     match timeout(self.write_timeout, self.sink.send(text)).await {
                         Ok(Ok(())) => {}
@@ -148,6 +163,18 @@ impl Conn {
                             return Ending::Dropped;
                         }
                     }
+                }
+                msg = self.stream.next() => {
+                    if let Some(ending) = self.on_message(msg).await {
+                        return ending;
+                    }
+                }
+                // A newer connection needs the place, and this one has not logged in.
+                _ = self.slot.evicted(), if self.login.current.is_none() => {
+                    self.state.metrics.connection_closed_by_limit("evicted");
+                    self.write_timeout = QUICK_CLOSE;
+                    self.close(close::SERVER_FULL, "making room").await;
+                    return Ending::Dropped;
                 }
                 _ = sleep_until(self.last_inbound + idle) => {
                     self.state.metrics.connection_closed_by_limit("idle_timeout");
@@ -256,7 +283,19 @@ impl Conn {
                     )
                     .await;
             }
-            Message::Ping(_) | Message::Pong(_) => return None,
+            // tungstenite queued the pong; flushing it here means a client that pings without reading
+            // stops being read and is dropped after the write timeout, instead of piling up pongs.
+            Message::Ping(_) => {
+                return match timeout(self.write_timeout, self.sink.flush()).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(_)) => Some(Ending::Dropped),
+                    Err(_) => {
+                        self.state.metrics.connection_closed_by_limit("write_timeout");
+                        Some(Ending::Dropped)
+                    }
+                };
+            }
+            Message::Pong(_) => return None,
             Message::Close(_) => return Some(Ending::Dropped),
         };
         // One size rule: the configured limit (which may be above or below the protocol's default).
@@ -285,11 +324,13 @@ impl Conn {
             (false, true) => {
                 self.login_deadline = None;
                 self.expiry_fired = false;
+                self.slot.set_logged_in(true);
             }
             // After a logout the connection must log in again within the deadline (or be closed).
             (true, false) => {
                 self.login_deadline =
                     Some(self.state.clock.now() + Duration::from_millis(self.state.limits.login_deadline_ms));
+                self.slot.set_logged_in(false);
             }
             _ => {}
         }
@@ -355,13 +396,13 @@ async fn close_gracefully(
         reason: reason.into(),
     };
     if matches!(timeout(limit, sink.send(Message::Close(Some(frame)))).await, Ok(Ok(()))) {
-        drain(stream).await;
+        drain(stream, limit.min(Duration::from_secs(2))).await;
     }
 }
 
-/// Reads and drops inbound frames until the client's close arrives (at most 2 s).
-async fn drain(stream: &mut SplitStream<WebSocket>) {
-    let _ = timeout(Duration::from_secs(2), async {
+/// Reads and drops inbound frames until the client's close arrives (at most `limit`).
+async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
+    let _ = timeout(limit, async {
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {
                 break;

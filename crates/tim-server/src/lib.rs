@@ -6,6 +6,7 @@
 //! limits on everything a client controls, and Prometheus metrics. The binary is `tim-server`
 //! (see `README.md` for the command line, config keys and admin API).
 
+pub mod accept;
 pub mod admin;
 pub mod app_state;
 pub mod auth;

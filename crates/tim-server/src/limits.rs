@@ -1,18 +1,74 @@
-//! Connection caps (global and per IP) and the failed-login rate limit per IP.
+//! Connection caps (global and per IP), taken when a TCP connection is accepted, and the failed-login
+//! rate limit per IP.
+//!
+//! A connection is *pending* until it logs in. When a cap is reached, a new connection evicts the oldest
+//! pending connection of the address that holds the most pending ones (for the per-IP cap: of its own
+//! address), so silent or slow connections can never keep a valid user out; only logged-in connections
+//! make the server refuse. Evicted connections close at once; until they have, up to `overcommit`
+//! connections beyond the cap are allowed (the file-descriptor reserve covers them).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use tokio::sync::Notify;
+
+/// Places beyond the caps that may be taken while evicted connections close (within the descriptor
+/// reserve of `accept::FD_RESERVE`).
+pub const EVICTION_OVERCOMMIT: usize = 16;
 
 /// Counts open connections; a [`ConnSlot`] gives its place back on drop.
 #[derive(Debug)]
 pub struct ConnectionCaps {
     max_total: usize,
     max_per_ip: usize,
-    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    overcommit: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    total: usize,
+    evicting: usize,
+    next_id: u64,
+    per_ip: HashMap<IpAddr, PerIp>,
+}
+
+#[derive(Debug, Default)]
+struct PerIp {
+    open: usize,
+    evicting: usize,
+    /// Pending (not logged-in) connections, oldest first.
+    pending: VecDeque<(u64, Arc<Eviction>)>,
+}
+
+#[derive(Debug, Default)]
+struct Eviction {
+    evicted: AtomicBool,
+    notify: Notify,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Every place is held by logged-in connections (or evictions are still under way).
+    ServerFull,
+    /// Every place of this address is held by its logged-in connections.
+    AddressFull,
+}
+
+impl Refusal {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::ServerFull => "server_full",
+            Refusal::AddressFull => "address_full",
+        }
+    }
 }
 
 /// One open connection's place in [`ConnectionCaps`].
@@ -20,53 +76,147 @@ pub struct ConnectionCaps {
 pub struct ConnSlot {
     caps: Arc<ConnectionCaps>,
     ip: IpAddr,
+    id: u64,
+    eviction: Arc<Eviction>,
 }
 
 impl ConnectionCaps {
-    /// Caps of `max_total` connections, `max_per_ip` of them from one address.
-    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<ConnectionCaps> {
+    /// Caps of `max_total` connections, `max_per_ip` of them from one address; `overcommit` places beyond
+    /// the caps may be taken while evicted connections close.
+    pub fn new(max_total: usize, max_per_ip: usize, overcommit: usize) -> Arc<ConnectionCaps> {
         Arc::new(ConnectionCaps {
             max_total,
             max_per_ip,
-            counts: Mutex::new((0, HashMap::new())),
+            overcommit,
+            inner: Mutex::new(Inner::default()),
         })
     }
 
-    /// Takes a place for a connection from `ip`, or `None` when a cap is reached.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
-        let mut counts = self.lock();
-        let (total, per_ip) = &mut *counts;
-        let mine = per_ip.get(&ip).copied().unwrap_or(0);
-        if *total >= self.max_total || mine >= self.max_per_ip {
-            return None;
+    /// The total cap.
+    pub fn max_total(&self) -> usize {
+        self.max_total
+    }
+
+    /// Takes a place for a (pending) connection from `ip`, evicting a pending one when a cap is reached.
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, Refusal> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.total >= self.max_total + self.overcommit {
+            return Err(Refusal::ServerFull);
         }
-        *total += 1;
-        per_ip.insert(ip, mine + 1);
-        Some(ConnSlot {
+        let mine = inner.per_ip.entry(ip).or_default();
+        if mine.open >= self.max_per_ip + self.overcommit {
+            return Err(Refusal::AddressFull);
+        }
+        if mine.open - mine.evicting >= self.max_per_ip {
+            if !evict_oldest(mine) {
+                drop_if_empty(&mut inner.per_ip, ip);
+                return Err(Refusal::AddressFull);
+            }
+            inner.evicting += 1;
+        }
+        if inner.total - inner.evicting >= self.max_total {
+            let heaviest = inner
+                .per_ip
+                .iter()
+                .filter(|(_, p)| !p.pending.is_empty())
+                .max_by_key(|(_, p)| p.pending.len())
+                .map(|(ip, _)| *ip);
+            if !heaviest
+                .and_then(|h| inner.per_ip.get_mut(&h))
+                .is_some_and(evict_oldest)
+            {
+                drop_if_empty(&mut inner.per_ip, ip);
+                return Err(Refusal::ServerFull);
+            }
+            inner.evicting += 1;
+        }
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let eviction = Arc::new(Eviction::default());
+        let mine = inner.per_ip.entry(ip).or_default();
+        mine.open += 1;
+        mine.pending.push_back((id, Arc::clone(&eviction)));
+        inner.total += 1;
+        Ok(ConnSlot {
             caps: Arc::clone(self),
             ip,
+            id,
+            eviction,
         })
     }
 
     /// Connections open now.
     pub fn open(&self) -> usize {
-        self.lock().0
+        self.lock().total
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Tells the oldest pending connection of `per` to go; false when it has none.
+fn evict_oldest(per: &mut PerIp) -> bool {
+    let Some((_, eviction)) = per.pending.pop_front() else {
+        return false;
+    };
+    eviction.evicted.store(true, Ordering::SeqCst);
+    eviction.notify.notify_one();
+    per.evicting += 1;
+    true
+}
+
+fn drop_if_empty(per_ip: &mut HashMap<IpAddr, PerIp>, ip: IpAddr) {
+    if per_ip.get(&ip).is_some_and(|p| p.open == 0) {
+        per_ip.remove(&ip);
+    }
+}
+
+impl ConnSlot {
+    /// Marks the connection logged in (never evicted) or pending again (after a logout).
+    pub fn set_logged_in(&self, logged_in: bool) {
+        let mut inner = self.caps.lock();
+        let Some(mine) = inner.per_ip.get_mut(&self.ip) else {
+            return;
+        };
+        mine.pending.retain(|(id, _)| *id != self.id);
+        if !logged_in && !self.is_evicted() {
+            mine.pending.push_back((self.id, Arc::clone(&self.eviction)));
+        }
+    }
+
+    /// True once this connection has been told to make room.
+    pub fn is_evicted(&self) -> bool {
+        self.eviction.evicted.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when this connection is evicted (at once if it already was).
+    pub async fn evicted(&self) {
+        while !self.is_evicted() {
+            self.eviction.notify.notified().await;
+        }
     }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut counts = self.caps.lock();
-        let (total, per_ip) = &mut *counts;
-        *total = total.saturating_sub(1);
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
+        let evicted = self.is_evicted();
+        let mut guard = self.caps.lock();
+        let inner = &mut *guard;
+        inner.total = inner.total.saturating_sub(1);
+        if evicted {
+            inner.evicting = inner.evicting.saturating_sub(1);
+        }
+        if let Some(mine) = inner.per_ip.get_mut(&self.ip) {
+            mine.open = mine.open.saturating_sub(1);
+            if evicted {
+                mine.evicting = mine.evicting.saturating_sub(1);
+            } else {
+                mine.pending.retain(|(id, _)| *id != self.id);
+            }
+            if mine.open == 0 {
+                inner.per_ip.remove(&self.ip);
             }
         }
     }
@@ -133,17 +283,56 @@ mod tests {
 
     #[test]
     fn caps_count_and_release() {
-        let caps = ConnectionCaps::new(3, 2);
+        let caps = ConnectionCaps::new(3, 2, 0);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let s1 = caps.acquire(a).unwrap();
-        let _s2 = caps.acquire(a).unwrap();
-        assert!(caps.acquire(a).is_none(), "per-ip cap");
-        let _s3 = caps.acquire(b).unwrap();
-        assert!(caps.acquire(b).is_none(), "global cap");
+        let s2 = caps.acquire(a).unwrap();
+        s1.set_logged_in(true);
+        s2.set_logged_in(true);
+        assert_eq!(caps.acquire(a).unwrap_err(), Refusal::AddressFull);
+        let s3 = caps.acquire(b).unwrap();
+        s3.set_logged_in(true);
+        assert_eq!(caps.acquire(b).unwrap_err(), Refusal::ServerFull);
         drop(s1);
         assert_eq!(caps.open(), 2);
-        assert!(caps.acquire(a).is_some());
+        assert!(caps.acquire(a).is_ok());
+    }
+
+    #[test]
+    fn a_full_cap_evicts_the_oldest_pending_connection_of_the_heaviest_address() {
+        let caps = ConnectionCaps::new(4, 10, 2);
+        let attacker: IpAddr = "10.0.0.9".parse().unwrap();
+        let user: IpAddr = "10.0.0.1".parse().unwrap();
+        let mine = caps.acquire(user).unwrap();
+        let first = caps.acquire(attacker).unwrap();
+        let _second = caps.acquire(attacker).unwrap();
+        let _third = caps.acquire(attacker).unwrap();
+        let newcomer = caps.acquire(user).unwrap();
+        assert!(first.is_evicted(), "the attacker's oldest makes room");
+        assert!(!mine.is_evicted() && !newcomer.is_evicted());
+        drop(first);
+        assert_eq!(caps.open(), 4);
+        // Logged-in connections are never evicted: with every place logged in, refuse.
+        let caps = ConnectionCaps::new(1, 1, 2);
+        let held = caps.acquire(user).unwrap();
+        held.set_logged_in(true);
+        assert_eq!(caps.acquire(user).unwrap_err(), Refusal::AddressFull);
+        assert_eq!(caps.acquire(attacker).unwrap_err(), Refusal::ServerFull);
+        // A logout makes it pending (evictable) again.
+        held.set_logged_in(false);
+        let _next = caps.acquire(attacker).unwrap();
+        assert!(held.is_evicted());
+    }
+
+    #[test]
+    fn the_overcommit_bounds_places_taken_while_evictions_are_under_way() {
+        let caps = ConnectionCaps::new(2, 100, 1);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let _a = caps.acquire(ip).unwrap();
+        let _b = caps.acquire(ip).unwrap();
+        let _c = caps.acquire(ip).unwrap(); // evicts a, which has not closed yet
+        assert_eq!(caps.acquire(ip).unwrap_err(), Refusal::ServerFull);
     }
 
     #[test]

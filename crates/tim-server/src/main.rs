@@ -41,7 +41,10 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => fail(1, &format!("cannot start the runtime: {e}")),
     };
-    if let Err(e) = runtime.block_on(server::run(config, cli.listen.clone(), dev)) {
+    let result = runtime.block_on(server::run(config, cli.listen.clone(), dev));
+    // Connections still open after the shutdown grace are dropped with the runtime, without waiting.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    if let Err(e) = result {
         fail(1, &e.to_string());
     }
 }

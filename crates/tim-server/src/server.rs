@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::app_state::AppState;
 use crate::config::{Config, DEV_SDK_APP_ID};
-use crate::{admin, auth, connection, dev};
+use crate::{accept, admin, auth, connection, dev};
 
 /// What `--dev` prints besides the URL.
 #[derive(Debug, Clone)]
@@ -34,13 +34,18 @@ pub fn router(state: Arc<AppState>) -> Router {
     if state.dev {
         router = router.merge(dev::routes()).layer(axum::middleware::from_fn(dev::cors));
     }
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            accept::body_deadline,
+        ))
+        .with_state(state)
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let body = state
         .metrics
-        .render(state.caps.open(), state.registry.instance_count().await);
+        .render(state.hub.len(), state.registry.instance_count().await);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         body,
@@ -56,34 +61,41 @@ pub fn client_addr(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Runs the server until SIGTERM or Ctrl-C. `listen` overrides the config's address.
+/// Runs the server until SIGTERM or Ctrl-C, then closes every connection (1001 on WebSockets) and returns
+/// within `limits.shutdown_grace_ms` whatever the clients do. `listen` overrides the config's address.
 pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) -> std::io::Result<()> {
     let listen = listen.unwrap_or_else(|| config.listen.clone());
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
     let addr = client_addr(listener.local_addr()?);
+    // Every accepted connection needs a descriptor: use all the process may have, and cap connections
+    // below it so that accepting (and refusing or evicting) never runs out.
+    let nofile = accept::raise_nofile_limit();
+    let mut config = config;
+    let cap = accept::connection_cap(config.limits.max_connections, nofile);
+    if cap < config.limits.max_connections {
+        tracing::info!(
+            open_file_limit = nofile,
+            max_connections = cap,
+            configured = config.limits.max_connections,
+            "max_connections lowered to fit the open-file limit"
+        );
+        config.limits.max_connections = cap;
+    }
     let state = AppState::new(&config, dev.is_some());
     announce(addr, dev.as_ref(), state.clock.unix_secs());
     tokio::spawn(sweep(Arc::clone(&state)));
-    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
-    let shutdown_state = Arc::clone(&state);
-    // Without TCP_NODELAY, Nagle plus delayed ACKs hold small frames (a kick, an ack) back by tens of
-    // milliseconds: the bench measured kick latency p50 23.6 ms with it off, 0.9 ms with it on.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            shutdown_state.shutdown.send_replace(true);
-        })
-        .await?;
-    // Upgraded sockets outlive the HTTP server: give them a moment to send their 1001 close.
-    let _ = tokio::time::timeout(Duration::from_secs(3), async {
-        while !state.hub.is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let app = router(Arc::clone(&state));
+    let accepting = tokio::spawn(accept::serve(listener, app, Arc::clone(&state)));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    state.shutdown.send_replace(true);
+    let grace = Duration::from_millis(state.limits.shutdown_grace_ms);
+    let _ = tokio::time::timeout(grace, async {
+        let _ = accepting.await;
+        while state.caps.open() > 0 || !state.hub.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;

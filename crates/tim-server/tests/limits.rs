@@ -168,13 +168,11 @@ async fn failed_logins_are_rate_limited_per_ip_but_valid_logins_never_are() {
 
 #[tokio::test]
 async fn connection_caps_refuse_with_80004_and_close_4003() {
+    // Only logged-in connections make the server refuse (pending ones are evicted to make room).
     let server = Server::start(&config(1, "max_connections = 3"));
     let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut ws = server.connect().await;
-        send(&mut ws, &ClientFrame::Hello { id: 1 }).await;
-        assert!(matches!(recv(&mut ws).await, ServerFrame::HelloAck { .. }));
-        held.push(ws);
+    for i in 0..3 {
+        held.push(server.login_ok(&format!("holder{i}")).await.0);
     }
     let mut extra = server.connect().await;
     let (frames, closed) = until_close(&mut extra, Duration::from_secs(5)).await;

@@ -78,10 +78,39 @@ impl Server {
         Server::spawn(&args, dir)
     }
 
+    /// Like [`Server::start`], with the server's open-file limit (soft and hard) set to `nofile`.
+    pub fn start_with_nofile(config_text: &str, nofile: u64) -> Server {
+        let dir = TempDir::new("cfg");
+        let path = dir.0.join("server.toml");
+        std::fs::write(&path, config_text).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.args(["--config", &path.display().to_string(), "--listen", "127.0.0.1:0"]);
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                let lim = libc::rlimit {
+                    rlim_cur: nofile as libc::rlim_t,
+                    rlim_max: nofile as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Server::spawn_command(cmd, dir)
+    }
+
     /// Starts the binary with these arguments and waits for the announce line.
     pub fn spawn(args: &[String], dir: TempDir) -> Server {
-        let mut child = Command::new(bin())
-            .args(args)
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        Server::spawn_command(cmd, dir)
+    }
+
+    fn spawn_command(mut cmd: Command, dir: TempDir) -> Server {
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -319,4 +348,29 @@ pub async fn wait_for_metric(server: &Server, line: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("metrics never showed {line:?}:\n{text}");
+}
+
+/// Raises this test process's soft open-file limit to the hard one (attack tests hold hundreds of sockets).
+pub fn raise_own_nofile() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// A process's resident memory (`VmRSS`), KiB; 0 when unreadable.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
