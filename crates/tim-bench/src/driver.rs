@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::load::{self, App, Target, Workload};
 use crate::report::{self, bytes, micros, per_second, ratio, thousands, Row};
 use crate::servers::{self, ServerProcess};
-use crate::{node, proc_info, sizes, usersig_rate, vendor};
+use crate::{attack, node, proc_info, sizes, usersig_rate, vendor};
 
 /// The app every bench server hosts.
 pub const BENCH_APP: u64 = 1_400_000_000;
@@ -39,7 +39,9 @@ pub struct Plan {
     pub hold_levels: Vec<usize>,
     /// Duration of each UserSig measurement.
     pub verify_time: Duration,
-    /// Rows to run (`size`, `login`, `kick`, `capacity`, `usersig`, `startup`); empty: all.
+    /// Duration of each half (without, during) of an attack row.
+    pub attack_time: Duration,
+    /// Rows to run (`size`, `login`, `kick`, `capacity`, `attack`, `usersig`, `startup`); empty: all.
     pub only: Vec<String>,
 }
 
@@ -62,6 +64,7 @@ impl Plan {
                 vec![10_000, 50_000]
             },
             verify_time: Duration::from_millis(if quick { 500 } else { 3000 }),
+            attack_time: Duration::from_secs(if quick { 2 } else { 5 }),
             only: Vec::new(),
         }
     }
@@ -112,6 +115,10 @@ pub fn run(plan: &Plan) -> (Vec<Row>, Vec<String>) {
         progress("4/6 server capacity (Rust load generator)");
         rows.extend(capacity_rows(plan, nofile, &mut notes));
     }
+    if plan.runs("attack") {
+        progress("4b/6 valid logins under attack");
+        rows.extend(attack_rows(plan));
+    }
     if plan.runs("usersig") {
         progress("5/6 UserSig verifications");
         rows.extend(usersig_rows(plan));
@@ -139,17 +146,19 @@ fn start_tim_server(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
     ServerProcess::start(cmd, &plan.cache().join(format!("tim-server-{name}.log")))
 }
 
-/// The read buffer of the tuned echo server, which shows what the buffer size costs.
+/// The read buffer of the fair echo floor (`tim-server`'s), which shows what the buffer size costs.
 pub const TUNED_READ_BUFFER: usize = 4096;
 
-fn start_echo(plan: &Plan, name: &str, tuned: bool) -> Result<ServerProcess, String> {
+/// Starts the echo floor: `fair` with `tim-server`'s WebSocket settings (the reference of the server
+/// rows), else with tungstenite's defaults (to show what the settings are worth).
+fn start_echo(plan: &Plan, name: &str, fair: bool) -> Result<ServerProcess, String> {
     if !plan.echo_bin.is_file() {
         return Err(format!("no tim-bench-echo binary at {}", plan.echo_bin.display()));
     }
     let mut cmd = Command::new(&plan.echo_bin);
     cmd.args(["--listen", "127.0.0.1:0"]);
-    if tuned {
-        cmd.arg("--read-buffer").arg(TUNED_READ_BUFFER.to_string());
+    if fair {
+        cmd.arg("--fair");
     }
     ServerProcess::start(cmd, &plan.cache().join(format!("echo-{name}.log")))
 }
@@ -386,7 +395,7 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
     for (i, &k) in plan.clients.iter().enumerate() {
         let what =
             format!("Logins/s, {k} concurrent clients, each cycle connect + login (UserSig verified) + logout + close");
-        let both = start_tim_server(plan, "capacity").and_then(|ours| Ok((ours, start_echo(plan, "capacity", false)?)));
+        let both = start_tim_server(plan, "capacity").and_then(|ours| Ok((ours, start_echo(plan, "capacity", true)?)));
         let (ours, floor) = match both {
             Ok((ours, floor)) => alternate(
                 &runtime,
@@ -418,7 +427,7 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
                         micros(o.latencies.quantile(0.99).unwrap_or(f64::NAN))
                     ),
                     format!(
-                        "{} echo cycles (p50 {}, p99 {})",
+                        "{} fair echo floor cycles (p50 {}, p99 {})",
                         per_second(f.per_second()),
                         micros(f.latencies.quantile(0.5).unwrap_or(f64::NAN)),
                         micros(f.latencies.quantile(0.99).unwrap_or(f64::NAN))
@@ -458,11 +467,11 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
         }
         let ours = start_tim_server(plan, "hold")
             .and_then(|s| hold_level(&runtime, &s, &Workload::Login(app.clone()), n, &sources));
-        let floor = start_echo(plan, "hold", false)
+        let default = start_echo(plan, "hold-default", false)
             .and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
-        let tuned = start_echo(plan, "hold-tuned", true)
+        let floor = start_echo(plan, "hold", true)
             .and_then(|s| hold_level(&runtime, &s, &Workload::Echo(app.clone()), n, &sources));
-        match (&tuned, &floor) {
+        match (&floor, &default) {
             (Ok(t), Ok(f)) => tuned_rows.push(Row::new(
                 format!(
                     "Win shown on the floor: {TUNED_READ_BUFFER} B read buffer instead of tungstenite's 128 KiB default, memory per idle echo connection at {}",
@@ -478,7 +487,11 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
             (Ok(o), Ok(f)) => rows.push(Row::new(
                 what,
                 format!("{} held, {} / instance", thousands(o.held), bytes(o.per_conn)),
-                format!("{} held, {} / echo connection", thousands(f.held), bytes(f.per_conn)),
+                format!(
+                    "{} held, {} / fair echo floor connection",
+                    thousands(f.held),
+                    bytes(f.per_conn)
+                ),
                 ratio(o.per_conn as f64, f.per_conn as f64),
             )),
             (Err(why), _) | (_, Err(why)) => rows.push(Row::skipped(what, why)),
@@ -596,6 +609,106 @@ fn hold_level(
     })
 }
 
+// ---- 4b. under attack ------------------------------------------------------------------------------------
+
+/// The open-file limit of the attacked server (the issue's case: 1,024).
+const ATTACKED_NOFILE: u64 = 1024;
+
+/// A `tim-server` with the production default limits, at [`ATTACKED_NOFILE`] open files.
+fn start_attacked_server(plan: &Plan, name: &str) -> Result<ServerProcess, String> {
+    if !plan.server_bin.is_file() {
+        return Err(format!("no tim-server binary at {}", plan.server_bin.display()));
+    }
+    let config = plan.cache().join("server-attacked.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[[app]]\nsdkappid = {BENCH_APP}\nsecret_key = \"{BENCH_KEY}\"\nadmin = \"administrator\"\n"
+    );
+    std::fs::write(&config, text).map_err(|e| format!("{e}"))?;
+    let mut cmd = Command::new(&plan.server_bin);
+    cmd.arg("--config").arg(&config).args(["--listen", "127.0.0.1:0"]);
+    cmd.env("RUST_LOG", "error");
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let lim = libc::rlimit {
+                rlim_cur: ATTACKED_NOFILE as libc::rlim_t,
+                rlim_max: ATTACKED_NOFILE as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    ServerProcess::start(cmd, &plan.cache().join(format!("tim-server-{name}.log")))
+}
+
+fn attack_rows(plan: &Plan) -> Vec<Row> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return vec![Row::skipped("Under attack", format!("no tokio runtime: {e}"))],
+    };
+    let app = plan.app();
+    let valid_sources = [std::net::Ipv4Addr::LOCALHOST];
+    let mut rows = Vec::new();
+    for kind in attack::Attack::ALL {
+        let what = format!(
+            "Valid logins/s from 127.0.0.1 (8 clients, server at {ATTACKED_NOFILE} open files) during {}",
+            kind.describe()
+        );
+        let server = match start_attacked_server(plan, "attacked") {
+            Ok(s) => s,
+            Err(why) => {
+                rows.push(Row::skipped(what, why));
+                continue;
+            }
+        };
+        let target = match Target::parse(&server.url) {
+            Ok(t) => t,
+            Err(e) => {
+                rows.push(Row::skipped(what, e.0));
+                continue;
+            }
+        };
+        let workload = Workload::Login(app.clone());
+        let (calm, attacked, stats) = runtime.block_on(async {
+            let calm = load::run_cycles(&target, &workload, 8, plan.attack_time, &valid_sources).await;
+            // The attack gets a head start to fill the server, then runs as long as the valid cycles.
+            let until = std::time::Instant::now() + plan.attack_time + Duration::from_secs(1);
+            let attackers = tokio::spawn({
+                let (target, app) = (target.clone(), app.clone());
+                async move { attack::run(kind, &target, &app, until).await }
+            });
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let attacked = load::run_cycles(&target, &workload, 8, plan.attack_time, &valid_sources).await;
+            let stats = attackers.await.unwrap_or_default();
+            (calm, attacked, stats)
+        });
+        rows.push(Row::new(
+            what,
+            format!(
+                "{} (p99 {}, {} failed; attackers opened {} connections)",
+                per_second(attacked.per_second()),
+                micros(attacked.latencies.quantile(0.99).unwrap_or(f64::NAN)),
+                thousands(attacked.errors),
+                thousands(stats.connections)
+            ),
+            format!(
+                "{} without the attack ({} failed)",
+                per_second(calm.per_second()),
+                thousands(calm.errors)
+            ),
+            ratio(attacked.per_second(), calm.per_second()),
+        ));
+    }
+    rows
+}
+
 // ---- 5. UserSig ------------------------------------------------------------------------------------------
 
 fn usersig_rows(plan: &Plan) -> Vec<Row> {
@@ -671,7 +784,7 @@ const METHOD: &str = "
 ## Method
 
 Run `cargo xtask bench` (full) or `cargo xtask bench --quick` (fewer samples, under two minutes once built).
-`tim-bench --only size,login,kick,capacity,usersig,startup` runs some rows; `--server-bin FILE` measures
+`tim-bench --only size,login,kick,capacity,attack,usersig,startup` runs some rows; `--server-bin FILE` measures
 another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 only.
 
 - **SDK size**: the files a browser loads from `pkg/` (the `browser` entry, the modules it imports, the
@@ -683,13 +796,17 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
 - **Kick latency**: two `TIM` instances (two module loads) of one account with N = 1 take turns: time from one
   instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients doing the same with frames.
 - **Logins/s**: K Rust clients (tokio-tungstenite, 8 loopback source addresses), each repeating connect +
-  login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against a
-  raw tokio-tungstenite echo server (two messages of the same sizes). Rounds alternate between the two
-  servers so that background load hits both alike.
+  login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against
+  the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
+  buffer, unbuffered writes, 64 KiB write cap, 1 MiB message limit, `TCP_NODELAY`), answering two messages
+  of the same sizes. Rounds alternate between the two servers so that background load hits both alike.
 - **Idle instances**: N distinct users logged in and left idle; the server's `VmRSS` growth divided by N,
-  beside the echo server holding N idle connections. Fresh server processes for each level.
-- **Win shown on the floor**: the echo server with a 4 KiB tungstenite read buffer beside the default
-  128 KiB one (what `WebSocketUpgrade::read_buffer_size` would change in `tim-server`).
+  beside the fair echo floor holding N idle connections. Fresh server processes for each level.
+- **Win shown on the floor**: the fair echo floor beside the same echo server with tungstenite's defaults
+  (128 KiB read buffer): what those settings are worth.
+- **Under attack**: valid login cycles/s from 127.0.0.1 (8 clients) while an attack runs from 127.0.0.10..
+  (silent connections, slowloris, a failed-login flood from 127.0.0.1 itself, a ping flood that never
+  reads), beside the same cycles with no attack, against one `tim-server` at a 1,024 open-file limit.
 - **UserSig**: `tim_usersig::verify` of one valid UserSig in a loop on one thread; floor: the HMAC-SHA256 it
   must compute anyway.
 - **Start-up**: a fresh `node` process times `require('tim-wasm')` (reads, compiles and instantiates the wasm)

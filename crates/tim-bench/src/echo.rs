@@ -7,6 +7,17 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The fair floor's WebSocket settings: the same as `tim-server`'s `/ws` (4 KiB read buffer, writes not
+/// buffered, at most 64 KiB of unsent frames, messages up to the 1 MiB socket limit).
+pub fn fair_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(1024 * 1024))
+        .max_frame_size(Some(1024 * 1024))
+}
+
 /// Accepts connections forever, echoing every text or binary message back on its connection.
 /// `config` `None` is tungstenite's default (as `tim-server` uses through axum): 128 KiB read buffer.
 pub async fn serve(listener: TcpListener, config: Option<WebSocketConfig>) {

@@ -10,6 +10,7 @@
 //! - [`sizes`], [`usersig_rate`], [`node`], [`vendor`]: the other rows.
 //! - [`report`]: the table and the results file.
 
+pub mod attack;
 pub mod driver;
 pub mod echo;
 pub mod load;

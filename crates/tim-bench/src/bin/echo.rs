@@ -1,6 +1,7 @@
-//! `tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES]`: the raw WebSocket echo server used as the
-//! floor by the bench. Prints `echo server listening on ws://HOST:PORT/ws` once it accepts connections.
-//! `--read-buffer` sets tungstenite's per-connection read buffer (default 128 KiB).
+//! `tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES] [--fair]`: the raw WebSocket echo server used
+//! as the floor by the bench. Prints `echo server listening on ws://HOST:PORT/ws` once it accepts
+//! connections. `--read-buffer` sets tungstenite's per-connection read buffer (default 128 KiB); `--fair`
+//! uses `tim-server`'s own WebSocket settings (`tim_bench::echo::fair_config`).
 
 use std::process::ExitCode;
 
@@ -9,6 +10,10 @@ fn main() -> ExitCode {
     let mut config = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--fair" {
+            config = Some(tim_bench::echo::fair_config());
+            continue;
+        }
         match (flag.as_str(), args.next()) {
             ("--listen", Some(addr)) => listen = addr,
             ("--read-buffer", Some(bytes)) => match bytes.parse::<usize>() {
@@ -22,7 +27,7 @@ fn main() -> ExitCode {
                 }
             },
             _ => {
-                eprintln!("usage: tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES]");
+                eprintln!("usage: tim-bench-echo [--listen HOST:PORT] [--read-buffer BYTES] [--fair]");
                 return ExitCode::FAILURE;
             }
         }
