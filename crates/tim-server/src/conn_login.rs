@@ -112,7 +112,10 @@ impl ConnLogin {
         // failure closes it, so every further attempt costs the attacker a new connection.
         match self.try_login(frame).await {
             Ok(reply) => reply,
-            Err(code) if counts_as_failed_credentials(code) && state.login_failures.is_limited(self.ip, state.clock.now()) => {
+            Err(code)
+                if counts_as_failed_credentials(code)
+                    && state.login_failures.is_limited(self.ip, state.clock.now()) =>
+            {
                 state.login_failures.record_failure(self.ip, state.clock.now());
                 state.metrics.login("login_rate_limited");
                 state.metrics.connection_refused("rate_limited");

@@ -146,6 +146,11 @@ impl ConnectionCaps {
         })
     }
 
+    /// Evicted connections that have not closed yet.
+    pub fn evictions_in_flight(&self) -> usize {
+        self.lock().evicting
+    }
+
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.lock().total
