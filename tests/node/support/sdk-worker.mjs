@@ -97,6 +97,12 @@ const ops = {
   destroy: () => tim.destroy(),
   // Internal entry the browser and mini-program loaders call on online/offline events.
   networkHint: (hint) => tim.networkHint(hint),
+  // Runs another op, reporting the sockets the instance had just before it, in the same tick (an attempt
+  // already under way then may still reach a proxy afterwards).
+  withSockets: async ({ op, args }) => {
+    const socketsBefore = tim.__debugCounts().sockets;
+    return { socketsBefore, value: plain(await ops[op](args)) };
+  },
   // The same, reporting when the worker handled it and the sockets right after (same tick: no timer ran).
   networkHintProbe: (hint) => {
     const at = Date.now();
