@@ -193,7 +193,8 @@ describe('staying connected', { concurrency: true }, () => {
       await expectInstances(s, 'restart2', [idA, idB]);
       assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
 
-      // Restart with one slot per account: both come back as fresh logins, the later evicts the earlier.
+      // Restart with one slot per account: the first resume takes the free slot as a fresh login, the
+      // other is refused with 80007 (a resume never evicts) and reports KICKED_OUT multipleAccount.
       markA = a.events.length;
       markB = b.events.length;
       await s.kill9();
@@ -217,7 +218,8 @@ describe('staying connected', { concurrency: true }, () => {
       assert.deepEqual(kickedTrace.slice(kickAt), ['KICKED_OUT:multipleAccount', 'SDK_NOT_READY', 'NET_STATE_CHANGE:disconnected']);
       assert.equal(await kicked.isReady(), false);
       await expectInstances(s, 'restart2', [survivor === a ? idA : idB]);
-      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 1);
+      assert.equal(await s.metric('tim_kicks_total{type="multipleAccount"}'), 0);
+      assert.equal(await s.metric('tim_logins_total{result="instance_not_found"}'), 1);
     });
   });
 

@@ -21,6 +21,8 @@ pub fn run(args: &[String]) -> Result {
     util::step("checking what the tests need");
     install::wasm_target()?;
     install::apt(&["chromium", "chromium-driver"])?;
+    // The scale-out tests start real redis-server processes (one Redis, a 3-master cluster).
+    install::apt(&["redis-server"])?;
     install::npm_tools()?;
     install::wasm_bindgen_cli()?;
 

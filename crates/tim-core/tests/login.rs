@@ -180,6 +180,21 @@ fn server_refusal_rejects_with_the_servers_code_closes_and_never_says_not_ready(
 }
 
 #[test]
+fn a_fresh_login_refused_while_the_servers_registry_is_down_rejects_with_80010() {
+    let mut h = Harness::new();
+    h.server.login_reply = Reply::Refuse(ErrorCode::RegistryUnavailable);
+    let login = h.login("alice");
+    h.settle();
+    let error = h.result(login).unwrap_err();
+    assert_eq!(error.code, ErrorCode::RegistryUnavailable.code());
+    assert_eq!(h.session.state(), SessionState::LoggedOut);
+    h.server.login_reply = Reply::Ack;
+    let retry = h.login("alice");
+    h.settle();
+    assert_eq!(h.result(retry), Ok(Response::Login { repeat_login: false }));
+}
+
+#[test]
 fn socket_failing_to_open_rejects_the_login_with_2800() {
     let mut h = Harness::new();
     h.server.accept_sockets = false;

@@ -148,6 +148,18 @@ fn a_temporary_refusal_of_the_resume_is_retried() {
 }
 
 #[test]
+fn a_resume_refused_while_the_servers_registry_is_down_is_retried() {
+    let mut h = Harness::ready();
+    h.server.resume_reply = Reply::Refuse(ErrorCode::RegistryUnavailable);
+    h.server_close(1006);
+    h.run_for(2_000);
+    h.server.resume_reply = Reply::Ack;
+    h.run_for(5_000);
+    assert_eq!(h.server.received_names(), ["login", "resume inst-1", "resume inst-1"]);
+    assert_eq!(h.user_visible(), ["net connecting", "net connected"]);
+}
+
+#[test]
 fn a_resume_refused_for_good_reports_the_error_and_goes_not_ready() {
     let mut h = Harness::ready();
     h.server.resume_reply = Reply::Refuse(ErrorCode::UserSigBadSignature);

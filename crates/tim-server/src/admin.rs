@@ -6,7 +6,8 @@
 //!   UserSigs with `TLS.time` at or before now.
 //! - `tim_wasm_admin/get_app_config` `{}`: `{"SDKAppID":N,"OnlineWebInstances":n}`.
 //! - `tim_wasm_admin/set_app_config` `{"OnlineWebInstances":n}`: applies to the next login at once.
-//! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform.
+//! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform
+//!   and the node holding each.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -160,8 +161,9 @@ async fn kick(
     ok(json!({}))
 }
 
-fn app_config(app: &AppRuntime) -> Json<Value> {
-    ok(json!({"SDKAppID": app.sdk_app_id, "OnlineWebInstances": app.online_web_instances()}))
+async fn app_config(state: &AppState, app: &AppRuntime) -> Json<Value> {
+    let n = state.online_web_instances(app).await;
+    ok(json!({"SDKAppID": app.sdk_app_id, "OnlineWebInstances": n}))
 }
 
 async fn get_app_config(
@@ -171,7 +173,7 @@ async fn get_app_config(
     body: String,
 ) -> Json<Value> {
     match authorize(&state, &peer, &params, &body) {
-        Ok((app, _)) => app_config(app),
+        Ok((app, _)) => app_config(&state, app).await,
         Err(reply) => reply,
     }
 }
@@ -193,9 +195,14 @@ async fn set_app_config(
             return fail(ErrorCode::InvalidParameters, info);
         }
     };
+    // A shared registry keeps it for every node and across restarts.
+    if state.registry.set_app_limit(app.sdk_app_id, n).await.is_err() {
+        let code = ErrorCode::RegistryUnavailable;
+        return fail(code, code.message());
+    }
     app.set_online_web_instances(n);
     tracing::info!(app = app.sdk_app_id, online_web_instances = n, "app config changed");
-    app_config(app)
+    app_config(&state, app).await
 }
 
 async fn query_online_instances(
@@ -219,6 +226,7 @@ async fn query_online_instances(
                 "Platform": i.platform.as_str(),
                 "LoginTimeMs": i.logged_in_at_ms,
                 "State": if i.conn.is_some() { "Online" } else { "Detached" },
+                "Node": i.node.as_deref().unwrap_or(&state.node_id),
             })
         })
         .collect();

@@ -15,6 +15,13 @@ use crate::metrics::Metrics;
 use crate::registry::memory::MemoryRegistry;
 use crate::registry::Registry;
 
+/// A node id unique per process start: `node-` and 12 hex digits.
+pub fn new_node_id() -> String {
+    let bytes: [u8; 6] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("node-{hex}")
+}
+
 /// One hosted app; `online_web_instances` can change at run time (admin API).
 #[derive(Debug)]
 pub struct AppRuntime {
@@ -55,7 +62,9 @@ pub struct AppState {
     /// The session registry.
     pub registry: Arc<dyn Registry>,
     /// Connections of this process.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
+    /// This node's id (shown by the admin instance list; the Redis registry's name for this process).
+    pub node_id: String,
     /// Connection caps.
     pub caps: Arc<ConnectionCaps>,
     /// Failed-login limiter.
@@ -81,11 +90,25 @@ impl AppState {
 
     /// State for `config` with the in-memory registry, reading time from `clock`.
     pub fn with_clock(config: &Config, dev: bool, clock: Clock) -> Arc<AppState> {
+        let registry = Arc::new(MemoryRegistry::new(config.limits.recent_kicked_capacity));
+        AppState::with_registry(config, dev, registry, Arc::new(Hub::default()), new_node_id(), clock)
+    }
+
+    /// State for `config` with this registry (which delivers to `hub`'s connections), node id and clock.
+    pub fn with_registry(
+        config: &Config,
+        dev: bool,
+        registry: Arc<dyn Registry>,
+        hub: Arc<Hub>,
+        node_id: String,
+        clock: Clock,
+    ) -> Arc<AppState> {
         let limits = config.limits.clone();
         Arc::new(AppState {
             apps: config.app.iter().map(|a| (a.sdkappid, AppRuntime::new(a))).collect(),
-            registry: Arc::new(MemoryRegistry::new(limits.recent_kicked_capacity)),
-            hub: Hub::default(),
+            registry,
+            hub,
+            node_id,
             caps: ConnectionCaps::new(
                 limits.max_connections,
                 limits.max_connections_per_ip,
@@ -102,6 +125,14 @@ impl AppState {
             shutdown: watch::channel(false).0,
             next_seq: AtomicU64::new(0),
         })
+    }
+
+    /// The app's `OnlineWebInstances` now: the registry's shared setting, else this process's value.
+    pub async fn online_web_instances(&self, app: &AppRuntime) -> u32 {
+        match self.registry.app_limit(app.sdk_app_id).await {
+            Ok(Some(n)) => n,
+            _ => app.online_web_instances(),
+        }
     }
 
     /// The next message sequence number (process-wide, starts at 1).

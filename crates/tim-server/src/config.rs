@@ -29,6 +29,107 @@ pub struct Config {
     /// Resource limits and timings (`[limits]`).
     #[serde(default)]
     pub limits: Limits,
+    /// Where sessions live (`[registry]`): this process's memory (default) or Redis shared by N nodes.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+}
+
+/// The session registry engine (`[registry] engine`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// This process's memory: one node (the default, `--dev`, the demo).
+    #[default]
+    Memory,
+    /// Redis 7 (one server or a Redis Cluster), shared by every node.
+    Redis,
+}
+
+/// `[registry]`: see `docs/scale-out.md`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `memory` or `redis`.
+    pub engine: Engine,
+    /// One Redis: `redis://HOST:PORT/DB` (or `rediss://`).
+    pub url: Option<String>,
+    /// A Redis Cluster: seed node URLs (instead of `url`).
+    pub cluster: Vec<String>,
+    /// This node's name in Redis; default: unique per process start.
+    pub node_id: Option<String>,
+    /// How often each node checks its instances against Redis (kicks lost on pub/sub), milliseconds.
+    pub reconcile_interval_ms: u64,
+    /// A node whose liveness key is this old is dead; its instances then get the resume grace.
+    pub node_ttl_ms: u64,
+    /// A Redis call that takes longer fails (logins then get 80010), milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            engine: Engine::Memory,
+            url: None,
+            cluster: Vec::new(),
+            node_id: None,
+            reconcile_interval_ms: 3_000,
+            node_ttl_ms: 10_000,
+            timeout_ms: 2_000,
+        }
+    }
+}
+
+/// Node ids appear in Redis keys and records: a bounded, separator-free alphabet.
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+impl RegistryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let redis_url = |key: String, url: &str| {
+            if url.starts_with("redis://") || url.starts_with("rediss://") {
+                Ok(())
+            } else {
+                Err(err(key, format!("{url:?} is not a redis:// or rediss:// URL")))
+            }
+        };
+        match self.engine {
+            Engine::Memory => {
+                if self.url.is_some() || !self.cluster.is_empty() {
+                    return Err(err("registry.engine", "url and cluster need engine = \"redis\""));
+                }
+            }
+            Engine::Redis => match (&self.url, self.cluster.is_empty()) {
+                (Some(url), true) => redis_url("registry.url".into(), url)?,
+                (None, false) => {
+                    for (i, url) in self.cluster.iter().enumerate() {
+                        redis_url(format!("registry.cluster[{i}]"), url)?;
+                    }
+                }
+                (Some(_), false) => return Err(err("registry.cluster", "give either url or cluster, not both")),
+                (None, true) => return Err(err("registry.url", "engine = \"redis\" needs url or cluster")),
+            },
+        }
+        if let Some(id) = &self.node_id {
+            if !valid_node_id(id) {
+                return Err(err("registry.node_id", "1-64 characters of A-Z a-z 0-9 - _ ."));
+            }
+        }
+        let positive = [
+            ("reconcile_interval_ms", self.reconcile_interval_ms),
+            ("node_ttl_ms", self.node_ttl_ms),
+            ("timeout_ms", self.timeout_ms),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(err(format!("registry.{name}"), "must be greater than 0"));
+            }
+        }
+        if self.node_ttl_ms < 1_000 {
+            return Err(err("registry.node_ttl_ms", "must be at least 1000"));
+        }
+        Ok(())
+    }
 }
 
 /// One app (`[[app]]`).
@@ -170,6 +271,7 @@ impl Config {
                 admin: DEFAULT_ADMIN.to_string(),
             }],
             limits: Limits::default(),
+            registry: RegistryConfig::default(),
         }
     }
 
@@ -200,7 +302,8 @@ impl Config {
                 return Err(err(key("admin"), format!("not a valid UserID: {}", code.message())));
             }
         }
-        self.limits.validate()
+        self.limits.validate()?;
+        self.registry.validate()
     }
 }
 
@@ -260,6 +363,12 @@ mod tests {
         assert_eq!(c.app[0].online_web_instances, 1);
         assert_eq!(c.app[0].admin, "administrator");
         assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.registry.engine, Engine::Memory);
+        let text =
+            format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nnode_id = \"node-a\"\n");
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.registry.engine, Engine::Redis);
+        assert_eq!(c.registry.node_id.as_deref(), Some("node-a"));
     }
 
     #[test]
@@ -287,12 +396,35 @@ mod tests {
                 "limits.hello_interval_ms",
             ),
             ("listen = \"x\"\n".to_string(), "listen"),
+            (format!("{GOOD}[registry]\nengine = \"redis\"\n"), "registry.url"),
+            (
+                format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"http://x\"\n"),
+                "registry.url",
+            ),
+            (
+                format!("{GOOD}[registry]\nengine = \"redis\"\ncluster = [\"redis://a:1\", \"b:2\"]\n"),
+                "registry.cluster[1]",
+            ),
+            (
+                format!("{GOOD}[registry]\nurl = \"redis://127.0.0.1:6379\"\n"),
+                "registry.engine",
+            ),
+            (
+                format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"redis://h:1\"\nnode_id = \"a b\"\n"),
+                "registry.node_id",
+            ),
+            (
+                format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"redis://h:1\"\nreconcile_interval_ms = 0\n"),
+                "registry.reconcile_interval_ms",
+            ),
             (String::new(), "app"),
         ];
         for (text, key) in cases {
             let e = Config::parse(&text).unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");
         }
+        let e = Config::parse(&format!("{GOOD}[registry]\nengine = \"etcd\"\n")).unwrap_err();
+        assert!(e.problem.contains("etcd"), "{e}");
         let e = Config::parse(&format!("{GOOD}[limits]\nmax_frame_byte = 3\n")).unwrap_err();
         assert!(e.problem.contains("max_frame_byte"), "{e}");
     }

@@ -61,7 +61,10 @@ pub struct ConnLogin {
 fn counts_as_failed_credentials(code: ErrorCode) -> bool {
     !matches!(
         code,
-        ErrorCode::UnsupportedProtocolVersion | ErrorCode::InstanceNotFound | ErrorCode::AlreadyLoggedInAsOther
+        ErrorCode::UnsupportedProtocolVersion
+            | ErrorCode::InstanceNotFound
+            | ErrorCode::AlreadyLoggedInAsOther
+            | ErrorCode::RegistryUnavailable
     )
 }
 
@@ -187,6 +190,7 @@ impl ConnLogin {
                 presented: presented.is_some(),
                 conn: self.conn,
                 platform,
+                // The Redis script reads the shared setting itself; this is the fallback.
                 limit: app.online_web_instances() as usize,
                 sig_time: sig.issued_at,
                 now_ms: state.clock.unix_ms(),
@@ -195,6 +199,7 @@ impl ConnLogin {
             .map_err(|e| match e {
                 AdmitError::InstanceGone => ErrorCode::InstanceNotFound,
                 AdmitError::Revoked => ErrorCode::UserSigRevoked,
+                AdmitError::Unavailable => ErrorCode::RegistryUnavailable,
             })?;
         for evicted in &admission.evicted {
             state.metrics.kick(KickType::MultipleAccount.as_str());
@@ -285,13 +290,22 @@ impl ConnLogin {
         };
         // The receiver's instances, and the sender's other instances (they show the message as sent, as
         // the official SDK syncs it); never the sending connection, which gets the ack. A message to
-        // oneself reaches each instance once.
+        // oneself reaches each instance once. Instances on other nodes get it through the registry.
         let mut targets = self.state.registry.instances(&target).await;
         if target != current.account {
             targets.extend(self.state.registry.instances(&current.account).await);
         }
-        for conn in targets.into_iter().filter_map(|i| i.conn).filter(|c| *c != self.conn) {
-            self.state.hub.push(conn, message.clone());
+        for instance in targets {
+            match (instance.conn, &instance.node) {
+                (Some(conn), None) if conn != self.conn => self.state.hub.push(conn, message.clone()),
+                (Some(conn), Some(node)) => {
+                    self.state
+                        .registry
+                        .relay(node, conn, &instance.instance_id, &message)
+                        .await
+                }
+                _ => {}
+            }
         }
         Reply::frame(ServerFrame::SendMessageAck { id, seq, time_ms })
     }

@@ -3,19 +3,26 @@
 //! [`Registry::admit`] is the central operation: "admit this instance; tell me whom to evict". It is
 //! atomic per account by contract: under any concurrency, after every admission at most `limit`
 //! instances live, the evicted are the earliest-logged-in, and an instance is returned as evicted by
-//! exactly one call (so it receives exactly one kick). The registry stores state only; delivering kicks to
-//! connections is the caller's job (see `hub`), so that a shared (e.g. Redis) implementation can follow:
-//! its `admit` would be one Lua script over a sorted set per account, and kicks would travel by pub/sub.
+//! exactly one call (so it receives exactly one kick). A registry returns the evicted instances that this
+//! process holds (`conn` set) and the caller delivers their kicks through the `hub`; a shared registry
+//! ([`redis::RedisRegistry`]) delivers the kicks of instances held by other nodes itself, by pub/sub.
+//!
+//! A resume never evicts anyone: a presented id whose slot is held resumes it; one that was evicted or
+//! kicked is refused (80007); one the registry does not know (grace over, state lost) is admitted as a
+//! fresh login only while a slot is free, and refused (80007) otherwise.
 //!
 //! Instance states: *attached* (a connection holds it) or *detached* (its connection dropped without
 //! logout; it keeps its slot until `detached_until_ms`, so that a reconnect can resume it).
 
 pub mod memory;
+pub mod redis;
+mod redis_bus;
+mod redis_keys;
 
 use std::future::Future;
 use std::pin::Pin;
 
-use tim_protocol::{KickType, Platform};
+use tim_protocol::{KickType, Platform, ServerFrame};
 
 /// A future returned by registry operations (boxed so that the trait stays object-safe).
 pub type RegistryFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -76,10 +83,12 @@ pub struct Admission {
 /// Why an admission was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitError {
-    /// The presented instance id was kicked or evicted by this server (80007).
+    /// The presented instance id was kicked or evicted, or is unknown while every slot is taken (80007).
     InstanceGone,
     /// The UserSig was issued at or before the account's last REST kick (70052).
     Revoked,
+    /// The shared registry (Redis) cannot be reached; retry later (80010).
+    Unavailable,
 }
 
 /// One live instance, as the admin API shows it.
@@ -93,6 +102,8 @@ pub struct InstanceInfo {
     pub logged_in_at_ms: u64,
     /// The holding connection; `None` while detached.
     pub conn: Option<ConnId>,
+    /// The node holding it when that is another node (shared registry); `None` for this process.
+    pub node: Option<String>,
 }
 
 /// The session registry. Every method is atomic with respect to the others for the account it names.
@@ -127,6 +138,26 @@ pub trait Registry: Send + Sync + 'static {
     /// The live (attached or detached) instances of an account, earliest first.
     fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>>;
 
-    /// Number of live instances of all accounts.
+    /// Number of live instances of all accounts (a shared registry: the instances this node holds).
     fn instance_count(&self) -> RegistryFuture<'_, usize>;
+
+    /// The app's `OnlineWebInstances` as stored by the registry (shared between nodes), if any.
+    fn app_limit(&self, _sdk_app_id: u64) -> RegistryFuture<'_, Result<Option<u32>, AdmitError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Stores the app's `OnlineWebInstances` where every node reads it (a no-op for a local registry).
+    fn set_app_limit(&self, _sdk_app_id: u64, _limit: u32) -> RegistryFuture<'_, Result<(), AdmitError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Pushes `frame` to an instance held by another node (`node` and `conn` from [`InstanceInfo`]).
+    fn relay(&self, _node: &str, _conn: ConnId, _instance_id: &str, _frame: &ServerFrame) -> RegistryFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Extra Prometheus lines of the registry (a shared registry: its health and kick delivery).
+    fn render_metrics(&self) -> String {
+        String::new()
+    }
 }

@@ -12,8 +12,12 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::app_state::AppState;
+use crate::app_state::{new_node_id, AppState};
+use crate::clock::Clock;
+use crate::config::Engine;
 use crate::config::{Config, DEV_SDK_APP_ID};
+use crate::hub::Hub;
+use crate::registry::redis::RedisRegistry;
 use crate::{accept, admin, auth, connection, dev};
 
 /// What `--dev` prints besides the URL.
@@ -43,9 +47,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let body = state
+    let mut body = state
         .metrics
         .render(state.hub.len(), state.registry.instance_count().await);
+    body.push_str(&state.registry.render_metrics());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         body,
@@ -83,7 +88,7 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
         );
         config.limits.max_connections = cap;
     }
-    let state = AppState::new(&config, dev.is_some());
+    let state = build_state(&config, dev.is_some()).await?;
     announce(addr, dev.as_ref(), state.clock.unix_secs());
     tokio::spawn(sweep(Arc::clone(&state)));
     let app = router(Arc::clone(&state));
@@ -100,6 +105,33 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
     })
     .await;
     Ok(())
+}
+
+/// The state with the configured registry: memory, or Redis shared by every node.
+async fn build_state(config: &Config, dev: bool) -> std::io::Result<Arc<AppState>> {
+    if config.registry.engine == Engine::Memory {
+        return Ok(AppState::new(config, dev));
+    }
+    let node_id = config.registry.node_id.clone().unwrap_or_else(new_node_id);
+    let hub = Arc::new(Hub::default());
+    let clock = Clock::system();
+    let registry = RedisRegistry::start(
+        &config.registry,
+        node_id.clone(),
+        Arc::clone(&hub),
+        config.limits.resume_grace_ms,
+        clock,
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    Ok(AppState::with_registry(
+        config,
+        dev,
+        Arc::new(registry),
+        hub,
+        node_id,
+        clock,
+    ))
 }
 
 fn announce(addr: SocketAddr, dev: Option<&DevSetup>, now_secs: u64) {

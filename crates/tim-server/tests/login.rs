@@ -329,7 +329,7 @@ async fn resume_keeps_the_slot_and_evicts_nobody() {
 }
 
 #[tokio::test]
-async fn resume_of_a_kicked_instance_is_refused_and_unknown_ids_log_in_fresh() {
+async fn resume_of_a_kicked_instance_is_refused_and_unknown_ids_log_in_fresh_only_into_a_free_slot() {
     let server = Server::start(&config(1, ""));
     let (mut first, kicked_id) = server.login_ok("alice").await;
     let (_second, _) = server.login_ok("alice").await;
@@ -362,6 +362,20 @@ async fn resume_of_a_kicked_instance_is_refused_and_unknown_ids_log_in_fresh() {
     assert!(matches!(
         recv(&mut after_restart).await,
         ServerFrame::LoginAck { repeat_login: true, .. }
+    ));
+    // bob's one slot is held now: another unknown id (a phone back from a long tunnel) is refused and
+    // the login holding the slot stays.
+    let mut late = server.connect().await;
+    send(
+        &mut late,
+        &login_frame(1, APP, "bob", &sig("bob"), Some("fedcba9876543210fedcba9876543210")),
+    )
+    .await;
+    assert_eq!(error_code(&recv(&mut late).await), code(ErrorCode::InstanceNotFound));
+    send(&mut after_restart, &ClientFrame::Hello { id: 3 }).await;
+    assert!(matches!(
+        recv(&mut after_restart).await,
+        ServerFrame::HelloAck { id: 3, .. }
     ));
     let mut bad = server.connect().await;
     send(&mut bad, &login_frame(1, APP, "carol", &sig("carol"), Some("../etc"))).await;

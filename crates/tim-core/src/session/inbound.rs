@@ -28,7 +28,8 @@ fn classify_resume_refusal(code: u32) -> ResumeRefusal {
             ErrorCode::LoginRateLimited
             | ErrorCode::ServerInternal
             | ErrorCode::TooManyConnections
-            | ErrorCode::LoginDeadlineExceeded,
+            | ErrorCode::LoginDeadlineExceeded
+            | ErrorCode::RegistryUnavailable,
         )
         | None => ResumeRefusal::Retry,
         Some(_) => ResumeRefusal::Fatal,

@@ -2,7 +2,8 @@
 //!
 //! Every operation takes the mutex once and does O(instances of one account) work under it, so the
 //! atomicity contract of [`Registry`] holds trivially. State is lost on restart; clients then resume
-//! with ids this process never saw, which `admit` treats as fresh logins (see the crate README).
+//! with ids this process never saw, which `admit` treats as fresh logins while a slot is free and refuses
+//! (80007) otherwise, so that a late resume never evicts a newer login (see the crate README).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -105,6 +106,14 @@ impl MemoryRegistry {
                 evicted: Vec::new(),
             });
         }
+        let limit = req.limit.max(1);
+        if req.presented && list.len() >= limit {
+            // An unknown id (grace over, state lost) must not evict the logins that took its place.
+            if list.is_empty() {
+                state.accounts.remove(&req.account);
+            }
+            return Err(AdmitError::InstanceGone);
+        }
         list.push(Instance {
             id: req.instance_id,
             platform: req.platform,
@@ -112,7 +121,7 @@ impl MemoryRegistry {
             conn: Some(req.conn),
             detached_until_ms: 0,
         });
-        let excess = list.len().saturating_sub(req.limit.max(1));
+        let excess = list.len().saturating_sub(limit);
         let evicted: Vec<Evicted> = list
             .drain(..excess)
             .map(|i| Evicted {
@@ -249,6 +258,7 @@ impl Registry for MemoryRegistry {
                         platform: i.platform,
                         logged_in_at_ms: i.logged_in_at_ms,
                         conn: i.conn,
+                        node: None,
                     })
                     .collect()
             })
@@ -309,10 +319,13 @@ mod tests {
         assert_eq!(b.replaced_conn, Some(2));
         // a was kicked: its resume is refused.
         assert_eq!(admit(&r, req("a", 5, 2, true)), Err(AdmitError::InstanceGone));
-        // an id never seen (server restart) is admitted fresh and evicts the earliest (b).
-        let z = admit(&r, req("z", 6, 2, true)).unwrap();
-        assert!(!z.resumed);
-        assert_eq!(z.evicted[0].instance_id, "b");
+        // an id never seen (server restart, grace over) evicts nobody: refused while both slots are held.
+        assert_eq!(admit(&r, req("z", 6, 2, true)), Err(AdmitError::InstanceGone));
+        assert_eq!(r.lock().total, 2);
+        // once a slot is free it is admitted as a fresh login.
+        assert!(futures_ready(r.release(&account("alice"), "b", 4)));
+        let z = admit(&r, req("z", 7, 2, true)).unwrap();
+        assert!(!z.resumed && z.evicted.is_empty());
         assert_eq!(r.lock().total, 2);
     }
 

@@ -1,6 +1,8 @@
 //! Test helpers: start the real `tim-server` binary, talk to it over real WebSockets and HTTP.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,27 @@
+-- Shared by every script (prepended at build time). An instance record is the string
+-- "seq node conn platform login_ms until": until = 0 while a connection holds it, else the end of its
+-- resume grace (Unix ms). KEYS of one account share one hash tag {sdkappid:userid}.
+local function parse(rec)
+  local seq, node, conn, platform, login, untl = string.match(rec, '^(%d+) (%S+) (%d+) (%S+) (%d+) (%d+)$')
+  return {seq = seq, node = node, conn = conn, platform = platform, login = login, untl = tonumber(untl)}
+end
+local function record(r)
+  return table.concat({r.seq, r.node, r.conn, r.platform, r.login, tostring(r.untl)}, ' ')
+end
+-- Removes an instance and remembers it as kicked (so that its resume gets 80007) with its kick type.
+local function remove_kicked(inst, order, kicked, kick_type, id, ktype, now, cap)
+  redis.call('HDEL', inst, id)
+  redis.call('ZREM', order, id)
+  if ktype ~= '' then
+    redis.call('ZADD', kicked, now, id)
+    redis.call('HSET', kick_type, id, ktype)
+    local over = redis.call('ZCARD', kicked) - cap
+    if over > 0 then
+      local old = redis.call('ZRANGE', kicked, 0, over - 1)
+      redis.call('ZREMRANGEBYRANK', kicked, 0, over - 1)
+      redis.call('HDEL', kick_type, unpack(old))
+    end
+    redis.call('PEXPIRE', kicked, 86400000)
+    redis.call('PEXPIRE', kick_type, 86400000)
+  end
+end

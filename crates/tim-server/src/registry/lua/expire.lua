@@ -1,0 +1,8 @@
+-- Frees a detached instance whose grace ended. KEYS: inst order. ARGV: id now_ms. Reply: 1 freed.
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local c = parse(cur)
+if c.untl == 0 or c.untl > tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1

@@ -1,0 +1,229 @@
+//! The Redis registry's background work on each node:
+//!
+//! - the subscriber: a RESP3 connection subscribed to this node's channel (`SSUBSCRIBE` on a cluster),
+//!   resubscribed by redis-rs after every reconnect; each confirmed (re)subscription triggers a
+//!   reconciliation, because messages published while it was down are lost;
+//! - reconciliation every `reconcile_interval_ms`: each instance this node holds is checked against its
+//!   Redis record; one evicted or kicked meanwhile gets its kick, one that Redis gives to another
+//!   connection (or lost) is closed without a kick so that its client resumes;
+//! - the heartbeat every `node_ttl_ms / 3`: this node's liveness key (TTL `node_ttl_ms`) and, for every
+//!   other node whose key has expired, the purge: its instances keep their slots for the resume grace
+//!   (their clients resume on another node), then the detached sweep frees them.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+
+use super::redis::{connect, detach_instance, kick_type_named, Conn, Inner, NodeMessage, Record};
+use super::redis_keys::{self as keys, AccountKeys};
+use crate::hub::Control;
+
+/// Subscribes (failing if that is impossible at start) and spawns the background tasks.
+pub(super) async fn spawn(inner: Arc<Inner>) -> Result<(), String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut sub = connect(&inner.config, Some(tx)).await.map_err(|e| e.to_string())?;
+    subscribe(&mut sub, &keys::node_channel(&inner.node))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(receive(Arc::clone(&inner), rx));
+    tokio::spawn(reconcile_periodically(Arc::clone(&inner), sub));
+    tokio::spawn(heartbeat_periodically(inner));
+    Ok(())
+}
+
+async fn receive(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<PushInfo>) {
+    while let Some(push) = rx.recv().await {
+        match push.kind {
+            PushKind::Message | PushKind::SMessage => {
+                let payload = push.data.get(1).and_then(|v| match v {
+                    Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().map(str::to_string),
+                    Value::SimpleString(s) => Some(s.clone()),
+                    _ => None,
+                });
+                match payload.as_deref().and_then(NodeMessage::decode) {
+                    Some(message) => inner.apply(message),
+                    None => tracing::warn!("registry: unreadable message on this node's channel"),
+                }
+            }
+            PushKind::Subscribe | PushKind::SSubscribe => {
+                inner.stats.subscribed.store(true, Ordering::SeqCst);
+                let n = inner.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                if n > 0 {
+                    tracing::info!("registry: resubscribed to this node's channel; reconciling");
+                }
+                tokio::spawn(reconcile_owned(Arc::clone(&inner)));
+            }
+            PushKind::Disconnection => {
+                inner.stats.subscribed.store(false, Ordering::SeqCst);
+                tracing::warn!(
+                    "registry: subscriber connection lost; redis-rs reconnects, reconciliation covers the gap"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn reconcile_owned(inner: Arc<Inner>) {
+    reconcile(&inner).await;
+}
+
+async fn reconcile_periodically(inner: Arc<Inner>, mut sub: Conn) {
+    let mut tick = tokio::time::interval(Duration::from_millis(inner.config.reconcile_interval_ms));
+    let limit = Duration::from_millis(inner.config.timeout_ms);
+    let channel = keys::node_channel(&inner.node);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if inner.stats.subscribed.load(Ordering::SeqCst) {
+            // A PING on the subscriber makes redis-rs notice a dead connection (reconnect, resubscribe).
+            let _ = tokio::time::timeout(limit, redis::cmd("PING").query_async::<Value>(&mut sub)).await;
+        } else {
+            // Not confirmed (a resubscribe after reconnect failed, e.g. an ACL change): subscribe again.
+            let _ = tokio::time::timeout(limit, subscribe(&mut sub, &channel)).await;
+        }
+        reconcile(&inner).await;
+    }
+}
+
+async fn subscribe(sub: &mut Conn, channel: &str) -> redis::RedisResult<()> {
+    match sub {
+        Conn::Single(c) => c.subscribe(channel).await,
+        Conn::Cluster(c) => c.ssubscribe(channel).await,
+    }
+}
+
+/// Checks every instance this node holds against Redis; see the module docs.
+pub(super) async fn reconcile(inner: &Inner) {
+    let held: Vec<_> = inner
+        .local()
+        .iter()
+        .filter(|(_, l)| l.seq != 0)
+        .map(|(&conn, l)| (conn, l.clone()))
+        .collect();
+    let mut c = inner.conn.clone();
+    for (conn, local) in held {
+        let keys = AccountKeys::new(&local.account);
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&keys.inst).arg(&local.instance_id);
+        // Redis down: nothing is decided, open sessions stay.
+        let Ok(record) = inner
+            .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
+            .await
+        else {
+            return;
+        };
+        let record = record.as_deref().and_then(Record::parse);
+        let ours = record
+            .as_ref()
+            .is_some_and(|r| r.node == inner.node && r.conn == conn && r.until == 0 && r.seq == local.seq);
+        if ours {
+            continue;
+        }
+        let kick_type = if record.is_none() {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(&keys.kick_type).arg(&local.instance_id);
+            let Ok(name) = inner
+                .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
+                .await
+            else {
+                return;
+            };
+            name.as_deref().and_then(kick_type_named)
+        } else {
+            None
+        };
+        let still_held = inner.local().get(&conn) == Some(&local);
+        if !still_held {
+            continue;
+        }
+        inner.forget(conn, &local.instance_id);
+        let instance_id = local.instance_id.clone();
+        match kick_type {
+            Some(kick_type) => {
+                inner.stats.kicks_by_reconciliation.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(conn, instance = %instance_id, "registry: kick delivered by reconciliation");
+                inner.hub.control(conn, Control::Kick { instance_id, kick_type });
+            }
+            None => {
+                // Resumed elsewhere, or its record was lost (Redis without persistence, dead-node purge
+                // while this node was cut off): close without a kick; the client resumes.
+                inner.stats.replaced_by_reconciliation.fetch_add(1, Ordering::Relaxed);
+                inner.hub.control(conn, Control::Replaced { instance_id });
+            }
+        }
+    }
+    inner.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
+}
+
+async fn heartbeat_periodically(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis((inner.config.node_ttl_ms / 3).max(200)));
+    loop {
+        tick.tick().await;
+        heartbeat(&inner).await;
+        purge_dead_nodes(&inner).await;
+    }
+}
+
+/// Refreshes this node's liveness key and its entry in the node list.
+pub(super) async fn heartbeat(inner: &Inner) {
+    let mut c = inner.conn.clone();
+    let mut set = redis::cmd("SET");
+    set.arg(keys::node_alive(&inner.node))
+        .arg(inner.clock.unix_ms())
+        .arg("PX")
+        .arg(inner.config.node_ttl_ms);
+    let _ = inner.guard("heartbeat", set.query_async::<Value>(&mut c)).await;
+    let mut add = redis::cmd("ZADD");
+    add.arg(keys::NODES).arg(inner.clock.unix_ms()).arg(&inner.node);
+    let _ = inner.guard("heartbeat", add.query_async::<i64>(&mut c)).await;
+}
+
+async fn purge_dead_nodes(inner: &Inner) {
+    let mut c = inner.conn.clone();
+    let mut list = redis::cmd("ZRANGE");
+    list.arg(keys::NODES).arg(0).arg(-1);
+    let Ok(nodes) = inner.guard("nodes", list.query_async::<Vec<String>>(&mut c)).await else {
+        return;
+    };
+    for node in nodes.into_iter().filter(|n| *n != inner.node) {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(keys::node_alive(&node));
+        if inner.guard("nodes", exists.query_async::<i64>(&mut c)).await != Ok(0) {
+            continue;
+        }
+        let detached = purge_node(inner, &node).await;
+        let mut remove = redis::cmd("ZREM");
+        remove.arg(keys::NODES).arg(&node);
+        let _ = inner.guard("nodes", remove.query_async::<i64>(&mut c)).await;
+        inner.stats.dead_nodes_purged.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(node = %node, detached, "registry: node is dead; its instances keep their slots for the resume grace");
+    }
+}
+
+/// Detaches every attached instance `node` holds (resume grace from now); returns how many.
+pub(super) async fn purge_node(inner: &Inner, node: &str) -> usize {
+    let mut c = inner.conn.clone();
+    let index = keys::node_index(node);
+    let mut members = redis::cmd("SMEMBERS");
+    members.arg(&index);
+    let Ok(refs) = inner.guard("purge", members.query_async::<Vec<String>>(&mut c)).await else {
+        return 0;
+    };
+    let until = inner.clock.unix_ms() + inner.resume_grace_ms;
+    let mut detached = 0;
+    for r in &refs {
+        if let Some((account, id)) = keys::parse_instance_ref(r) {
+            if detach_instance(inner, &account, &id, "*", node, until).await {
+                detached += 1;
+            }
+        }
+    }
+    let mut del = redis::cmd("DEL");
+    del.arg(&index);
+    let _ = inner.guard("purge", del.query_async::<i64>(&mut c)).await;
+    detached
+}

@@ -1,0 +1,100 @@
+//! Key and channel names in Redis (listed in `docs/scale-out.md`).
+//!
+//! Every key of one account carries the hash tag `{sdkappid:userid}`, so that the admission script,
+//! which touches them all, runs on one Redis Cluster slot.
+
+use super::AccountKey;
+
+/// The keys of one account.
+pub(super) struct AccountKeys {
+    /// Hash: instance id -> record `"seq node conn platform login_ms until"`.
+    pub inst: String,
+    /// Sorted set: instance id scored by its admission sequence (login order, decided by Redis).
+    pub order: String,
+    /// Counter: the account's admission sequence.
+    pub seq: String,
+    /// Sorted set: recently kicked instance ids (their resume gets 80007), scored by kick time.
+    pub kicked: String,
+    /// Hash: kicked instance id -> kick type (what reconciliation tells a connection that missed its kick).
+    pub kick_type: String,
+    /// String: the last REST kick, Unix seconds; UserSigs issued at or before it are refused.
+    pub revoked: String,
+}
+
+impl AccountKeys {
+    pub fn new(account: &AccountKey) -> AccountKeys {
+        let tag = format!("tim:{{{}:{}}}", account.sdk_app_id, account.user_id);
+        AccountKeys {
+            inst: format!("{tag}:inst"),
+            order: format!("{tag}:order"),
+            seq: format!("{tag}:seq"),
+            kicked: format!("{tag}:kicked"),
+            kick_type: format!("{tag}:kick_type"),
+            revoked: format!("{tag}:revoked"),
+        }
+    }
+}
+
+/// Hash of an app's settings set through the admin API (`owi`: OnlineWebInstances).
+pub(super) fn app_settings(sdk_app_id: u64) -> String {
+    format!("tim:app:{{{sdk_app_id}}}")
+}
+
+/// String with a TTL, refreshed by the live node.
+pub(super) fn node_alive(node: &str) -> String {
+    format!("tim:node:{{{node}}}:alive")
+}
+
+/// Set of instance refs held by the node (what to purge when it dies).
+pub(super) fn node_index(node: &str) -> String {
+    format!("tim:node:{{{node}}}:inst")
+}
+
+/// The node's (sharded) pub/sub channel: kicks, replacements and messages for its connections.
+pub(super) fn node_channel(node: &str) -> String {
+    format!("tim:node:{{{node}}}:ch")
+}
+
+/// Sorted set: node id scored by its last heartbeat, Unix ms.
+pub(super) const NODES: &str = "tim:nodes";
+
+/// Sorted set: detached instance refs scored by the end of their resume grace, Unix ms.
+pub(super) const DETACHED: &str = "tim:detached";
+
+/// Names an instance in the sets that span accounts.
+pub(super) fn instance_ref(account: &AccountKey, instance_id: &str) -> String {
+    serde_json::json!([account.sdk_app_id, account.user_id, instance_id]).to_string()
+}
+
+/// The account and instance id of an [`instance_ref`].
+pub(super) fn parse_instance_ref(text: &str) -> Option<(AccountKey, String)> {
+    let (sdk_app_id, user_id, id): (u64, String, String) = serde_json::from_str(text).ok()?;
+    Some((AccountKey { sdk_app_id, user_id }, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_keys_share_one_hash_tag_and_refs_round_trip() {
+        let account = AccountKey {
+            sdk_app_id: 7,
+            user_id: "a b\"c".into(),
+        };
+        let keys = AccountKeys::new(&account);
+        for key in [
+            &keys.inst,
+            &keys.order,
+            &keys.seq,
+            &keys.kicked,
+            &keys.kick_type,
+            &keys.revoked,
+        ] {
+            assert!(key.starts_with("tim:{7:a b\"c}:"), "{key}");
+        }
+        let r = instance_ref(&account, "abc");
+        assert_eq!(parse_instance_ref(&r), Some((account, "abc".to_string())));
+        assert_eq!(parse_instance_ref("[1,2]"), None);
+    }
+}

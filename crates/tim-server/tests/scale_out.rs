@@ -1,0 +1,408 @@
+//! Scale-out: several real `tim-server` nodes on one real Redis (or a 3-master Redis Cluster), with the
+//! multi-instance rule held across them: exactly N survive concurrent logins spread over the nodes, the
+//! earliest are evicted, each evicted instance gets one kick; node death, Redis restart and outage, a cut
+//! subscriber connection, messages across nodes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::redis::{Redis, RedisCluster};
+use common::*;
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame};
+use tokio::time::{sleep, Instant};
+
+/// A node's config: `n` instances per account, this `[registry]` target (`url = ...` or `cluster = [...]`).
+fn node_config(n: u32, target: &str, node_id: &str, limits: &str) -> String {
+    format!(
+        "{}[registry]\nengine = \"redis\"\n{target}\nnode_id = \"{node_id}\"\nreconcile_interval_ms = 1000\nnode_ttl_ms = 1500\n",
+        config(n, limits)
+    )
+}
+
+fn start_nodes(count: usize, n: u32, target: &str, limits: &str) -> Vec<Server> {
+    (0..count)
+        .map(|i| Server::start(&node_config(n, target, &format!("node-{i}"), limits)))
+        .collect()
+}
+
+async fn login_on(server_url: &str, user: &str, instance_id: Option<&str>) -> (Ws, ServerFrame) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(server_url).await.expect("connect");
+    send(&mut ws, &login_frame(1, APP, user, &sig(user), instance_id)).await;
+    let reply = recv(&mut ws).await;
+    (ws, reply)
+}
+
+fn instance_of(reply: &ServerFrame) -> String {
+    match reply {
+        ServerFrame::LoginAck { instance_id, .. } => instance_id.clone(),
+        other => panic!("login failed: {other:?}"),
+    }
+}
+
+/// What one socket saw within `limit`: its frames and, if it closed, the close code.
+async fn watch(mut ws: Ws, limit: Duration) -> (Ws, Vec<ServerFrame>, Option<Option<u16>>) {
+    let mut frames = Vec::new();
+    let deadline = Instant::now() + limit;
+    loop {
+        match next_event(&mut ws, deadline.saturating_duration_since(Instant::now())).await {
+            Event::Frame(f) => frames.push(f),
+            Event::Closed(code) => return (ws, frames, Some(code)),
+            Event::Timeout => return (ws, frames, None),
+        }
+    }
+}
+
+async fn admin_instances(server: &Server, user: &str) -> Vec<(String, String)> {
+    let reply = server
+        .admin(
+            "/v4/tim_wasm_admin/query_online_instances",
+            &format!("{{\"UserID\":\"{user}\"}}"),
+        )
+        .await;
+    assert_eq!(reply["ActionStatus"], "OK", "{reply}");
+    reply["Instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["InstanceID"].as_str().unwrap().to_string(),
+                i["Node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn hello_ok(ws: &mut Ws, id: u32) {
+    send(ws, &ClientFrame::Hello { id }).await;
+    match recv(ws).await {
+        ServerFrame::HelloAck { id: got, .. } => assert_eq!(got, id),
+        other => panic!("expected a hello ack, got {other:?}"),
+    }
+}
+
+/// `rounds` rounds of `per_round` concurrent logins of one account spread over `nodes`: exactly `n`
+/// survive, every other login gets exactly one `kicked` frame (multipleAccount) and close 4001.
+async fn exact_n_rounds(nodes: &[Server], rounds: usize, per_round: usize, n: usize) {
+    for round in 0..rounds {
+        let user = format!("round{round}");
+        let logins: Vec<_> = (0..per_round)
+            .map(|i| {
+                let url = nodes[(i + round) % nodes.len()].url.clone();
+                let user = user.clone();
+                tokio::spawn(async move {
+                    let (ws, reply) = login_on(&url, &user, None).await;
+                    (ws, instance_of(&reply))
+                })
+            })
+            .collect();
+        let mut sockets = Vec::new();
+        for login in logins {
+            sockets.push(login.await.unwrap());
+        }
+        // Every kick was decided (and published) before its login's reply: watching briefly is enough.
+        let watchers: Vec<_> = sockets
+            .into_iter()
+            .map(|(ws, id)| {
+                tokio::spawn(async move {
+                    let (ws, frames, closed) = watch(ws, Duration::from_millis(1500)).await;
+                    (ws, id, frames, closed)
+                })
+            })
+            .collect();
+        let mut survivors = Vec::new();
+        let mut kicked = 0;
+        for w in watchers {
+            let (ws, id, frames, closed) = w.await.unwrap();
+            match closed {
+                Some(code) => {
+                    kicked += 1;
+                    assert_eq!(
+                        frames,
+                        vec![ServerFrame::Kicked {
+                            kick_type: KickType::MultipleAccount
+                        }],
+                        "round {round}: an evicted instance gets exactly one kick"
+                    );
+                    assert_eq!(code, Some(close::KICKED), "round {round}");
+                }
+                None => {
+                    assert!(frames.is_empty(), "round {round}: a survivor got {frames:?}");
+                    survivors.push((ws, id));
+                }
+            }
+        }
+        assert_eq!(survivors.len(), n, "round {round}: exactly {n} survive");
+        assert_eq!(kicked, per_round - n, "round {round}");
+        let mut listed: Vec<String> = admin_instances(&nodes[round % nodes.len()], &user)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut alive: Vec<String> = survivors.iter().map(|(_, id)| id.clone()).collect();
+        listed.sort();
+        alive.sort();
+        assert_eq!(listed, alive, "round {round}: Redis holds exactly the survivors");
+        for (i, (ws, _)) in survivors.iter_mut().enumerate() {
+            hello_ok(ws, 10 + i as u32).await;
+        }
+    }
+}
+
+/// Logins one after another over the nodes: each login beyond `n` evicts exactly the earliest.
+async fn earliest_evicted(nodes: &[Server], n: usize, logins: usize) {
+    let mut sockets: Vec<Ws> = Vec::new();
+    for k in 0..logins {
+        let (ws, reply) = login_on(&nodes[k % nodes.len()].url, "sequential", None).await;
+        instance_of(&reply);
+        sockets.push(ws);
+        if k >= n {
+            let victim = &mut sockets[k - n];
+            let (frames, code) = until_close(victim, Duration::from_secs(5)).await;
+            assert_eq!(
+                frames,
+                vec![ServerFrame::Kicked {
+                    kick_type: KickType::MultipleAccount
+                }]
+            );
+            assert_eq!(code, Some(close::KICKED));
+        }
+    }
+    let keep = sockets.len() - n;
+    for (i, ws) in sockets.iter_mut().skip(keep).enumerate() {
+        hello_ok(ws, 100 + i as u32).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_one_redis_keep_exactly_n_and_evict_the_earliest() {
+    let redis = Redis::start();
+    let nodes = start_nodes(3, 2, &format!("url = \"{}\"", redis.url()), "");
+    exact_n_rounds(&nodes, 12, 7, 2).await;
+    earliest_evicted(&nodes, 2, 6).await;
+
+    // Messages reach the recipient's instances on every node.
+    let (mut bob0, _) = login_on(&nodes[0].url, "bob", None).await;
+    let (mut bob1, _) = login_on(&nodes[1].url, "bob", None).await;
+    let (mut alice, _) = login_on(&nodes[2].url, "alice", None).await;
+    send(
+        &mut alice,
+        &ClientFrame::SendMessage {
+            id: 2,
+            to: "bob".into(),
+            text: "across nodes".into(),
+        },
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut alice).await,
+        ServerFrame::SendMessageAck { id: 2, .. }
+    ));
+    for bob in [&mut bob0, &mut bob1] {
+        match recv(bob).await {
+            ServerFrame::Message { from, text, .. } => {
+                assert_eq!((from.as_str(), text.as_str()), ("alice", "across nodes"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // OnlineWebInstances set through one node applies on every node.
+    let set = nodes[0]
+        .admin("/v4/tim_wasm_admin/set_app_config", "{\"OnlineWebInstances\":1}")
+        .await;
+    assert_eq!(set["OnlineWebInstances"], 1, "{set}");
+    let got = nodes[2].admin("/v4/tim_wasm_admin/get_app_config", "{}").await;
+    assert_eq!(got["OnlineWebInstances"], 1, "{got}");
+    let (mut first, _) = login_on(&nodes[1].url, "carol", None).await;
+    let (_second, _) = login_on(&nodes[2].url, "carol", None).await;
+    let (frames, code) = until_close(&mut first, Duration::from_secs(5)).await;
+    assert_eq!(frames.len(), 1);
+    assert_eq!(code, Some(close::KICKED));
+
+    // A REST kick through one node reaches instances on the others and revokes old UserSigs everywhere.
+    let kick = nodes[0]
+        .admin("/v4/im_open_login_svc/kick", "{\"UserID\":\"bob\"}")
+        .await;
+    assert_eq!(kick["ActionStatus"], "OK", "{kick}");
+    for bob in [&mut bob0, &mut bob1] {
+        let (frames, code) = until_close(bob, Duration::from_secs(5)).await;
+        assert_eq!(
+            frames,
+            vec![ServerFrame::Kicked {
+                kick_type: KickType::RestApi
+            }]
+        );
+        assert_eq!(code, Some(close::KICKED));
+    }
+    let revoked = tim_usersig::gen_usersig(APP, KEY, "bob", 86_400, now_secs() - 10, None);
+    let mut again = nodes[2].connect().await;
+    send(&mut again, &login_frame(1, APP, "bob", &revoked, None)).await;
+    assert_eq!(
+        error_code(&recv(&mut again).await),
+        Some(ErrorCode::UserSigRevoked.code())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_clients_resume_on_another_node_and_keep_their_slots() {
+    let redis = Redis::start();
+    let mut nodes = start_nodes(3, 3, &format!("url = \"{}\"", redis.url()), "resume_grace_ms = 30000");
+    let (_a1, r1) = login_on(&nodes[0].url, "dave", None).await;
+    let (mut a2, r2) = login_on(&nodes[1].url, "dave", None).await;
+    let (_a3, r3) = login_on(&nodes[0].url, "dave", None).await;
+    let (id1, id2, id3) = (instance_of(&r1), instance_of(&r2), instance_of(&r3));
+    nodes[0].child.kill().unwrap();
+    nodes[0].child.wait().unwrap();
+
+    // At once (the dead node still looks alive) and after its liveness key expired and it was purged.
+    let (mut b1, reply) = login_on(&nodes[1].url, "dave", Some(&id1)).await;
+    assert!(
+        matches!(reply, ServerFrame::LoginAck { resumed: true, .. }),
+        "{reply:?}"
+    );
+    sleep(Duration::from_millis(3500)).await;
+    let listed = admin_instances(&nodes[1], "dave").await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let (mut b3, reply) = login_on(&nodes[2].url, "dave", Some(&id3)).await;
+    assert!(
+        matches!(reply, ServerFrame::LoginAck { resumed: true, .. }),
+        "{reply:?}"
+    );
+
+    // Nobody was kicked: the instance on a live node is untouched and every slot is ours.
+    let (ws, frames, closed) = watch(a2, Duration::from_millis(500)).await;
+    assert!(frames.is_empty() && closed.is_none(), "{frames:?} {closed:?}");
+    a2 = ws;
+    let mut listed = admin_instances(&nodes[2], "dave").await;
+    listed.sort();
+    let mut expected = vec![
+        (id1.clone(), "node-1".to_string()),
+        (id2.clone(), "node-1".to_string()),
+        (id3.clone(), "node-2".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    hello_ok(&mut b1, 5).await;
+    hello_ok(&mut b3, 6).await;
+    hello_ok(&mut a2, 7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_with_its_aof_keeps_the_rule() {
+    let mut redis = Redis::start_persistent();
+    let nodes = start_nodes(2, 2, &format!("url = \"{}\"", redis.url()), "");
+    let (mut e1, _) = login_on(&nodes[0].url, "erin", None).await;
+    let (mut e2, _) = login_on(&nodes[1].url, "erin", None).await;
+    redis.restart();
+    // The nodes reconnect on their own; the first login after may still meet the old connection.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut e3 = loop {
+        let (ws, reply) = login_on(&nodes[1].url, "erin", None).await;
+        match reply {
+            ServerFrame::LoginAck { .. } => break ws,
+            other => {
+                assert_eq!(error_code(&other), Some(ErrorCode::RegistryUnavailable.code()));
+                assert!(Instant::now() < deadline, "logins never worked again");
+                sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // Exactly the earliest (from before the restart) was evicted, across nodes.
+    let (frames, code) = until_close(&mut e1, Duration::from_secs(5)).await;
+    assert_eq!(
+        frames,
+        vec![ServerFrame::Kicked {
+            kick_type: KickType::MultipleAccount
+        }]
+    );
+    assert_eq!(code, Some(close::KICKED));
+    hello_ok(&mut e2, 2).await;
+    hello_ok(&mut e3, 3).await;
+    assert_eq!(admin_instances(&nodes[0], "erin").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_refuses_new_logins_with_a_retryable_code_and_keeps_open_sessions() {
+    let mut redis = Redis::start_persistent();
+    let nodes = start_nodes(1, 1, &format!("url = \"{}\"", redis.url()), "");
+    let (mut frank, _) = login_on(&nodes[0].url, "frank", None).await;
+    redis.stop();
+    let started = Instant::now();
+    let (_ws, reply) = login_on(&nodes[0].url, "grace", None).await;
+    assert_eq!(
+        error_code(&reply),
+        Some(ErrorCode::RegistryUnavailable.code()),
+        "{reply:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused within the login deadline"
+    );
+    wait_for_metric(&nodes[0], "tim_registry_up 0\n").await;
+    // The open session stays through the outage (and through reconciliation ticks that cannot read).
+    sleep(Duration::from_millis(2500)).await;
+    hello_ok(&mut frank, 2).await;
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_ws, reply) = login_on(&nodes[0].url, "grace", None).await;
+        if matches!(reply, ServerFrame::LoginAck { .. }) {
+            break;
+        }
+        assert_eq!(error_code(&reply), Some(ErrorCode::RegistryUnavailable.code()));
+        assert!(Instant::now() < deadline, "logins never worked again");
+        sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_metric(&nodes[0], "tim_registry_up 1\n").await;
+    hello_ok(&mut frank, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_subscriber_connection_is_covered_by_reconciliation() {
+    let redis = Redis::start();
+    let nodes = start_nodes(2, 1, &format!("url = \"{}\"", redis.url()), "");
+    let (mut h1, _) = login_on(&nodes[0].url, "heidi", None).await;
+    // No channel may be used for a while: the subscriber is cut (CLIENT KILL) and cannot resubscribe,
+    // and the kick below cannot be published.
+    assert!(redis
+        .cmd(&["ACL", "SETUSER", "default", "resetchannels"])
+        .starts_with("+OK"));
+    // (Redis 7 may already have cut it for the ACL change; then this kills nothing.)
+    redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    wait_for_metric(&nodes[0], "tim_registry_subscribed 0\n").await;
+    let (_h2, reply) = login_on(&nodes[1].url, "heidi", None).await;
+    instance_of(&reply);
+    let (frames, code) = until_close(&mut h1, Duration::from_secs(10)).await;
+    assert_eq!(
+        frames,
+        vec![ServerFrame::Kicked {
+            kick_type: KickType::MultipleAccount
+        }]
+    );
+    assert_eq!(code, Some(close::KICKED));
+    wait_for_metric(
+        &nodes[0],
+        "tim_registry_kicks_delivered_total{via=\"reconciliation\"} 1\n",
+    )
+    .await;
+    // Channels again: the subscriber comes back by itself and kicks travel by message again.
+    assert!(redis
+        .cmd(&["ACL", "SETUSER", "default", "allchannels"])
+        .starts_with("+OK"));
+    wait_for_metric(&nodes[0], "tim_registry_subscribed 1\n").await;
+    let (mut h3, _) = login_on(&nodes[0].url, "heidi", None).await;
+    let (_h4, _) = login_on(&nodes[1].url, "heidi", None).await;
+    let (frames, _) = until_close(&mut h3, Duration::from_secs(5)).await;
+    assert_eq!(frames.len(), 1);
+    wait_for_metric(&nodes[0], "tim_registry_kicks_delivered_total{via=\"message\"} 1\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_a_three_master_redis_cluster_keep_exactly_n() {
+    let cluster = RedisCluster::start();
+    let nodes = start_nodes(3, 2, &format!("cluster = {}", cluster.toml_urls()), "");
+    exact_n_rounds(&nodes, 6, 6, 2).await;
+    earliest_evicted(&nodes, 2, 5).await;
+}
