@@ -97,7 +97,7 @@ impl ConnLogin {
                 id,
                 server_time_ms: self.state.clock.unix_ms(),
             }),
-            ClientFrame::SendMessage { id, to, text } => self.send_message(id, to, text).await,
+            ClientFrame::SendMessage { id, to, text, msg_id } => self.send_message(id, to, text, msg_id).await,
         }
     }
 
@@ -259,7 +259,7 @@ impl ConnLogin {
         Reply::frame(ServerFrame::LogoutAck { id })
     }
 
-    async fn send_message(&mut self, id: RequestId, to: String, text: String) -> Reply {
+    async fn send_message(&mut self, id: RequestId, to: String, text: String, msg_id: Option<String>) -> Reply {
         let Some(current) = &self.current else {
             return Reply::error(Some(id), ErrorCode::NotLoggedIn);
         };
@@ -269,6 +269,15 @@ impl ConnLogin {
         if text.len() > tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES {
             return Reply::error(Some(id), ErrorCode::InvalidParameters);
         }
+        // The sender's SDK names the message, so that every side shows the same `ID`; an older client
+        // that sends none gets one made here.
+        let msg_id = match msg_id {
+            Some(msg_id) => match tim_protocol::limits::validate_message_id(&msg_id) {
+                Ok(()) => msg_id,
+                Err(code) => return Reply::error(Some(id), code),
+            },
+            None => new_instance_id(),
+        };
         let seq = self.state.next_seq();
         let time_ms = self.state.clock.unix_ms();
         let target = AccountKey {
@@ -282,6 +291,7 @@ impl ConnLogin {
             text,
             seq,
             time_ms,
+            msg_id,
         };
         // The receiver's instances, and the sender's other instances (they show the message as sent, as
         // the official SDK syncs it); never the sending connection, which gets the ack. A message to

@@ -212,6 +212,7 @@ async fn a_client_that_stops_reading_is_dropped_not_buffered_without_bound() {
                 id: i,
                 to: "slowpoke".into(),
                 text: text.clone(),
+                msg_id: None,
             },
         )
         .await;
