@@ -54,6 +54,11 @@ pub fn run(args: &[String]) -> Result {
         &["tests/miniprogram/"],
         &server_bin,
     )?;
+    node_tests(
+        "the bundler matrix (Vite, webpack 5, esbuild, Rollup) in headless Chromium",
+        &["tests/bundlers/"],
+        &server_bin,
+    )?;
 
     demo::browser_test()
 }
