@@ -98,6 +98,8 @@ error_codes! {
     InstanceNotFound = 80007, "INSTANCE_NOT_FOUND", "The instance is no longer online (it was kicked or timed out).";
     UserSigUserbufMismatch = 80008, "USERSIG_USERBUF_MISMATCH", "The UserSig's userbuf does not match what the server expects.";
     AlreadyLoggedInAsOther = 80009, "ALREADY_LOGGED_IN_AS_OTHER", "This connection is logged in as another user.";
+    UserSigFromTheFuture = 80010, "USERSIG_FROM_THE_FUTURE", "The UserSig's TLS.time lies too far ahead of the server's clock: check the clock of the machine that made it.";
+    SendRateLimited = 80011, "SEND_RATE_LIMITED", "This account is sending messages faster than the server allows; retry later.";
 }
 
 impl ErrorCode {
