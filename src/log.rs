@@ -101,6 +101,11 @@ pub fn error(parts: &[&str]) {
     }
 }
 
+/// A panic's message and location, whatever the level (a panic is a bug to report).
+pub fn panic(text: &str) {
+    console_error(&line(&["panic: ", text]));
+}
+
 /// Logs at level 3 with a JS value (an exception) after the text, so the console shows its stack.
 pub fn error_value(parts: &[&str], value: &JsValue) {
     if enabled(Level::Error) {

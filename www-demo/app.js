@@ -34,6 +34,8 @@ async function main() {
   $('logout').addEventListener('click', logout);
   $('owi-form').addEventListener('submit', (e) => { e.preventDefault(); applyOnlineWebInstances(); });
   $('rest-kick').addEventListener('click', restKick);
+  $('chat-form').addEventListener('submit', (e) => { e.preventDefault(); chatSend(); });
+  setInterval(() => document.visibilityState === 'visible' && instancesRefresh(), 4000);
   $('log-clear').addEventListener('click', () => { $('log').replaceChildren(); render(); });
   // Another tab may change the setting: keep the shown value fresh while this tab is visible.
   const refresh = () => refreshOnlineWebInstances().catch(() => {});
@@ -54,9 +56,11 @@ function onEvent(key, event) {
     case 'SDK_READY':
       view.phase = 'ready';
       hideBanner();
+      instancesRefresh();
       break;
     case 'SDK_NOT_READY':
       view.phase = 'logged-out';
+      instancesShow([]);
       break;
     case 'KICKED_OUT': {
       const type = data && data.type;
@@ -67,6 +71,9 @@ function onEvent(key, event) {
     }
     case 'NET_STATE_CHANGE':
       view.net = data && data.state;
+      break;
+    case 'MESSAGE_RECEIVED':
+      for (const message of data || []) chatShow(message);
       break;
     default:
       break;
@@ -193,6 +200,81 @@ async function restKick() {
   }
 }
 
+// ---- chat: createTextMessage, sendMessage, MESSAGE_RECEIVED ---------------------------------------
+
+async function chatSend() {
+  const to = $('chat-to').value.trim();
+  const text = $('chat-text').value;
+  if (!to || !text) return;
+  let message;
+  try {
+    message = tim.createTextMessage({ to, conversationType: TIM.TYPES.CONV_C2C, payload: { text } });
+  } catch (e) {
+    addLog('call', 'createTextMessage()', errorData(e), 'fail');
+    return;
+  }
+  const item = chatShow(message);
+  try {
+    const res = await tim.sendMessage(message);
+    addLog('call', 'sendMessage()', { ID: res.data.message.ID, status: res.data.message.status }, 'call');
+    $('chat-text').value = '';
+  } catch (e) {
+    addLog('call', 'sendMessage()', errorData(e), 'fail');
+  }
+  chatUpdate(item, message);
+}
+
+/** One message in the chat log (sent here, or received: from another user or another tab of this one). */
+function chatShow(message) {
+  const li = document.createElement('li');
+  const who = document.createElement('span');
+  who.className = 'who';
+  const body = document.createElement('span');
+  body.className = 'text';
+  li.append(who, body);
+  chatUpdate(li, message);
+  $('chat-log').append(li);
+  return li;
+}
+
+function chatUpdate(li, message) {
+  li.dataset.id = message.ID;
+  li.dataset.flow = message.flow;
+  li.dataset.status = message.status;
+  li.dataset.from = message.from;
+  li.dataset.to = message.to;
+  li.querySelector('.who').textContent =
+    message.flow === 'out' ? `to ${message.to} · ${message.status}` : `${message.from}`;
+  li.querySelector('.text').textContent = message.payload.text;
+}
+
+// ---- instances: the account's live instances (admin API, dev mode) --------------------------------
+
+async function instancesRefresh() {
+  const user = tim ? tim.getLoginUser() : '';
+  if (!user) return instancesShow([]);
+  try {
+    const reply = await adminCall('tim_wasm_admin', 'query_online_instances', { UserID: user });
+    instancesShow(reply.Instances || []);
+  } catch (e) {
+    addLog('call', 'query_online_instances', { error: e.message }, 'fail');
+  }
+}
+
+function instancesShow(instances) {
+  const list = $('instances');
+  list.replaceChildren(
+    ...instances.map((i) => {
+      const li = document.createElement('li');
+      li.dataset.platform = i.Platform;
+      li.dataset.state = i.State;
+      li.textContent = `${i.Platform} · since ${clock(new Date(i.LoginTimeMs))} · ${i.State} · ${i.InstanceID.slice(0, 8)}`;
+      return li;
+    }),
+  );
+  $('instances-empty').hidden = instances.length > 0;
+}
+
 // ---- rendering --------------------------------------------------------------------------------------
 
 const STATUS_TEXT = {
@@ -219,6 +301,7 @@ function render() {
   $('logout').disabled = !tim || busy || view.phase !== 'ready';
   $('owi-apply').disabled = !tim;
   $('rest-kick').disabled = !tim;
+  $('chat-send').disabled = !tim || view.phase !== 'ready';
   $('log-empty').hidden = $('log').children.length > 0;
   const mark = { ready: '●', 'logged-out': '○' }[view.phase] || '◌';
   document.title = `${mark} ${user || STATUS_TEXT[view.phase]} · tim-wasm demo`;

@@ -247,6 +247,33 @@ test(
 // ---- helpers ----------------------------------------------------------------------------------------
 
 /** The demo under test: TIM_DEMO_URL, or `cargo xtask demo --no-build --port 0` started here. */
+test(
+  'chat between tabs: createTextMessage + sendMessage in one, MESSAGE_RECEIVED in the other (same ID); the instance list',
+  { timeout: 90_000 },
+  () =>
+    withTabs('chat', async (a, b) => {
+      await setOnlineWebInstances(a, 2);
+      const [alice, bob] = [uniqueUser('chat-a'), uniqueUser('chat-b')];
+      await login(a, alice);
+      await login(b, bob);
+      await a.waitForSelector('#instances li[data-platform="web"]', { timeout: STATE_TIMEOUT_MS });
+      assert.equal(await a.locator('#instances li').count(), 1, 'one live instance of alice');
+      assert.match(await text(a, '#instances li'), /^web · since \d\d:\d\d:\d\d/);
+
+      await a.fill('#chat-to', bob);
+      await a.fill('#chat-text', 'hello from tab A');
+      await a.click('#chat-send');
+      const sent = await a.waitForSelector('#chat-log li[data-flow="out"][data-status="success"]', { timeout: STATE_TIMEOUT_MS });
+      const got = await b.waitForSelector(`#chat-log li[data-flow="in"][data-from="${alice}"]`, { timeout: STATE_TIMEOUT_MS });
+      assert.equal(await got.getAttribute('data-id'), await sent.getAttribute('data-id'), 'the same ID on both sides');
+      assert.equal((await got.textContent()).includes('hello from tab A'), true);
+      const received = (await events(b)).find((e) => e.event === 'MESSAGE_RECEIVED');
+      assert.equal(received.data[0].conversationID, `C2C${alice}`);
+      await shot(a, 'chat-tab-a-sent');
+      await shot(b, 'chat-tab-b-received');
+    }),
+);
+
 async function startDemo() {
   if (process.env.TIM_DEMO_URL) return { url: process.env.TIM_DEMO_URL, stop() {} };
   const child = spawn('cargo', ['xtask', 'demo', '--no-build', '--port', '0'], {

@@ -80,6 +80,7 @@ test('createTextMessage + sendMessage(message): the official Message fields on e
 
   await messages(receiver);
   const [inbound] = received(receiver);
+  assert.equal(inbound.ID, created.ID, 'the same ID on the receiving side');
   assert.equal(inbound.flow, 'in');
   assert.equal(inbound.from, alice);
   assert.equal(inbound.to, bob);
@@ -93,6 +94,7 @@ test('createTextMessage + sendMessage(message): the official Message fields on e
 
   await messages(senderOther);
   const [synced] = received(senderOther);
+  assert.equal(synced.ID, created.ID, "the same ID on the sender's other instance");
   assert.equal(synced.flow, 'out', "the sender's other instance shows it as sent");
   assert.equal(synced.conversationID, `C2C${bob}`);
   assert.equal(synced.sequence, after.sequence);

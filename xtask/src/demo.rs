@@ -121,7 +121,7 @@ impl Demo {
         }
         let listener = bind(port)?;
         let addr = listener.local_addr()?;
-        let server = TimServer::start(&bin, dev_key, log_filter)?;
+        let server = TimServer::start(&bin, &format!("http://{addr}"), dev_key, log_filter)?;
         let config = page_config(&server);
         let pkg = root.join("pkg");
         let pkg_for_config = pkg.clone();

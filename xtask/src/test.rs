@@ -5,7 +5,8 @@
 //! process); the npm package build; the core's scenarios again on wasm32; the bindings under
 //! wasm-bindgen-test in Node and headless Chromium;
 //! the package's types (arethetypeswrong, publint, `tsc --strict` under three resolutions); the installed package in Node against a real server (samples,
-//! multi-instance, errors, resilience); the simulated mini-program runtime; the demo page in Chromium.
+//! multi-instance, errors, resilience); the simulated mini-program runtime; the bundler matrix (Vite,
+//! webpack 5, esbuild, Rollup) in headless Chromium; the demo page in Chromium.
 
 use std::path::Path;
 use std::process::Command;
@@ -54,6 +55,11 @@ pub fn run(args: &[String]) -> Result {
     node_tests(
         "the simulated mini-program runtime",
         &["tests/miniprogram/"],
+        &server_bin,
+    )?;
+    node_tests(
+        "the bundler matrix (Vite, webpack 5, esbuild, Rollup) in headless Chromium",
+        &["tests/bundlers/"],
         &server_bin,
     )?;
 

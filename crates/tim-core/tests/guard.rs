@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use common::{Harness, TIMEOUT};
 use tim_core::{Command, ErrorCode, Event, Flow, Message, MessageStatus, Response, SessionState, CONV_C2C};
-use tim_protocol::ServerFrame;
+use tim_protocol::{ClientFrame, ServerFrame};
 
 fn send_error(h: &mut Harness) -> tim_core::TimError {
     let handle = h.send("bob", "hi");
@@ -80,6 +80,15 @@ fn send_when_ready_transmits_and_resolves_with_the_ack() {
     );
     assert_eq!((message.flow, message.status), (Flow::Out, MessageStatus::Success));
     assert_eq!(message.id.len(), 32, "an id from the seeded generator: {}", message.id);
+    let sent_id = h.server.received.iter().find_map(|(_, f)| match f {
+        ClientFrame::SendMessage { msg_id, .. } => msg_id.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        sent_id.as_deref(),
+        Some(message.id.as_str()),
+        "the ID travels in the frame"
+    );
     assert_eq!(message.conversation_id(), "C2Cbob");
 }
 
@@ -130,6 +139,24 @@ fn a_message_created_before_login_is_sent_as_the_login_user() {
         (message.id, message.from.as_str(), message.status),
         (id, "alice", MessageStatus::Success)
     );
+}
+
+#[test]
+fn a_message_with_an_id_the_protocol_refuses_fails_with_8002_without_a_frame() {
+    let mut h = Harness::ready();
+    let mut message = h
+        .session
+        .create_text_message(0, CONV_C2C, "bob".into(), "x".into())
+        .unwrap();
+    message.id = "not an id!".into();
+    let send = h.command(Command::SendTextMessage { message });
+    assert_eq!(h.error_code(send), ErrorCode::InvalidArgument.code());
+    h.settle();
+    assert!(!h
+        .server
+        .received
+        .iter()
+        .any(|(_, f)| matches!(f, ClientFrame::SendMessage { .. })));
 }
 
 #[test]
@@ -187,6 +214,7 @@ fn pushed_messages_become_message_received_events() {
         text: "hey".into(),
         seq: 7,
         time_ms: 99,
+        msg_id: "m7".into(),
     });
     h.settle();
     assert_eq!(
@@ -195,7 +223,7 @@ fn pushed_messages_become_message_received_events() {
             1005,
             Event::MessageReceived {
                 messages: vec![Message::received(
-                    String::new(),
+                    "m7".into(),
                     "bob".into(),
                     "alice".into(),
                     "hey".into(),

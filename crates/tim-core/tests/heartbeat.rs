@@ -77,6 +77,7 @@ fn any_inbound_frame_keeps_the_connection_alive() {
             text: "ping".into(),
             seq: 1,
             time_ms: 0,
+            msg_id: "m".into(),
         });
     }
     h.settle();

@@ -180,7 +180,7 @@ fn server_refusal_rejects_with_the_servers_code_closes_and_never_says_not_ready(
 }
 
 #[test]
-fn a_fresh_login_refused_while_the_servers_registry_is_down_rejects_with_80010() {
+fn a_fresh_login_refused_while_the_servers_registry_is_down_rejects_with_80012() {
     let mut h = Harness::new();
     h.server.login_reply = Reply::Refuse(ErrorCode::RegistryUnavailable);
     let login = h.login("alice");

@@ -126,7 +126,8 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             to: "alice".into(),
             text,
             seq: 1,
-            time_ms: 2
+            time_ms: 2,
+            msg_id: "m".into(),
         }),
         (prop::option::of(id), error_code(), ".{0,8}").prop_map(|(id, code, message)| ServerFrame::Error {
             id,

@@ -98,7 +98,9 @@ error_codes! {
     InstanceNotFound = 80007, "INSTANCE_NOT_FOUND", "The instance is no longer online (it was kicked or timed out).";
     UserSigUserbufMismatch = 80008, "USERSIG_USERBUF_MISMATCH", "The UserSig's userbuf does not match what the server expects.";
     AlreadyLoggedInAsOther = 80009, "ALREADY_LOGGED_IN_AS_OTHER", "This connection is logged in as another user.";
-    RegistryUnavailable = 80010, "REGISTRY_UNAVAILABLE", "The server cannot reach its session store (Redis) right now; retry later.";
+    UserSigFromTheFuture = 80010, "USERSIG_FROM_THE_FUTURE", "The UserSig's TLS.time lies too far ahead of the server's clock: check the clock of the machine that made it.";
+    SendRateLimited = 80011, "SEND_RATE_LIMITED", "This account is sending messages faster than the server allows; retry later.";
+    RegistryUnavailable = 80012, "REGISTRY_UNAVAILABLE", "The server cannot reach its session store (Redis) right now; retry later.";
 }
 
 impl ErrorCode {

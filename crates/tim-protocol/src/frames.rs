@@ -85,6 +85,9 @@ wire_frames! {
             id: RequestId = "id",
             to: String = "to",
             text: String = "text",
+            /// The message's `ID`, made by the sending SDK (see [`crate::limits::validate_message_id`]);
+            /// absent from older clients, then the server makes one.
+            msg_id: Option<String> = "msgId",
         },
     }
 
@@ -127,6 +130,8 @@ wire_frames! {
             text: String = "text",
             seq: u64 = "seq",
             time_ms: u64 = "timeMs",
+            /// The message's `ID`: the same on every side (the sender's SDK made it).
+            msg_id: String = "msgId" or default,
         },
         /// A request failed (`id` set) or the connection broke the protocol (`id` absent).
         Error = "error" {

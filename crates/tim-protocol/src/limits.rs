@@ -23,6 +23,23 @@ pub fn validate_sdk_app_id(sdk_app_id: u64) -> Result<(), ErrorCode> {
     }
 }
 
+/// Largest message id (`message.ID`); the SDK makes 32 hex digits.
+pub const MAX_MESSAGE_ID_BYTES: usize = 64;
+
+/// Checks a message id: 1 to [`MAX_MESSAGE_ID_BYTES`] ASCII letters, digits, `-` or `_`.
+pub fn validate_message_id(msg_id: &str) -> Result<(), ErrorCode> {
+    let ok = !msg_id.is_empty()
+        && msg_id.len() <= MAX_MESSAGE_ID_BYTES
+        && msg_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ErrorCode::InvalidParameters)
+    }
+}
+
 /// Checks a UserID: non-empty, printable ASCII, at most [`MAX_USER_ID_BYTES`].
 pub fn validate_user_id(user_id: &str) -> Result<(), ErrorCode> {
     if user_id.is_empty() {
@@ -70,6 +87,15 @@ mod tests {
         assert_eq!(validate_user_id(&"a".repeat(33)), Err(ErrorCode::InvalidUserId));
         assert_eq!(validate_user_id("al\nice"), Err(ErrorCode::InvalidUserId));
         assert_eq!(validate_user_id("álice"), Err(ErrorCode::InvalidUserId));
+    }
+
+    #[test]
+    fn message_id_rules() {
+        assert_eq!(validate_message_id("0123456789abcdef0123456789abcdef"), Ok(()));
+        assert_eq!(validate_message_id("a-B_9"), Ok(()));
+        for bad in ["", "has space", "ü", &"x".repeat(MAX_MESSAGE_ID_BYTES + 1)] {
+            assert_eq!(validate_message_id(bad), Err(ErrorCode::InvalidParameters), "{bad:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn client_frames() -> Vec<ClientFrame> {
             id,
             to: s.to_string(),
             text: STRINGS[(i + 1) % STRINGS.len()].to_string(),
+            msg_id: (i % 2 == 1).then(|| s.to_string()),
         });
     }
     frames
@@ -75,6 +76,7 @@ pub fn server_frames() -> Vec<ServerFrame> {
             text: s.repeat(3),
             seq: big,
             time_ms: big,
+            msg_id: s.to_string(),
         });
         frames.push(ServerFrame::Error {
             id: [None, Some(0), Some(u32::MAX), Some(7)][i],

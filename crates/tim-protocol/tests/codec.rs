@@ -36,7 +36,13 @@ fn client_json(frame: &ClientFrame) -> Value {
         }
         ClientFrame::Logout { id } => json!({"type": "logout", "id": id}),
         ClientFrame::Hello { id } => json!({"type": "hello", "id": id}),
-        ClientFrame::SendMessage { id, to, text } => json!({"type": "sendMessage", "id": id, "to": to, "text": text}),
+        ClientFrame::SendMessage { id, to, text, msg_id } => {
+            let mut v = json!({"type": "sendMessage", "id": id, "to": to, "text": text});
+            if let Some(msg_id) = msg_id {
+                v["msgId"] = json!(msg_id);
+            }
+            v
+        }
     }
 }
 
@@ -66,7 +72,9 @@ fn server_json(frame: &ServerFrame) -> Value {
             text,
             seq,
             time_ms,
-        } => json!({"type": "message", "from": from, "to": to, "text": text, "seq": seq, "timeMs": time_ms}),
+            msg_id,
+        } => json!({"type": "message", "from": from, "to": to, "text": text, "seq": seq, "timeMs": time_ms,
+            "msgId": msg_id}),
         ServerFrame::Error { id, code, message } => {
             let mut v = json!({"type": "error", "code": code.get(), "message": message});
             if let Some(id) = id {
@@ -131,6 +139,7 @@ fn strings_are_escaped_exactly_as_serde_json_and_json_stringify_escape_them() {
             id: 1,
             to: s.into(),
             text: s.into(),
+            msg_id: None,
         };
         let want = format!(
             "{{\"type\":\"sendMessage\",\"id\":1,\"to\":{0},\"text\":{0}}}",
@@ -147,6 +156,7 @@ fn strings_are_escaped_exactly_as_serde_json_and_json_stringify_escape_them() {
         id: 0,
         to: String::new(),
         text: controls.clone(),
+        msg_id: None,
     };
     assert!(msg
         .encode()

@@ -39,7 +39,13 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
             }),
         any::<u32>().prop_map(|id| ClientFrame::Logout { id }),
         any::<u32>().prop_map(|id| ClientFrame::Hello { id }),
-        (any::<u32>(), ".{0,40}", ".{0,200}").prop_map(|(id, to, text)| ClientFrame::SendMessage { id, to, text }),
+        (
+            any::<u32>(),
+            ".{0,40}",
+            ".{0,200}",
+            proptest::option::of("[0-9a-f]{0,40}")
+        )
+            .prop_map(|(id, to, text, msg_id)| { ClientFrame::SendMessage { id, to, text, msg_id } }),
     ]
 }
 
@@ -74,15 +80,22 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             }
         }),
         proptest::sample::select(KickType::ALL.to_vec()).prop_map(|kick_type| ServerFrame::Kicked { kick_type }),
-        (".{0,32}", ".{0,32}", ".{0,100}", wire_int(), wire_int()).prop_map(|(from, to, text, seq, time_ms)| {
-            ServerFrame::Message {
+        (
+            ".{0,32}",
+            ".{0,32}",
+            ".{0,100}",
+            wire_int(),
+            wire_int(),
+            "[0-9a-f]{0,40}"
+        )
+            .prop_map(|(from, to, text, seq, time_ms, msg_id)| ServerFrame::Message {
                 from,
                 to,
                 text,
                 seq,
                 time_ms,
-            }
-        }),
+                msg_id,
+            }),
     ]
 }
 

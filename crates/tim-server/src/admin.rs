@@ -8,6 +8,8 @@
 //! - `tim_wasm_admin/set_app_config` `{"OnlineWebInstances":n}`: applies to the next login at once.
 //! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform
 //!   and the node holding each.
+//! - `openim/query_online_status` `{"To_Account":[...], "IsNeedDetail":1}`: online or offline, per account.
+//! - `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks on this node.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +23,9 @@ use tim_protocol::{ErrorCode, KickType};
 
 use crate::app_state::{AppRuntime, AppState};
 use crate::auth;
+use crate::callback::{Transition, REST_API_PLATFORM};
 use crate::hub::Control;
+use crate::kick_log::KickRecord;
 use crate::registry::AccountKey;
 
 /// Largest `OnlineWebInstances` accepted.
@@ -37,6 +41,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/v4/tim_wasm_admin/query_online_instances",
             post(query_online_instances),
         )
+        .route("/v4/openim/query_online_status", post(query_online_status))
+        .route("/v4/tim_wasm_admin/query_recent_kicks", post(query_recent_kicks))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -58,18 +64,22 @@ fn ok(extra: Value) -> Json<Value> {
 }
 
 /// Checks the query's admin credentials and parses the JSON body; Err is the reply to send.
-fn authorize<'s>(
+///
+/// Failures count in their own per-address limiter (`admin_failures_per_ip`), apart from WebSocket
+/// logins, and no reply before authentication names the admin.
+async fn authorize<'s>(
     state: &'s AppState,
     peer: &SocketAddr,
     params: &HashMap<String, String>,
     body: &str,
 ) -> Result<(&'s AppRuntime, Value), Json<Value>> {
     let ip = peer.ip();
-    // Valid credentials always pass; failures from an address over the limit get 70050.
+    // Valid credentials always pass; failures from an address over the limit get 70050. Admin failures
+    // have their own limiter, so that bad WebSocket logins behind one address do not lock the admin out.
     let refuse = |code: ErrorCode, info: String| {
         let now = state.clock.now();
-        let limited = state.login_failures.is_limited(ip, now);
-        state.login_failures.record_failure(ip, now);
+        let limited = state.admin_failures.is_limited(ip, now);
+        state.admin_failures.record_failure(ip, now);
         if limited {
             return fail(ErrorCode::LoginRateLimited, ErrorCode::LoginRateLimited.message());
         }
@@ -94,10 +104,26 @@ fn authorize<'s>(
     if *identifier != app.admin {
         return Err(refuse(
             ErrorCode::AdminRequired,
-            format!("identifier must be the app admin ({})", app.admin),
+            "identifier is not this app's admin".into(),
         ));
     }
-    auth::verify(app, identifier, usersig, state.clock.unix_secs()).map_err(|r| refuse(r.code, r.detail))?;
+    let max_future = state.limits.usersig_max_future_secs;
+    let sig = auth::verify(app, identifier, usersig, state.clock.unix_secs(), max_future)
+        .map_err(|r| refuse(r.code, r.detail))?;
+    // A REST kick of the admin revokes the admin's older UserSigs here too.
+    let admin = AccountKey {
+        sdk_app_id,
+        user_id: identifier.clone(),
+    };
+    if state
+        .registry
+        .revoked_at(&admin)
+        .await
+        .is_some_and(|t| sig.issued_at <= t)
+    {
+        let code = ErrorCode::UserSigRevoked;
+        return Err(refuse(code, code.message().into()));
+    }
     let body = if body.trim().is_empty() { "{}" } else { body };
     let value: Value =
         serde_json::from_str(body).map_err(|e| fail(ErrorCode::InvalidParameters, format!("body is not JSON: {e}")))?;
@@ -108,13 +134,13 @@ fn authorize<'s>(
 }
 
 /// [`authorize`], then the account named by the body's `UserID`.
-fn authorize_account<'s>(
+async fn authorize_account<'s>(
     state: &'s AppState,
     peer: &SocketAddr,
     params: &HashMap<String, String>,
     body: &str,
 ) -> Result<(&'s AppRuntime, AccountKey), Json<Value>> {
-    let (app, body) = authorize(state, peer, params, body)?;
+    let (app, body) = authorize(state, peer, params, body).await?;
     let user_id = user_id_of(&body)?;
     Ok((
         app,
@@ -140,13 +166,24 @@ async fn kick(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    let (app, account) = match authorize_account(&state, &peer, &params, &body) {
+    let (app, account) = match authorize_account(&state, &peer, &params, &body).await {
         Ok(ok) => ok,
         Err(reply) => return reply,
     };
     let removed = state.registry.kick_account(&account, state.clock.unix_secs()).await;
+    let now = state.clock.unix_ms();
     for instance in &removed {
         state.metrics.kick(KickType::RestApi.as_str());
+        state.kick_log.record(KickRecord {
+            account: account.clone(),
+            time_ms: now,
+            instance_id: instance.instance_id.clone(),
+            platform: instance.platform,
+            kick_type: KickType::RestApi,
+            by_instance_id: None,
+            by_platform: None,
+        });
+        state.state_change(&account, Transition::RestKick, REST_API_PLATFORM, None, Vec::new());
         if let Some(conn) = instance.conn {
             state.hub.control(
                 conn,
@@ -172,7 +209,7 @@ async fn get_app_config(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    match authorize(&state, &peer, &params, &body) {
+    match authorize(&state, &peer, &params, &body).await {
         Ok((app, _)) => app_config(&state, app).await,
         Err(reply) => reply,
     }
@@ -184,7 +221,7 @@ async fn set_app_config(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    let (app, body) = match authorize(&state, &peer, &params, &body) {
+    let (app, body) = match authorize(&state, &peer, &params, &body).await {
         Ok(ok) => ok,
         Err(reply) => return reply,
     };
@@ -211,7 +248,7 @@ async fn query_online_instances(
     Query(params): Params,
     body: String,
 ) -> Json<Value> {
-    let (_, account) = match authorize_account(&state, &peer, &params, &body) {
+    let (_, account) = match authorize_account(&state, &peer, &params, &body).await {
         Ok(ok) => ok,
         Err(reply) => return reply,
     };
@@ -231,4 +268,109 @@ async fn query_online_instances(
         })
         .collect();
     ok(json!({"UserID": account.user_id, "Instances": instances}))
+}
+
+/// Most accounts one `query_online_status` may name (the vendor's limit).
+pub const MAX_STATUS_ACCOUNTS: usize = 500;
+
+/// `openim/query_online_status` `{"To_Account":[...], "IsNeedDetail":0|1}`, in the vendor's shape: each
+/// account `Online` (it holds at least one live instance, on any node) or `Offline`; with
+/// `IsNeedDetail: 1`, each instance's `Platform`, `Status` (`Online`, or `PushOnline` while its socket is
+/// gone but its slot is kept for a resume) and `InstID`. Entries that are not valid UserIDs go to
+/// `ErrorList`.
+async fn query_online_status(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): Peer,
+    Query(params): Params,
+    body: String,
+) -> Json<Value> {
+    let (app, body) = match authorize(&state, &peer, &params, &body).await {
+        Ok(ok) => ok,
+        Err(reply) => return reply,
+    };
+    let Some(accounts) = body.get("To_Account").and_then(Value::as_array) else {
+        return fail(
+            ErrorCode::InvalidParameters,
+            "To_Account (array of UserIDs) is required",
+        );
+    };
+    if accounts.is_empty() || accounts.len() > MAX_STATUS_ACCOUNTS {
+        let info = format!("To_Account must list 1 to {MAX_STATUS_ACCOUNTS} accounts");
+        return fail(ErrorCode::InvalidParameters, info);
+    }
+    let detail = body.get("IsNeedDetail").and_then(Value::as_u64) == Some(1);
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for entry in accounts {
+        let user_id = match entry.as_str() {
+            Some(id) => id,
+            None => {
+                let code = ErrorCode::InvalidParameters;
+                errors.push(json!({"To_Account": entry, "ErrorCode": code.code(), "ErrorInfo": "not a string"}));
+                continue;
+            }
+        };
+        if let Err(code) = tim_protocol::limits::validate_user_id(user_id) {
+            errors.push(json!({"To_Account": user_id, "ErrorCode": code.code(), "ErrorInfo": code.message()}));
+            continue;
+        }
+        let account = AccountKey {
+            sdk_app_id: app.sdk_app_id,
+            user_id: user_id.to_string(),
+        };
+        let instances = state.registry.instances(&account).await;
+        let status = if instances.is_empty() { "Offline" } else { "Online" };
+        let mut result = json!({"To_Account": user_id, "Status": status});
+        if detail {
+            let list: Vec<Value> = instances
+                .iter()
+                .map(|i| {
+                    json!({
+                        "Platform": i.platform.as_str(),
+                        "Status": if i.conn.is_some() { "Online" } else { "PushOnline" },
+                        "InstID": i.instance_id,
+                    })
+                })
+                .collect();
+            result["Detail"] = Value::Array(list);
+        }
+        results.push(result);
+    }
+    ok(json!({"QueryResult": results, "ErrorList": errors}))
+}
+
+/// `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's kicks this node performed and
+/// still remembers, oldest first: when, which instance, why, and by which instance (a login that took
+/// the slot) or `RESTAPI` (an administrator).
+async fn query_recent_kicks(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): Peer,
+    Query(params): Params,
+    body: String,
+) -> Json<Value> {
+    let (_, account) = match authorize_account(&state, &peer, &params, &body).await {
+        Ok(ok) => ok,
+        Err(reply) => return reply,
+    };
+    let kicks: Vec<Value> = state
+        .kick_log
+        .of(&account)
+        .into_iter()
+        .map(|k| {
+            let by_platform = match (k.kick_type, k.by_platform) {
+                (_, Some(p)) => json!(p.as_str()),
+                (KickType::RestApi, None) => json!(REST_API_PLATFORM),
+                _ => Value::Null,
+            };
+            json!({
+                "TimeMs": k.time_ms,
+                "InstanceID": k.instance_id,
+                "Platform": k.platform.as_str(),
+                "Type": k.kick_type.as_str(),
+                "ByInstanceID": k.by_instance_id,
+                "ByPlatform": by_platform,
+            })
+        })
+        .collect();
+    ok(json!({"UserID": account.user_id, "Kicks": kicks}))
 }

@@ -1,19 +1,24 @@
 //! State shared by every request and connection of one server process.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use tim_protocol::Platform;
+
+use crate::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Transition};
 use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
 use crate::hub::Hub;
-use crate::limits::{ConnectionCaps, LoginFailureLimiter};
+use crate::kick_log::KickLog;
+use crate::limits::{ConnectionCaps, LoginFailureLimiter, SendRateLimiter};
 use crate::metrics::Metrics;
 use crate::registry::memory::MemoryRegistry;
-use crate::registry::Registry;
+use crate::registry::{AccountKey, Registry};
 
 /// A node id unique per process start: `node-` and 12 hex digits.
 pub fn new_node_id() -> String {
@@ -31,6 +36,8 @@ pub struct AppRuntime {
     pub secret_key: String,
     /// The admin identifier.
     pub admin: String,
+    /// Where its state-change callbacks go, if anywhere.
+    pub callback: Option<Arc<CallbackTarget>>,
     online_web_instances: AtomicU32,
 }
 
@@ -40,6 +47,12 @@ impl AppRuntime {
             sdk_app_id: config.sdkappid,
             secret_key: config.secret_key.clone(),
             admin: config.admin.clone(),
+            callback: config.callback_url.as_ref().map(|url| {
+                Arc::new(CallbackTarget {
+                    url: url.clone(),
+                    token: config.callback_token.clone(),
+                })
+            }),
             online_web_instances: AtomicU32::new(config.online_web_instances),
         }
     }
@@ -67,37 +80,64 @@ pub struct AppState {
     pub node_id: String,
     /// Connection caps.
     pub caps: Arc<ConnectionCaps>,
-    /// Failed-login limiter.
+    /// Failed-login limiter (WebSocket logins).
     pub login_failures: LoginFailureLimiter,
+    /// Failed admin API authentications, counted apart so that bad logins do not lock the admin out.
+    pub admin_failures: LoginFailureLimiter,
+    /// The state-change callback queue of this node.
+    pub callbacks: Callbacks,
+    /// The kicks this node performed, for the admin API.
+    pub kick_log: KickLog,
+    /// sendMessage rate per sender account (per node).
+    pub send_rate: SendRateLimiter<AccountKey>,
     /// Counters.
     pub metrics: Metrics,
     /// Limits and timings.
     pub limits: Limits,
-    /// True in `--dev` mode (enables `/dev/usersig` and CORS).
+    /// True in `--dev` mode (enables `/dev/usersig` and CORS for `dev_origins`).
     pub dev: bool,
     /// The one clock every part of the server reads.
     pub clock: Clock,
+    /// `--dev`: the demo page origins allowed to call from a browser.
+    pub dev_origins: Vec<String>,
+    /// Where `/metrics` is served when `metrics_listen` moves it off the main address.
+    pub metrics_apart: Option<std::net::SocketAddr>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Sender<bool>,
     next_seq: AtomicU64,
 }
 
 impl AppState {
-    /// State for `config` with the in-memory registry and the system clock.
+    /// State for `config` with the in-memory registry and the system clock (`dev`: with the default
+    /// dev origins).
     pub fn new(config: &Config, dev: bool) -> Arc<AppState> {
         AppState::with_clock(config, dev, Clock::system())
     }
 
     /// State for `config` with the in-memory registry, reading time from `clock`.
     pub fn with_clock(config: &Config, dev: bool, clock: Clock) -> Arc<AppState> {
-        let registry = Arc::new(MemoryRegistry::new(config.limits.recent_kicked_capacity));
-        AppState::with_registry(config, dev, registry, Arc::new(Hub::default()), new_node_id(), clock)
+        let origins = dev.then(|| crate::cli::DEFAULT_DEV_ORIGINS.iter().map(|o| o.to_string()).collect());
+        AppState::new_with(config, origins, None, clock)
     }
 
-    /// State for `config` with this registry (which delivers to `hub`'s connections), node id and clock.
+    /// State for `config` with the in-memory registry; `dev_origins` is `Some` in `--dev` mode;
+    /// `metrics_apart` when `/metrics` is served on its own address.
+    pub fn new_with(
+        config: &Config,
+        dev_origins: Option<Vec<String>>,
+        metrics_apart: Option<std::net::SocketAddr>,
+        clock: Clock,
+    ) -> Arc<AppState> {
+        let registry = Arc::new(MemoryRegistry::new(config.limits.recent_kicked_capacity));
+        let hub = Arc::new(Hub::default());
+        AppState::with_registry(config, dev_origins, metrics_apart, registry, hub, new_node_id(), clock)
+    }
+
+    /// State for `config` with this registry (which delivers to `hub`'s connections) and node id.
     pub fn with_registry(
         config: &Config,
-        dev: bool,
+        dev_origins: Option<Vec<String>>,
+        metrics_apart: Option<std::net::SocketAddr>,
         registry: Arc<dyn Registry>,
         hub: Arc<Hub>,
         node_id: String,
@@ -118,10 +158,24 @@ impl AppState {
                 limits.login_failures_per_ip,
                 Duration::from_millis(limits.login_failure_window_ms),
             ),
+            admin_failures: LoginFailureLimiter::new(
+                limits.admin_failures_per_ip,
+                Duration::from_millis(limits.login_failure_window_ms),
+            ),
+            callbacks: Callbacks::new(DeliveryPolicy {
+                queue: limits.callback_queue,
+                max_attempts: limits.callback_max_attempts,
+                backoff: Duration::from_millis(limits.callback_backoff_ms),
+                timeout: Duration::from_millis(limits.callback_timeout_ms),
+            }),
+            kick_log: KickLog::new(limits.kick_log_capacity),
+            send_rate: SendRateLimiter::new(limits.messages_per_sender_per_min, limits.message_burst_per_sender),
             metrics: Metrics::default(),
             limits,
-            dev,
+            dev: dev_origins.is_some(),
             clock,
+            dev_origins: dev_origins.unwrap_or_default(),
+            metrics_apart,
             shutdown: watch::channel(false).0,
             next_seq: AtomicU64::new(0),
         })
@@ -133,6 +187,32 @@ impl AppState {
             Ok(Some(n)) => n,
             _ => app.online_web_instances(),
         }
+    }
+
+    /// Queues a state-change callback for the app's backend (nothing when the app has no
+    /// `callback_url`). Never waits. `opt_platform` is the instance's platform name or `RESTAPI`.
+    pub fn state_change(
+        &self,
+        account: &AccountKey,
+        transition: Transition,
+        opt_platform: &'static str,
+        client_ip: Option<IpAddr>,
+        kicked: Vec<Platform>,
+    ) {
+        let Some(target) = self.apps.get(&account.sdk_app_id).and_then(|a| a.callback.clone()) else {
+            return;
+        };
+        let event = StateChange {
+            target,
+            sdk_app_id: account.sdk_app_id,
+            user_id: account.user_id.clone(),
+            transition,
+            opt_platform,
+            client_ip,
+            event_time_ms: self.clock.unix_ms(),
+            kicked,
+        };
+        self.callbacks.emit(event, &self.metrics);
     }
 
     /// The next message sequence number (process-wide, starts at 1).

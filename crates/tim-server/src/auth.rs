@@ -22,9 +22,28 @@ pub struct SigRefused {
     pub detail: String,
 }
 
-/// Verifies `sig` for `user_id` of `app` at Unix time `now`.
-pub fn verify(app: &AppRuntime, user_id: &str, sig: &str, now: u64) -> Result<VerifiedSig, SigRefused> {
-    verify_with_key(app.sdk_app_id, &app.secret_key, user_id, sig, now)
+/// Verifies `sig` for `user_id` of `app` at Unix time `now`, refusing a `TLS.time` more than
+/// `max_future_secs` ahead of `now` (80010): such a UserSig, made before a REST kick on a clock running
+/// ahead, would otherwise look issued after the kick and outrun its revocation.
+pub fn verify(
+    app: &AppRuntime,
+    user_id: &str,
+    sig: &str,
+    now: u64,
+    max_future_secs: u64,
+) -> Result<VerifiedSig, SigRefused> {
+    let verified = verify_with_key(app.sdk_app_id, &app.secret_key, user_id, sig, now)?;
+    if verified.issued_at > now.saturating_add(max_future_secs) {
+        return Err(SigRefused {
+            code: ErrorCode::UserSigFromTheFuture,
+            detail: format!(
+                "TLS.time {} is {} s ahead of the server's clock (at most {max_future_secs} s allowed)",
+                verified.issued_at,
+                verified.issued_at - now
+            ),
+        });
+    }
+    Ok(verified)
 }
 
 /// Verifies `sig` with an explicit app id and key.

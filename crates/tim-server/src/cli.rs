@@ -26,6 +26,30 @@ pub struct Cli {
     /// HOST:PORT to listen on, overriding the config (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+    /// HOST:PORT to serve /metrics on instead of the main address, overriding the config's
+    /// `metrics_listen`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_listen: Option<String>,
+    /// --dev: the origin of the demo page allowed to call /dev/usersig and the admin API from a
+    /// browser (repeatable; default http://127.0.0.1:8700 and http://localhost:8700).
+    #[arg(long, value_name = "ORIGIN", requires = "dev")]
+    pub dev_origin: Vec<String>,
+    /// --dev: allow a --listen address that is not loopback (dev mode hands out UserSigs).
+    #[arg(long, requires = "dev")]
+    pub dev_allow_remote: bool,
+}
+
+/// The demo page origins `--dev` allows by default (`cargo xtask demo`'s default port).
+pub const DEFAULT_DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8700", "http://localhost:8700"];
+
+/// True when `listen` (`HOST:PORT`) names a loopback address (`127.x`, `::1`, `localhost`).
+pub fn is_loopback_listen(listen: &str) -> bool {
+    if let Ok(addr) = listen.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    listen
+        .rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
 }
 
 /// Subcommands.

@@ -29,6 +29,9 @@ pub struct Config {
     /// Resource limits and timings (`[limits]`).
     #[serde(default)]
     pub limits: Limits,
+    /// `HOST:PORT` to serve `/metrics` on instead of `listen` (then `listen` does not serve it).
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// Where sessions live (`[registry]`): this process's memory (default) or Redis shared by N nodes.
     #[serde(default)]
     pub registry: RegistryConfig,
@@ -61,7 +64,7 @@ pub struct RegistryConfig {
     pub reconcile_interval_ms: u64,
     /// A node whose liveness key is this old is dead; its instances then get the resume grace.
     pub node_ttl_ms: u64,
-    /// A Redis call that takes longer fails (logins then get 80010), milliseconds.
+    /// A Redis call that takes longer fails (logins then get 80012), milliseconds.
     pub timeout_ms: u64,
 }
 
@@ -146,6 +149,12 @@ pub struct AppConfig {
     /// The identifier whose UserSig may call the admin API.
     #[serde(default = "default_admin")]
     pub admin: String,
+    /// `http://...` of the app backend's `State.StateChange` callback; none: no callbacks.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// When set, callbacks carry `RequestTime` and `Sign = hex(sha256(token + RequestTime))`.
+    #[serde(default)]
+    pub callback_token: Option<String>,
 }
 
 /// Limits and timings (`[limits]`); every key has a default.
@@ -186,6 +195,26 @@ pub struct Limits {
     pub max_socket_message_bytes: usize,
     /// After SIGTERM / Ctrl-C the process exits within this, whatever the clients do.
     pub shutdown_grace_ms: u64,
+    /// Kicks a node remembers for the admin API's `query_recent_kicks` (oldest forgotten first).
+    pub kick_log_capacity: usize,
+    /// State-change callback events a node holds waiting for delivery; a full queue drops the oldest.
+    pub callback_queue: usize,
+    /// Attempts per callback event (the first included) before it is given up.
+    pub callback_max_attempts: u32,
+    /// Wait before the first callback retry, milliseconds; doubles after each retry (at most 30 s).
+    pub callback_backoff_ms: u64,
+    /// One callback attempt (connect, send, answer) fails after this long, milliseconds.
+    pub callback_timeout_ms: u64,
+    /// A UserSig whose `TLS.time` lies more than this many seconds ahead of the server's clock is refused
+    /// (80010), so that a clock running ahead cannot outrun a REST kick's revocation.
+    pub usersig_max_future_secs: u64,
+    /// Failed admin API authentications allowed from one IP address within `login_failure_window_ms`
+    /// (beyond: 70050); counted apart from WebSocket logins.
+    pub admin_failures_per_ip: u32,
+    /// sendMessage requests one account may make per minute, sustained (beyond the burst: 80011).
+    pub messages_per_sender_per_min: u32,
+    /// sendMessage requests one account may make at once before the per-second rate applies.
+    pub message_burst_per_sender: u32,
 }
 
 impl Default for Limits {
@@ -207,6 +236,15 @@ impl Default for Limits {
             body_read_timeout_ms: 10_000,
             max_socket_message_bytes: 1024 * 1024,
             shutdown_grace_ms: 3_000,
+            kick_log_capacity: 10_000,
+            callback_queue: 10_000,
+            callback_max_attempts: 5,
+            callback_backoff_ms: 500,
+            callback_timeout_ms: 3_000,
+            usersig_max_future_secs: 300,
+            admin_failures_per_ip: 20,
+            messages_per_sender_per_min: 1_200,
+            message_burst_per_sender: 50,
         }
     }
 }
@@ -269,9 +307,12 @@ impl Config {
                 secret_key,
                 online_web_instances: 1,
                 admin: DEFAULT_ADMIN.to_string(),
+                callback_url: None,
+                callback_token: None,
             }],
             limits: Limits::default(),
             registry: RegistryConfig::default(),
+            metrics_listen: None,
         }
     }
 
@@ -301,6 +342,17 @@ impl Config {
             if let Err(code) = tim_protocol::limits::validate_user_id(&app.admin) {
                 return Err(err(key("admin"), format!("not a valid UserID: {}", code.message())));
             }
+            if let Some(url) = &app.callback_url {
+                crate::callback::validate_url(url).map_err(|problem| err(key("callback_url"), problem))?;
+            }
+            if app.callback_token.is_some() && app.callback_url.is_none() {
+                return Err(err(key("callback_token"), "needs callback_url"));
+            }
+        }
+        if let Some(addr) = &self.metrics_listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
+                return Err(err("metrics_listen", format!("{addr:?} is not HOST:PORT")));
+            }
         }
         self.limits.validate()?;
         self.registry.validate()
@@ -309,7 +361,7 @@ impl Config {
 
 impl Limits {
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&str, u64); 13] = [
+        let positive: [(&str, u64); 20] = [
             ("login_deadline_ms", self.login_deadline_ms),
             ("max_connections", self.max_connections as u64),
             ("max_connections_per_ip", self.max_connections_per_ip as u64),
@@ -323,6 +375,16 @@ impl Limits {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("shutdown_grace_ms", self.shutdown_grace_ms),
+            ("kick_log_capacity", self.kick_log_capacity as u64),
+            ("callback_queue", self.callback_queue as u64),
+            ("callback_max_attempts", u64::from(self.callback_max_attempts)),
+            ("callback_timeout_ms", self.callback_timeout_ms),
+            ("admin_failures_per_ip", u64::from(self.admin_failures_per_ip)),
+            (
+                "messages_per_sender_per_min",
+                u64::from(self.messages_per_sender_per_min),
+            ),
+            ("message_burst_per_sender", u64::from(self.message_burst_per_sender)),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -416,6 +478,14 @@ mod tests {
             (
                 format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"redis://h:1\"\nreconcile_interval_ms = 0\n"),
                 "registry.reconcile_interval_ms",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_url = \"https://x/cb\"\n".to_string(),
+                "app[0].callback_url",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_token = \"t\"\n".to_string(),
+                "app[0].callback_token",
             ),
             (String::new(), "app"),
         ];

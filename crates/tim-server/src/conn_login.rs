@@ -6,11 +6,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tim_protocol::{close, ClientFrame, ErrorCode, KickType, RequestId, ServerFrame, PROTOCOL_VERSION};
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, Platform, RequestId, ServerFrame, PROTOCOL_VERSION};
 
 use crate::app_state::AppState;
 use crate::auth;
+use crate::callback::Transition;
 use crate::hub::Control;
+use crate::kick_log::KickRecord;
 use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
 
 /// The instance a connection holds.
@@ -22,6 +24,8 @@ pub struct LoggedIn {
     pub instance_id: String,
     /// Last valid second of the UserSig; the server kicks with `userSigExpired` then.
     pub sig_expires_at: u64,
+    /// The runtime the instance runs in.
+    pub platform: Platform,
 }
 
 /// What the socket loop does after a request.
@@ -100,7 +104,7 @@ impl ConnLogin {
                 id,
                 server_time_ms: self.state.clock.unix_ms(),
             }),
-            ClientFrame::SendMessage { id, to, text } => self.send_message(id, to, text).await,
+            ClientFrame::SendMessage { id, to, text, msg_id } => self.send_message(id, to, text, msg_id).await,
         }
     }
 
@@ -173,7 +177,8 @@ impl ConnLogin {
             return Err(ErrorCode::InvalidParameters);
         }
         let app = state.apps.get(&sdk_app_id).ok_or(ErrorCode::SdkAppIdNotFound)?;
-        let sig = auth::verify(app, user_id, user_sig, state.clock.unix_secs()).map_err(|refused| {
+        let max_future = state.limits.usersig_max_future_secs;
+        let sig = auth::verify(app, user_id, user_sig, state.clock.unix_secs(), max_future).map_err(|refused| {
             tracing::debug!(conn = self.conn, detail = %refused.detail, "UserSig refused");
             refused.code
         })?;
@@ -201,8 +206,18 @@ impl ConnLogin {
                 AdmitError::Revoked => ErrorCode::UserSigRevoked,
                 AdmitError::Unavailable => ErrorCode::RegistryUnavailable,
             })?;
+        let login_time_ms = state.clock.unix_ms();
         for evicted in &admission.evicted {
             state.metrics.kick(KickType::MultipleAccount.as_str());
+            state.kick_log.record(KickRecord {
+                account: account.clone(),
+                time_ms: login_time_ms,
+                instance_id: evicted.instance_id.clone(),
+                platform: evicted.platform,
+                kick_type: KickType::MultipleAccount,
+                by_instance_id: Some(instance_id.clone()),
+                by_platform: Some(platform),
+            });
             if let Some(conn) = evicted.conn {
                 let kick = Control::Kick {
                     instance_id: evicted.instance_id.clone(),
@@ -210,6 +225,11 @@ impl ConnLogin {
                 };
                 state.hub.control(conn, kick);
             }
+        }
+        // A resume within the grace is no transition for the app's backend: no callback.
+        if !admission.resumed {
+            let kicked = admission.evicted.iter().map(|e| e.platform).collect();
+            state.state_change(&account, Transition::Login, platform.as_str(), Some(self.ip), kicked);
         }
         if let Some(old) = admission.replaced_conn {
             state.hub.control(
@@ -235,6 +255,7 @@ impl ConnLogin {
             account,
             instance_id: instance_id.clone(),
             sig_expires_at: sig.expires_at,
+            platform,
         });
         Ok(Reply::frame(self.login_ack(id, instance_id, false, admission.resumed)))
     }
@@ -255,16 +276,27 @@ impl ConnLogin {
         let Some(current) = self.current.take() else {
             return Reply::error(Some(id), ErrorCode::NotLoggedIn);
         };
-        // If a kick raced the logout the instance is already gone; the client asked to be out, and is.
-        self.state
+        // If a kick raced the logout the instance is already gone; the client asked to be out, and is
+        // (and the kick's transition was the one reported).
+        let released = self
+            .state
             .registry
             .release(&current.account, &current.instance_id, self.conn)
             .await;
+        if released {
+            self.state.state_change(
+                &current.account,
+                Transition::Logout,
+                current.platform.as_str(),
+                Some(self.ip),
+                Vec::new(),
+            );
+        }
         tracing::info!(conn = self.conn, user = %current.account.user_id, instance = %current.instance_id, "logout");
         Reply::frame(ServerFrame::LogoutAck { id })
     }
 
-    async fn send_message(&mut self, id: RequestId, to: String, text: String) -> Reply {
+    async fn send_message(&mut self, id: RequestId, to: String, text: String, msg_id: Option<String>) -> Reply {
         let Some(current) = &self.current else {
             return Reply::error(Some(id), ErrorCode::NotLoggedIn);
         };
@@ -273,6 +305,23 @@ impl ConnLogin {
         }
         if text.len() > tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES {
             return Reply::error(Some(id), ErrorCode::InvalidParameters);
+        }
+        // The sender's SDK names the message, so that every side shows the same `ID`; an older client
+        // that sends none gets one made here.
+        let msg_id = match msg_id {
+            Some(msg_id) => match tim_protocol::limits::validate_message_id(&msg_id) {
+                Ok(()) => msg_id,
+                Err(code) => return Reply::error(Some(id), code),
+            },
+            None => new_instance_id(),
+        };
+        if !self
+            .state
+            .send_rate
+            .try_acquire(&current.account, self.state.clock.now())
+        {
+            self.state.metrics.message_refused("rate_limited");
+            return Reply::error(Some(id), ErrorCode::SendRateLimited);
         }
         let seq = self.state.next_seq();
         let time_ms = self.state.clock.unix_ms();
@@ -287,6 +336,7 @@ impl ConnLogin {
             text,
             seq,
             time_ms,
+            msg_id,
         };
         // The receiver's instances, and the sender's other instances (they show the message as sent, as
         // the official SDK syncs it); never the sending connection, which gets the ack. A message to
@@ -296,14 +346,15 @@ impl ConnLogin {
             targets.extend(self.state.registry.instances(&current.account).await);
         }
         for instance in targets {
-            match (instance.conn, &instance.node) {
-                (Some(conn), None) if conn != self.conn => self.state.hub.push(conn, message.clone()),
-                (Some(conn), Some(node)) => {
+            let Some(conn) = instance.conn else { continue };
+            match instance.node.as_deref() {
+                Some(node) if node != self.state.node_id => {
                     self.state
                         .registry
                         .relay(node, conn, &instance.instance_id, &message)
                         .await
                 }
+                _ if conn != self.conn => self.state.hub.push(conn, message.clone()),
                 _ => {}
             }
         }

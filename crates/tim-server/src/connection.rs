@@ -16,8 +16,10 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::accept::ConnCtx;
 use crate::app_state::AppState;
+use crate::callback::Transition;
 use crate::conn_login::{error_frame, ConnLogin, Reply};
 use crate::hub::{ConnInbox, Control, Inbound};
+use crate::kick_log::KickRecord;
 use crate::limits::{ConnSlot, Refusal};
 use crate::registry::ConnId;
 
@@ -90,6 +92,7 @@ enum Ending {
 struct Conn {
     state: Arc<AppState>,
     id: ConnId,
+    ip: IpAddr,
     login: ConnLogin,
     /// The place in the connection caps: pending (evictable) until logged in.
     slot: Arc<ConnSlot>,
@@ -113,6 +116,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: Arc<Conn
         state: Arc::clone(&state),
         id,
         slot,
+        ip,
         sink,
         stream,
         write_timeout: Duration::from_millis(state.limits.write_timeout_ms),
@@ -221,6 +225,22 @@ impl Conn {
         // When not removed, someone else evicted the instance first and their kick is on its way.
         if removed {
             self.state.metrics.kick(KickType::UserSigExpired.as_str());
+            self.state.kick_log.record(KickRecord {
+                account: current.account.clone(),
+                time_ms: self.state.clock.unix_ms(),
+                instance_id: current.instance_id.clone(),
+                platform: current.platform,
+                kick_type: KickType::UserSigExpired,
+                by_instance_id: None,
+                by_platform: None,
+            });
+            self.state.state_change(
+                &current.account,
+                Transition::UserSigExpired,
+                current.platform.as_str(),
+                Some(self.ip),
+                Vec::new(),
+            );
             return Some(self.kick(KickType::UserSigExpired).await);
         }
         None
@@ -366,9 +386,18 @@ impl Conn {
                     .await;
             }
             Ending::Idle => {
-                registry
+                let removed = registry
                     .remove_instance(&current.account, &current.instance_id, self.id, None)
                     .await;
+                if removed {
+                    self.state.state_change(
+                        &current.account,
+                        Transition::TimeOut,
+                        current.platform.as_str(),
+                        Some(self.ip),
+                        Vec::new(),
+                    );
+                }
             }
             Ending::Shutdown => {}
         }

@@ -1,10 +1,13 @@
-//! `--dev` mode extras: `GET /dev/usersig?userID=ID[&expire=SECONDS]` and CORS for browser demos.
-//! These routes exist only in dev mode (404 otherwise): handing out UserSigs is for trying things out.
+//! `--dev` mode extras: `GET /dev/usersig?userID=ID[&expire=SECONDS]` and CORS for the browser demo.
+//! These routes exist only in dev mode (404 otherwise): handing out UserSigs is for trying things out,
+//! so `/dev/usersig` answers only loopback clients, and from a browser only pages of the demo's origins
+//! (`--dev-origin`); CORS headers name those origins, never `*`.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +26,20 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/dev/usersig", get(usersig))
 }
 
-async fn usersig(State(state): State<Arc<AppState>>, Query(params): Query<HashMap<String, String>>) -> Response {
+async fn usersig(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if !is_loopback(peer.ip()) {
+        return forbidden("/dev/usersig answers loopback clients only");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !allowed_origin(&state, origin) {
+            return forbidden("/dev/usersig answers pages of the demo's origin only (--dev-origin)");
+        }
+    }
     let user_id = params.get("userID").map(String::as_str).unwrap_or("");
     if let Err(code) = tim_protocol::limits::validate_user_id(user_id) {
         return bad_request(code, "userID");
@@ -51,16 +67,44 @@ fn bad_request(code: ErrorCode, param: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-/// Dev mode: answers CORS preflights and lets any origin read every reply (the browser demo calls
-/// `/dev/usersig` and the admin API from another origin).
-pub async fn cors(request: Request, next: Next) -> Response {
+fn forbidden(why: &str) -> Response {
+    let body = json!({"code": ErrorCode::InvalidParameters.code(), "error": why});
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
+}
+
+/// Loopback, IPv4-mapped IPv6 loopback included.
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+fn allowed_origin(state: &AppState, origin: &HeaderValue) -> bool {
+    origin
+        .to_str()
+        .is_ok_and(|o| state.dev_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(o)))
+}
+
+/// Dev mode: answers CORS preflights and lets the demo's origins (only those) read the replies (the
+/// demo page calls `/dev/usersig` and the admin API from its own origin).
+pub async fn cors(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .filter(|o| allowed_origin(&state, o))
+        .cloned();
     let mut response = if request.method() == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
     } else {
         next.run(request).await
     };
+    let Some(origin) = origin else {
+        return response;
+    };
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, OPTIONS"),

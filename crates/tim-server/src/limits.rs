@@ -282,6 +282,49 @@ impl LoginFailureLimiter {
     }
 }
 
+/// sendMessage requests per sender account: a token bucket of `burst` requests refilled at `per_min`,
+/// so that one user cannot flood another's push queue until the server drops the victim as a slow
+/// consumer. Keyed by account (not address): many users behind one address each keep their own rate.
+#[derive(Debug)]
+pub struct SendRateLimiter<K> {
+    /// Refill rate, tokens per second.
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> SendRateLimiter<K> {
+    /// `per_min` sustained, `burst` at once.
+    pub fn new(per_min: u32, burst: u32) -> SendRateLimiter<K> {
+        SendRateLimiter {
+            per_sec: f64::from(per_min.max(1)) / 60.0,
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request's token for `sender` at `now`; false when the sender is over its rate.
+    pub fn try_acquire(&self, sender: &K, now: Instant) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(sender.clone()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets senders whose bucket has refilled (keeps memory bounded by recent senders).
+    pub fn sweep(&self, now: Instant) {
+        let refill = Duration::from_secs_f64(self.burst / self.per_sec);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.retain(|_, (_, last)| now.saturating_duration_since(*last) < refill);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +381,24 @@ mod tests {
         let _b = caps.acquire(ip).unwrap();
         let _c = caps.acquire(ip).unwrap(); // evicts a, which has not closed yet
         assert_eq!(caps.acquire(ip).unwrap_err(), Refusal::ServerFull);
+    }
+
+    #[test]
+    fn send_rate_is_per_sender_with_a_burst() {
+        let limiter = SendRateLimiter::new(60, 3); // one a second
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.try_acquire(&"alice", t0));
+        }
+        assert!(!limiter.try_acquire(&"alice", t0), "burst used up");
+        assert!(limiter.try_acquire(&"bob", t0), "bob has his own bucket");
+        assert!(!limiter.try_acquire(&"alice", t0 + Duration::from_millis(900)));
+        assert!(
+            limiter.try_acquire(&"alice", t0 + Duration::from_millis(1900)),
+            "refilled"
+        );
+        limiter.sweep(t0 + Duration::from_secs(10));
+        assert!(limiter.buckets.lock().unwrap().is_empty(), "full buckets forgotten");
     }
 
     #[test]

@@ -17,7 +17,29 @@ fn main() {
             Some(_) => fail(2, "--dev-key: must not be empty"),
             None => (random_key(), true),
         };
-        (Config::dev(key.clone()), Some(DevSetup { key, key_generated }))
+        let listen = cli.listen.as_deref().unwrap_or(tim_server::config::DEFAULT_LISTEN);
+        if !cli.dev_allow_remote && !tim_server::cli::is_loopback_listen(listen) {
+            fail(
+                2,
+                &format!(
+                    "--dev hands out UserSigs: refusing to listen on non-loopback {listen} without --dev-allow-remote"
+                ),
+            );
+        }
+        let origins = if cli.dev_origin.is_empty() {
+            tim_server::cli::DEFAULT_DEV_ORIGINS
+                .iter()
+                .map(|o| o.to_string())
+                .collect()
+        } else {
+            cli.dev_origin.clone()
+        };
+        let setup = DevSetup {
+            key: key.clone(),
+            key_generated,
+            origins,
+        };
+        (Config::dev(key), Some(setup))
     } else if let Some(path) = &cli.config {
         match Config::load(path) {
             Ok(config) => (config, None),
@@ -41,6 +63,10 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => fail(1, &format!("cannot start the runtime: {e}")),
     };
+    let mut config = config;
+    if let Some(addr) = &cli.metrics_listen {
+        config.metrics_listen = Some(addr.clone());
+    }
     let result = runtime.block_on(server::run(config, cli.listen.clone(), dev));
     // Connections still open after the shutdown grace are dropped with the runtime, without waiting.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -13,6 +13,8 @@ pub struct Metrics {
     frames_rejected: Mutex<BTreeMap<String, u64>>,
     connections_refused: Mutex<BTreeMap<String, u64>>,
     connections_closed_by_limit: Mutex<BTreeMap<String, u64>>,
+    callbacks: Mutex<BTreeMap<String, u64>>,
+    messages_refused: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
@@ -50,6 +52,17 @@ impl Metrics {
     /// `slow_consumer`, `write_timeout`).
     pub fn connection_closed_by_limit(&self, reason: &str) {
         bump(&self.connections_closed_by_limit, reason);
+    }
+
+    /// A state-change callback event was `delivered`, `retried`, `failed` (attempts ran out) or `dropped`
+    /// (the queue was full).
+    pub fn callback(&self, result: &str) {
+        bump(&self.callbacks, result);
+    }
+
+    /// A sendMessage was refused for `reason` (`rate_limited`).
+    pub fn message_refused(&self, reason: &str) {
+        bump(&self.messages_refused, reason);
     }
 
     /// Renders every metric; `connections` and `instances` are the current gauge values.
@@ -97,6 +110,20 @@ impl Metrics {
             "Served connections closed by a limit, by reason.",
             "reason",
             &self.connections_closed_by_limit,
+        );
+        counter(
+            &mut out,
+            "tim_callbacks_total",
+            "State-change callback events by outcome (delivered, retried, failed, dropped).",
+            "result",
+            &self.callbacks,
+        );
+        counter(
+            &mut out,
+            "tim_messages_refused_total",
+            "sendMessage requests refused, by reason.",
+            "reason",
+            &self.messages_refused,
         );
         out
     }

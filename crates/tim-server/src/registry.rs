@@ -67,6 +67,19 @@ pub struct Evicted {
     pub instance_id: String,
     /// The connection holding it, if it was attached (that connection must be told).
     pub conn: Option<ConnId>,
+    /// The runtime it ran in (for the state-change callback's `KickedDevice`).
+    pub platform: Platform,
+}
+
+/// A detached instance freed by [`Registry::expire_detached`] because its resume grace ran out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    /// The account it belonged to.
+    pub account: AccountKey,
+    /// Its instance id.
+    pub instance_id: String,
+    /// The runtime it ran in.
+    pub platform: Platform,
 }
 
 /// What a successful admission did.
@@ -87,7 +100,7 @@ pub enum AdmitError {
     InstanceGone,
     /// The UserSig was issued at or before the account's last REST kick (70052).
     Revoked,
-    /// The shared registry (Redis) cannot be reached; retry later (80010).
+    /// The shared registry (Redis) cannot be reached; retry later (80012).
     Unavailable,
 }
 
@@ -132,8 +145,13 @@ pub trait Registry: Send + Sync + 'static {
     /// UserSigs with `TLS.time <= revoke_time_secs` from now on. Returns the removed instances.
     fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> RegistryFuture<'_, Vec<Evicted>>;
 
-    /// Frees detached instances whose grace ended before `now_ms`; returns how many.
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, usize>;
+    /// Frees detached instances whose grace ended before `now_ms`; returns them. Each freed instance is
+    /// returned by exactly one call, on one node (that node sends its `Disconnect` callback).
+    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>>;
+
+    /// The account's last REST kick (`revoke_time_secs` of [`Registry::kick_account`]), if any: UserSigs
+    /// with `TLS.time` at or before it are refused, the admin API's included.
+    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>>;
 
     /// The live (attached or detached) instances of an account, earliest first.
     fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>>;

@@ -13,6 +13,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app_state::{new_node_id, AppState};
+use crate::callback::Transition;
 use crate::clock::Clock;
 use crate::config::Engine;
 use crate::config::{Config, DEV_SDK_APP_ID};
@@ -27,16 +28,22 @@ pub struct DevSetup {
     pub key: String,
     /// True when the key was generated (then it is printed).
     pub key_generated: bool,
+    /// Origins of the demo page allowed to call the server from a browser.
+    pub origins: Vec<String>,
 }
 
-/// The router for `state`.
+/// The router for `state`; `/metrics` is on it unless `metrics_listen` serves it apart.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route(tim_protocol::WS_PATH, get(connection::ws_handler))
-        .route("/metrics", get(metrics))
         .merge(admin::routes());
+    if state.metrics_apart.is_none() {
+        router = router.route("/metrics", get(metrics));
+    }
     if state.dev {
-        router = router.merge(dev::routes()).layer(axum::middleware::from_fn(dev::cors));
+        router = router
+            .merge(dev::routes())
+            .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), dev::cors));
     }
     router
         .layer(axum::middleware::from_fn_with_state(
@@ -88,9 +95,37 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
         );
         config.limits.max_connections = cap;
     }
-    let state = build_state(&config, dev.is_some()).await?;
-    announce(addr, dev.as_ref(), state.clock.unix_secs());
+    let metrics_listener = match &config.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {at} (metrics_listen): {e}")))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(client_addr(l.local_addr()?)),
+        None => None,
+    };
+    let origins = dev.as_ref().map(|d| d.origins.clone());
+    let state = build_state(&config, origins, metrics_addr).await?;
+    if let Some(listener) = metrics_listener {
+        let metrics_router = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics_router).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
+    announce(addr, dev.as_ref(), state.clock.unix_secs(), metrics_addr);
     tokio::spawn(sweep(Arc::clone(&state)));
+    let callback_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let clock = callback_state.clock;
+        callback_state.callbacks.run(&callback_state.metrics, clock).await
+    });
     let app = router(Arc::clone(&state));
     let accepting = tokio::spawn(accept::serve(listener, app, Arc::clone(&state)));
     shutdown_signal().await;
@@ -108,9 +143,13 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
 }
 
 /// The state with the configured registry: memory, or Redis shared by every node.
-async fn build_state(config: &Config, dev: bool) -> std::io::Result<Arc<AppState>> {
+async fn build_state(
+    config: &Config,
+    dev_origins: Option<Vec<String>>,
+    metrics_addr: Option<SocketAddr>,
+) -> std::io::Result<Arc<AppState>> {
     if config.registry.engine == Engine::Memory {
-        return Ok(AppState::new(config, dev));
+        return Ok(AppState::new_with(config, dev_origins, metrics_addr, Clock::system()));
     }
     let node_id = config.registry.node_id.clone().unwrap_or_else(new_node_id);
     let hub = Arc::new(Hub::default());
@@ -126,7 +165,8 @@ async fn build_state(config: &Config, dev: bool) -> std::io::Result<Arc<AppState
     .map_err(std::io::Error::other)?;
     Ok(AppState::with_registry(
         config,
-        dev,
+        dev_origins,
+        metrics_addr,
         Arc::new(registry),
         hub,
         node_id,
@@ -134,8 +174,11 @@ async fn build_state(config: &Config, dev: bool) -> std::io::Result<Arc<AppState
     ))
 }
 
-fn announce(addr: SocketAddr, dev: Option<&DevSetup>, now_secs: u64) {
+fn announce(addr: SocketAddr, dev: Option<&DevSetup>, now_secs: u64, metrics_addr: Option<SocketAddr>) {
     let mut out = std::io::stdout().lock();
+    if let Some(at) = metrics_addr {
+        let _ = writeln!(out, "tim-server metrics on http://{at}/metrics");
+    }
     if let Some(dev) = dev {
         let example = auth::generate(
             DEV_SDK_APP_ID,
@@ -172,10 +215,23 @@ pub async fn sweep(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         let freed = state.registry.expire_detached(state.clock.unix_ms()).await;
-        if freed > 0 {
-            tracing::info!(freed, "detached instances freed after the resume grace");
+        if !freed.is_empty() {
+            tracing::info!(freed = freed.len(), "detached instances freed after the resume grace");
         }
-        state.login_failures.sweep(state.clock.now());
+        // This node's sweep freed them, so this node reports them (once, whatever the engine).
+        for expired in freed {
+            state.state_change(
+                &expired.account,
+                Transition::LinkClose,
+                expired.platform.as_str(),
+                None,
+                Vec::new(),
+            );
+        }
+        let now = state.clock.now();
+        state.login_failures.sweep(now);
+        state.admin_failures.sweep(now);
+        state.send_rate.sweep(now);
     }
 }
 

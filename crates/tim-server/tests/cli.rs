@@ -139,9 +139,22 @@ async fn dev_mode_prints_url_and_usersig_and_serves_dev_usersig() {
         .expect("example UserSig line");
     tim_usersig::verify(example, 1_400_000_000, "my-dev-key", "user1", now_secs()).expect("example sig verifies");
 
-    let (status, head, body) = http_full(&server.addr, "GET", "/dev/usersig?userID=alice", "").await;
+    // The demo page's origin may read the reply; no other origin gets a UserSig or a CORS header.
+    let demo = "Origin: http://127.0.0.1:8700\r\n";
+    let (status, head, body) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", demo, "").await;
     assert_eq!(status, 200, "{body}");
-    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: http://127.0.0.1:8700\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("access-control-allow-origin: *"), "{head}");
+    let evil = "Origin: http://evil.example\r\n";
+    let (status, head, refused) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", evil, "").await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        !refused.contains("userSig") && !head.contains("access-control-allow-origin"),
+        "{head}"
+    );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (v["userID"].as_str(), v["SDKAppID"].as_u64()),
@@ -165,11 +178,45 @@ async fn dev_mode_prints_url_and_usersig_and_serves_dev_usersig() {
     );
     let (_, body) = http(&server.addr, "POST", &target, "{}").await;
     assert!(body.contains(r#""OnlineWebInstances":1"#), "{body}");
-    let (status, head, _) = http_full(&server.addr, "OPTIONS", &target, "").await;
+    let (status, head, _) = http_with(&server.addr, "OPTIONS", &target, demo, "").await;
     assert!(
         status == 204 && head.contains("access-control-allow-methods"),
         "{status} {head}"
     );
+}
+
+#[test]
+fn dev_mode_refuses_a_non_loopback_listen_address_unless_allowed() {
+    // 192.0.2.1 is no local address: were the check missing, binding would fail (exit 1), never hang.
+    let (code, _, err) = run(&["--dev", "--listen", "192.0.2.1:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--dev-allow-remote"), "{err}");
+    let (code, _, err) = run(&["--dev-allow-remote", "--listen", "192.0.2.1:0"]);
+    assert_eq!(code, 2, "--dev-allow-remote needs --dev: {err}");
+}
+
+#[tokio::test]
+async fn dev_mode_allows_the_origins_it_is_given() {
+    let args: Vec<String> = [
+        "--dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-origin",
+        "http://127.0.0.1:4242",
+    ]
+    .map(String::from)
+    .to_vec();
+    let server = Server::spawn(&args, TempDir::new("dev-origin"));
+    let page = "Origin: http://127.0.0.1:4242\r\n";
+    let (status, head, _) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", page, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("access-control-allow-origin: http://127.0.0.1:4242\r\n"),
+        "{head}"
+    );
+    let default = "Origin: http://127.0.0.1:8700\r\n";
+    let (status, _, _) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", default, "").await;
+    assert_eq!(status, 403, "the default origin is replaced by --dev-origin");
 }
 
 #[tokio::test]

@@ -195,7 +195,9 @@ async fn connection_caps_refuse_with_80004_and_close_4003() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_not_buffered_without_bound() {
-    let server = Server::start(&config(1, "outbound_queue_frames = 4\nwrite_timeout_ms = 500"));
+    // One sender floods here on purpose (the per-sender send rate would stop it first): lift that limit.
+    let limits = "outbound_queue_frames = 4\nwrite_timeout_ms = 500\nmessages_per_sender_per_min = 1000000000\nmessage_burst_per_sender = 1000000";
+    let server = Server::start(&config(1, limits));
     let (_slowpoke, _) = server.login_ok("slowpoke").await; // never reads again
     let (mut sender, _) = server.login_ok("sender").await;
     let text = "z".repeat(tim_protocol::limits::MAX_MESSAGE_TEXT_BYTES);
@@ -212,6 +214,7 @@ async fn a_client_that_stops_reading_is_dropped_not_buffered_without_bound() {
                 id: i,
                 to: "slowpoke".into(),
                 text: text.clone(),
+                msg_id: None,
             },
         )
         .await;

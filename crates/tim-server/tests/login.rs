@@ -196,6 +196,7 @@ async fn logout_frees_the_slot_and_leaves_others_alone() {
             id: 9,
             to: "bob".into(),
             text: "hi".into(),
+            msg_id: None,
         },
     )
     .await;
@@ -394,6 +395,7 @@ async fn messages_fan_out_to_every_live_instance_of_the_recipient() {
             id: 4,
             to: "bob".into(),
             text: "hello".into(),
+            msg_id: None,
         },
     )
     .await;
@@ -425,6 +427,7 @@ async fn the_senders_other_instances_get_its_message_and_the_sending_one_only_th
         id,
         to: to.into(),
         text: "hi".into(),
+        msg_id: Some(format!("msg-{id}")),
     };
     send(&mut alice, &frame(5, "bob")).await;
     let ServerFrame::SendMessageAck { id: 5, seq, .. } = recv(&mut alice).await else {
@@ -432,8 +435,15 @@ async fn the_senders_other_instances_get_its_message_and_the_sending_one_only_th
     };
     for ws in [&mut bob, &mut alice_other] {
         match recv(ws).await {
-            ServerFrame::Message { from, to, seq: s, .. } => {
-                assert_eq!((from.as_str(), to.as_str(), s), ("alice", "bob", seq))
+            ServerFrame::Message {
+                from,
+                to,
+                seq: s,
+                msg_id,
+                ..
+            } => {
+                assert_eq!((from.as_str(), to.as_str(), s), ("alice", "bob", seq));
+                assert_eq!(msg_id, "msg-5", "the sender's ID on every side");
             }
             other => panic!("{other:?}"),
         }
@@ -453,6 +463,30 @@ async fn the_senders_other_instances_get_its_message_and_the_sending_one_only_th
         recv(&mut alice_other).await,
         ServerFrame::HelloAck { id: 8, .. }
     ));
+    // A bad ID is refused; none at all (an older client) gets one made by the server.
+    let bad = ClientFrame::SendMessage {
+        id: 9,
+        to: "bob".into(),
+        text: "x".into(),
+        msg_id: Some("no spaces allowed".into()),
+    };
+    send(&mut alice, &bad).await;
+    assert_eq!(error_code(&recv(&mut alice).await), code(ErrorCode::InvalidParameters));
+    let anonymous = ClientFrame::SendMessage {
+        id: 10,
+        to: "bob".into(),
+        text: "x".into(),
+        msg_id: None,
+    };
+    send(&mut alice, &anonymous).await;
+    assert!(matches!(
+        recv(&mut alice).await,
+        ServerFrame::SendMessageAck { id: 10, .. }
+    ));
+    match recv(&mut bob).await {
+        ServerFrame::Message { msg_id, .. } => assert_eq!(msg_id.len(), 32, "{msg_id}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

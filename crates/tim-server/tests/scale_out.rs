@@ -192,6 +192,7 @@ async fn three_nodes_on_one_redis_keep_exactly_n_and_evict_the_earliest() {
             id: 2,
             to: "bob".into(),
             text: "across nodes".into(),
+            msg_id: None,
         },
     )
     .await;

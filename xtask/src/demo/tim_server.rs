@@ -46,11 +46,12 @@ pub fn binary() -> Result<PathBuf> {
 }
 
 impl TimServer {
-    /// Starts `bin --dev --listen 127.0.0.1:0 [--dev-key KEY]` and waits for its URL line. `log_filter`
-    /// sets the server's `RUST_LOG` (None keeps the caller's, whose default is `info`).
-    pub fn start(bin: &Path, dev_key: Option<&str>, log_filter: Option<&str>) -> Result<TimServer> {
+    /// Starts `bin --dev --listen 127.0.0.1:0 --dev-origin PAGE [--dev-key KEY]` and waits for its URL
+    /// line. `page_origin` is the demo page's origin (the only one the server lets read its replies).
+    /// `log_filter` sets the server's `RUST_LOG` (None keeps the caller's, whose default is `info`).
+    pub fn start(bin: &Path, page_origin: &str, dev_key: Option<&str>, log_filter: Option<&str>) -> Result<TimServer> {
         let mut cmd = Command::new(bin);
-        cmd.args(["--dev", "--listen", "127.0.0.1:0"]);
+        cmd.args(["--dev", "--listen", "127.0.0.1:0", "--dev-origin", page_origin]);
         if let Some(filter) = log_filter {
             cmd.env("RUST_LOG", filter);
         }

@@ -1,6 +1,6 @@
 //! The user's API calls.
 
-use tim_protocol::limits::{validate_user_id, validate_user_sig, MAX_MESSAGE_TEXT_BYTES};
+use tim_protocol::limits::{validate_message_id, validate_user_id, validate_user_sig, MAX_MESSAGE_TEXT_BYTES};
 use tim_protocol::{ClientFrame, ErrorCode};
 
 use super::{Account, Session};
@@ -132,6 +132,15 @@ impl Session {
         if let Err(code) = validate_user_id(&message.to) {
             return self.fail(handle, code.into());
         }
+        if validate_message_id(&message.id).is_err() {
+            return self.fail(
+                handle,
+                TimError {
+                    code: ErrorCode::InvalidArgument.code(),
+                    message: "message.ID must be 1 to 64 letters, digits, '-' or '_': send a message made by createTextMessage.".to_owned(),
+                },
+            );
+        }
         if message.text.len() > MAX_MESSAGE_TEXT_BYTES {
             return self.fail(
                 handle,
@@ -151,6 +160,7 @@ impl Session {
             id: wire_id,
             to: message.to.clone(),
             text: message.text.clone(),
+            msg_id: Some(message.id.clone()),
         });
         let deadline = self.deadline();
         self.requests.insert(wire_id, handle, deadline, message);

@@ -69,10 +69,10 @@ impl Session {
                 text,
                 seq,
                 time_ms,
+                msg_id,
             } => {
                 if self.phase.has_emitted_ready() {
-                    let id = String::new();
-                    let message = Message::received(id, from, to, text, seq, time_ms, self.login_user());
+                    let message = Message::received(msg_id, from, to, text, seq, time_ms, self.login_user());
                     self.emit(Event::MessageReceived {
                         messages: vec![message],
                     });

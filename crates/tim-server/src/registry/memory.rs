@@ -10,7 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use tim_protocol::{KickType, Platform};
 
-use super::{AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, InstanceInfo, Registry, RegistryFuture};
+use super::{
+    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Expired, InstanceInfo, Registry, RegistryFuture,
+};
 
 #[derive(Debug, Clone)]
 struct Instance {
@@ -127,6 +129,7 @@ impl MemoryRegistry {
             .map(|i| Evicted {
                 instance_id: i.id,
                 conn: i.conn,
+                platform: i.platform,
             })
             .collect();
         state.total = state.total + 1 - evicted.len();
@@ -223,6 +226,7 @@ impl Registry for MemoryRegistry {
             .map(|i| Evicted {
                 instance_id: i.id,
                 conn: i.conn,
+                platform: i.platform,
             })
             .collect();
         state.total -= removed.len();
@@ -232,18 +236,31 @@ impl Registry for MemoryRegistry {
         Box::pin(std::future::ready(removed))
     }
 
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, usize> {
+    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let mut freed = 0;
-        state.accounts.retain(|_, list| {
-            let before = list.len();
-            list.retain(|i| i.conn.is_some() || i.detached_until_ms > now_ms);
-            freed += before - list.len();
+        let mut freed = Vec::new();
+        state.accounts.retain(|account, list| {
+            list.retain(|i| {
+                let keep = i.conn.is_some() || i.detached_until_ms > now_ms;
+                if !keep {
+                    freed.push(Expired {
+                        account: account.clone(),
+                        instance_id: i.id.clone(),
+                        platform: i.platform,
+                    });
+                }
+                keep
+            });
             !list.is_empty()
         });
-        state.total -= freed;
+        state.total -= freed.len();
         Box::pin(std::future::ready(freed))
+    }
+
+    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>> {
+        let t = self.lock().revoked.get(account).copied();
+        Box::pin(std::future::ready(t))
     }
 
     fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>> {
@@ -310,7 +327,8 @@ mod tests {
             c.evicted,
             vec![Evicted {
                 instance_id: "a".into(),
-                conn: Some(1)
+                conn: Some(1),
+                platform: Platform::Web,
             }]
         );
         // b reconnects on a new connection: resumed, nobody evicted, old connection replaced.
@@ -335,10 +353,13 @@ mod tests {
         admit(&r, req("a", 1, 1, false)).unwrap();
         assert!(!futures_ready(r.detach(&account("alice"), "a", 99, 50)));
         assert!(futures_ready(r.detach(&account("alice"), "a", 1, 50)));
-        assert_eq!(futures_ready(r.expire_detached(49)), 0);
+        assert!(futures_ready(r.expire_detached(49)).is_empty());
         assert!(admit(&r, req("a", 2, 1, true)).unwrap().resumed);
         assert!(futures_ready(r.detach(&account("alice"), "a", 2, 50)));
-        assert_eq!(futures_ready(r.expire_detached(51)), 1);
+        let freed = futures_ready(r.expire_detached(51));
+        assert_eq!(freed.len(), 1);
+        assert_eq!((freed[0].instance_id.as_str(), freed[0].platform), ("a", Platform::Web));
+        assert!(futures_ready(r.expire_detached(52)).is_empty(), "freed once");
         assert_eq!(futures_ready(r.instance_count()), 0);
     }
 
@@ -348,6 +369,8 @@ mod tests {
         admit(&r, req("a", 1, 3, false)).unwrap();
         let removed = futures_ready(r.kick_account(&account("alice"), 100));
         assert_eq!(removed.len(), 1);
+        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), Some(100));
+        assert_eq!(futures_ready(r.revoked_at(&account("bob"))), None);
         assert_eq!(admit(&r, req("b", 2, 3, false)), Err(AdmitError::Revoked));
         let mut later = req("b", 2, 3, false);
         later.sig_time = 101;

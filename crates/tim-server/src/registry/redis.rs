@@ -9,7 +9,7 @@
 //! Kicks for instances held by another node travel on that node's pub/sub channel (sharded pub/sub on a
 //! cluster), fenced by instance id and admission sequence; `redis_bus` receives them, keeps the node's
 //! liveness key, reconciles the node's instances with Redis (on every (re)subscribe and periodically) and
-//! purges dead nodes. When Redis does not answer, logins get 80010 and open sessions stay.
+//! purges dead nodes. When Redis does not answer, logins get 80012 and open sessions stay.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +23,9 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use tim_protocol::{KickType, Platform, ServerFrame};
 
 use super::redis_keys::{self as keys, AccountKeys};
-use super::{AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, InstanceInfo, Registry, RegistryFuture};
+use super::{
+    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Expired, InstanceInfo, Registry, RegistryFuture,
+};
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
 use crate::hub::{Control, Hub};
@@ -126,7 +128,7 @@ impl Health {
             tracing::warn!(
                 what,
                 why,
-                "registry: Redis does not answer; new logins are refused with 80010 (retryable), open sessions stay"
+                "registry: Redis does not answer; new logins are refused with 80012 (retryable), open sessions stay"
             );
         } else {
             tracing::debug!(what, why, "registry: Redis call failed");
@@ -424,18 +426,20 @@ impl Inner {
         let _ = self.guard("index", cmd.query_async::<i64>(&mut conn)).await;
     }
 
-    /// Turns removed instances (`id node conn seq until` quintets) into [`Evicted`]: this node's attached
+    /// Turns removed instances (`id node conn seq until platform` sextets) into [`Evicted`]: this node's attached
     /// ones keep their connection for the caller's kick; other nodes' get their kick by message here.
     async fn deliver_removed(&self, account: &AccountKey, flat: &[String], kick_type: KickType) -> Vec<Evicted> {
         let mut out = Vec::new();
-        for chunk in flat.chunks_exact(5) {
+        for chunk in flat.chunks_exact(6) {
             let (id, node, conn, seq, until) = (&chunk[0], &chunk[1], &chunk[2], &chunk[3], &chunk[4]);
+            let platform = Platform::parse(&chunk[5]).unwrap_or_default();
             let conn: ConnId = conn.parse().unwrap_or(0);
             let seq: u64 = seq.parse().unwrap_or(0);
             let attached = until == "0" && !node.is_empty();
             let mut evicted = Evicted {
                 instance_id: id.clone(),
                 conn: None,
+                platform,
             };
             if attached && *node == self.node {
                 self.forget(conn, id);
@@ -600,7 +604,7 @@ impl Inner {
         }
     }
 
-    async fn expire_detached(&self, now_ms: u64) -> usize {
+    async fn expire_detached(&self, now_ms: u64) -> Vec<Expired> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(keys::DETACHED)
@@ -615,17 +619,24 @@ impl Inner {
             .guard("expire", cmd.query_async::<Vec<(String, String)>>(&mut c))
             .await
         else {
-            return 0;
+            return Vec::new();
         };
-        let mut freed = 0;
+        let mut freed = Vec::new();
         for (member, score) in due {
             if let Some((account, id)) = keys::parse_instance_ref(&member) {
                 let keys = AccountKeys::new(&account);
                 let mut invocation = self.scripts.expire.prepare_invoke();
                 invocation.key(&keys.inst).key(&keys.order).arg(&id).arg(now_ms);
-                match self.guard("expire", invocation.invoke_async::<i64>(&mut c)).await {
-                    Ok(1) => freed += 1,
-                    Ok(_) => {}
+                match self
+                    .guard("expire", invocation.invoke_async::<Option<String>>(&mut c))
+                    .await
+                {
+                    Ok(Some(platform)) => freed.push(Expired {
+                        account,
+                        instance_id: id,
+                        platform: Platform::parse(&platform).unwrap_or_default(),
+                    }),
+                    Ok(None) => {}
                     Err(_) => return freed,
                 }
             }
@@ -634,6 +645,17 @@ impl Inner {
             let _ = self.guard("expire", invocation.invoke_async::<i64>(&mut c)).await;
         }
         freed
+    }
+
+    /// The account's last REST kick time (Unix seconds); `None` when there is none or Redis does not
+    /// answer (then admission, which reads it in its own script, refuses logins anyway).
+    async fn revoked_at(&self, account: &AccountKey) -> Option<u64> {
+        let keys = AccountKeys::new(account);
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(&keys.revoked);
+        let value: Option<String> = self.guard("revoked", cmd.query_async(&mut c)).await.ok().flatten();
+        value.and_then(|v| v.parse().ok())
     }
 
     pub async fn records(&self, account: &AccountKey) -> Result<Vec<(String, Record)>, AdmitError> {
@@ -694,7 +716,7 @@ impl Inner {
         line(
             "tim_registry_up",
             "gauge",
-            "1 while Redis answers, 0 while it does not (new logins then get 80010).",
+            "1 while Redis answers, 0 while it does not (new logins then get 80012).",
             &[("", u64::from(self.health.is_up()))],
         );
         line(
@@ -852,8 +874,13 @@ impl Registry for RedisRegistry {
         Box::pin(async move { self.inner.kick_account(&account, revoke_time_secs).await })
     }
 
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, usize> {
+    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>> {
         Box::pin(self.inner.expire_detached(now_ms))
+    }
+
+    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>> {
+        let account = account.clone();
+        Box::pin(async move { self.inner.revoked_at(&account).await })
     }
 
     fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>> {

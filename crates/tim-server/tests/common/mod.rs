@@ -1,6 +1,7 @@
 //! Test helpers: start the real `tim-server` binary, talk to it over real WebSockets and HTTP.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod redis;
 
 use std::io::{BufRead, BufReader};
@@ -306,9 +307,20 @@ pub async fn http(addr: &str, method: &str, target: &str, body: &str) -> (u16, S
 
 /// Like [`http`], with the response headers (lower-cased names).
 pub async fn http_full(addr: &str, method: &str, target: &str, body: &str) -> (u16, String, String) {
+    http_with(addr, method, target, "", body).await
+}
+
+/// Like [`http_full`], sending `extra_headers` (each line ending in `\r\n`) too.
+pub async fn http_with(
+    addr: &str,
+    method: &str,
+    target: &str,
+    extra_headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).await.expect("http connect");
     let request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();

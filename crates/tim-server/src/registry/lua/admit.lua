@@ -3,7 +3,7 @@
 --       [settings (hash owi), one Redis only: on a cluster the node reads it just before]
 -- ARGV: id presented(0|1) node conn platform now_ms sig_time limit kicked_cap
 -- Reply: {'revoked'} | {'gone'} | {'resumed', seq, old_node, old_conn} |
---        {'ok', seq, then per evicted instance: id, node, conn, seq, until}
+--        {'ok', seq, then per evicted instance: id, node, conn, seq, until, platform}
 local inst, order, seqk, kicked, kick_type, revoked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, presented, node, conn, platform = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, sig_time, limit, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -37,13 +37,15 @@ if n > limit then
   local victims = redis.call('ZRANGE', order, 0, n - limit - 1)
   for _, v in ipairs(victims) do
     local vr = redis.call('HGET', inst, v)
-    local p = vr and parse(vr) or {node = '', conn = '0', seq = '0', untl = 0}
+    local p = vr and parse(vr) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web'}
     remove_kicked(inst, order, kicked, kick_type, v, 'multipleAccount', now, cap)
     table.insert(out, v)
     table.insert(out, p.node)
     table.insert(out, p.conn)
     table.insert(out, p.seq)
     table.insert(out, tostring(p.untl))
+  table.insert(out, p.platform)
+    table.insert(out, p.platform)
   end
 end
 return out

@@ -1,8 +1,8 @@
--- Frees a detached instance whose grace ended. KEYS: inst order. ARGV: id now_ms. Reply: 1 freed.
+-- Frees a detached instance whose grace ended. KEYS: inst order. ARGV: id now_ms. Reply: the freed instance's platform, or nil.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
+if not cur then return false end
 local c = parse(cur)
-if c.untl == 0 or c.untl > tonumber(ARGV[2]) then return 0 end
+if c.untl == 0 or c.untl > tonumber(ARGV[2]) then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
+return c.platform
