@@ -61,6 +61,11 @@ pub fn run(args: &[String]) -> Result {
             .arg(&raw_wasm),
     )?;
 
+    crate::import_names::shorten(
+        &bindgen_dir.join(format!("{STEM}_bg.wasm")),
+        &bindgen_dir.join(format!("{STEM}_bg.js")),
+    )?;
+
     let pkg = root().join("pkg");
     recreate(&pkg)?;
     util::step("wasm-opt -Oz (npm binaryen)");

@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod demo;
 mod glue_min;
+mod import_names;
 mod install;
 mod size_budget;
 mod test;
