@@ -114,11 +114,12 @@ fn browser_entry(manifest: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// Relative module specifiers in JS source: `from './x.js'`, `import './x.js'`, `import('./x.js')`.
+/// Relative module specifiers in JS source: `from './x.js'`, `import './x.js'`, `import('./x.js')`, and
+/// the minified forms without the space (`from"./x.js"`).
 fn relative_specifiers(js: &str) -> Vec<String> {
     let mut out = Vec::new();
     for quote in ['\'', '"'] {
-        for prefix in ["from ", "import ", "import("] {
+        for prefix in ["from ", "import ", "import(", "from", "import"] {
             let pattern = format!("{prefix}{quote}.");
             let mut rest = js;
             while let Some(at) = rest.find(&pattern) {
@@ -324,5 +325,6 @@ mod tests {
         assert_eq!(browser_entry(&m).as_deref(), Some("./web/index.js"));
         let js = "import init from './tim_wasm.js';\nexport * from \"./b.mjs\";\nconst x = import('./c.js');";
         assert_eq!(relative_specifiers(js), vec!["./tim_wasm.js", "./c.js", "./b.mjs"]);
+        assert_eq!(relative_specifiers("import*as g from\"./g.mjs\";"), vec!["./g.mjs"]);
     }
 }
