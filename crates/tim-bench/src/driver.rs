@@ -127,6 +127,17 @@ pub fn run(plan: &Plan) -> (Vec<Row>, Vec<String>) {
         progress("6/6 wasm start-up (Node)");
         rows.extend(startup_rows(plan));
     }
+    if plan.runs("scaleout") {
+        progress("scale-out: 3 nodes on Redis beside the memory engine");
+        match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rows.extend(crate::scale_out::rows(plan, &rt)),
+            Err(e) => rows.push(Row::skipped("Scale-out on Redis", format!("no tokio runtime: {e}"))),
+        }
+    }
     (rows, notes)
 }
 

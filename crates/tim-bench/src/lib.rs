@@ -9,6 +9,7 @@
 //! - [`echo`]: the floor server (tokio + tungstenite, like the real server, with no protocol at all).
 //! - [`sizes`], [`usersig_rate`], [`node`], [`vendor`]: the other rows.
 //! - [`report`]: the table and the results file.
+//! - [`scale_out`]: three nodes on a real `redis-server` beside one memory-engine node.
 
 pub mod attack;
 pub mod driver;
@@ -17,6 +18,7 @@ pub mod load;
 pub mod node;
 pub mod proc_info;
 pub mod report;
+pub mod scale_out;
 pub mod servers;
 pub mod sizes;
 pub mod stats;

@@ -1,6 +1,6 @@
 //! `tim-bench [--quick] [--root DIR] [--out FILE] [--only ROW,...] [--server-bin FILE]`: runs every benchmark row beside its
 //! reference, prints the table and writes the results file (default `docs/benchmarks.md`). `--only` picks
-//! rows among `size`, `login`, `kick`, `capacity`, `attack`, `usersig`, `startup` (for profiling one of them);
+//! rows among `size`, `login`, `kick`, `capacity`, `attack`, `usersig`, `startup`, `scaleout` (for profiling one of them);
 //! `--server-bin` measures another `tim-server` build (to compare a patch before/after). Run through `cargo xtask bench`,
 //! which builds the binaries and the npm package first. `tim-server` and `tim-bench-echo` are expected next
 //! to this binary.
