@@ -14,6 +14,7 @@
 pub mod attack;
 pub mod driver;
 pub mod echo;
+pub mod holder;
 pub mod load;
 pub mod node;
 pub mod proc_info;

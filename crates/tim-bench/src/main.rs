@@ -11,6 +11,22 @@ use std::process::ExitCode;
 use tim_bench::driver::{self, Plan};
 use tim_bench::report;
 
+/// `tim-bench hold URL COUNT`: the scale-out row's holder child ([`tim_bench::holder`]).
+fn hold_child(args: Vec<String>) -> ExitCode {
+    let count = args.get(1).and_then(|c| c.parse().ok());
+    let (Some(url), Some(count)) = (args.first(), count) else {
+        eprintln!("usage: tim-bench hold URL COUNT");
+        return ExitCode::FAILURE;
+    };
+    match tim_bench::holder::run_child(url, count) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tim-bench hold: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let mut quick = false;
     let mut root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -18,6 +34,9 @@ fn main() -> ExitCode {
     let mut only = Vec::new();
     let mut server_bin = None;
     let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("hold") {
+        return hold_child(args.skip(1).collect());
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,

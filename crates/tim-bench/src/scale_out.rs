@@ -1,6 +1,7 @@
 //! Scale-out rows: three tim-server nodes on one real `redis-server` (`[registry] engine = "redis"`) beside
 //! one node with the memory engine, measured in the same run: logins/s spread over the nodes, kick latency
-//! across nodes (login on node B to `kicked` on node A), idle instances held across the three nodes.
+//! across nodes (login on node B to `kicked` on node A), idle instances held across the three nodes (up to
+//! 50,000, by one holder process per node).
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
@@ -12,6 +13,7 @@ use tim_protocol::ServerFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::driver::{Plan, BENCH_APP, BENCH_KEY};
+use crate::holder::Holder;
 use crate::load::{self, App, Target, Workload};
 use crate::proc_info;
 use crate::report::{bytes, micros, per_second, ratio, thousands, Row};
@@ -138,16 +140,7 @@ pub fn rows(plan: &Plan, runtime: &tokio::runtime::Runtime) -> Vec<Row> {
     redis.cmd(&["HDEL", &settings, "owi"]);
     rows.extend(kick_rows(plan, runtime, &app, &targets, &memory_target));
     redis.cmd(&["HSET", &settings, "owi", "3"]);
-    rows.push(hold_row(
-        plan,
-        runtime,
-        &app,
-        &nodes,
-        &targets,
-        &memory,
-        &memory_target,
-        &sources,
-    ));
+    rows.push(hold_row(plan, &nodes, &memory));
     rows
 }
 
@@ -268,69 +261,43 @@ fn kick_rows(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn hold_row(
-    plan: &Plan,
-    runtime: &tokio::runtime::Runtime,
-    app: &App,
-    nodes: &[ServerProcess],
-    targets: &[Target],
-    memory: &ServerProcess,
-    memory_target: &Target,
-    sources: &[Ipv4Addr],
-) -> Row {
-    // The bench process holds every client socket itself: under its 20,000 open files in all.
-    let per_node = if plan.quick { 1_000 } else { 6_000 };
+fn hold_row(plan: &Plan, nodes: &[ServerProcess], memory: &ServerProcess) -> Row {
+    // One holder process per node holds that node's client sockets: no process passes 20,000 open files.
+    let per_node = if plan.quick { 1_000 } else { 16_700 };
     let total = per_node * nodes.len();
     let what = format!(
         "Idle instances held across 3 nodes on Redis ({} in all), resident memory per instance",
         thousands(total as u64)
     );
-    let workload = Workload::Login(app.clone());
     let rss = |p: &ServerProcess| proc_info::rss_bytes(p.pid()).unwrap_or(0);
-    let before: u64 = nodes.iter().map(rss).sum();
-    let result = runtime.block_on(async {
-        let mut held = Vec::new();
-        for t in targets {
-            let h = load::hold(t, &workload, per_node, 128, sources).await;
-            if h.errors > 0 {
-                return Err(format!(
-                    "{} failed (first: {})",
-                    h.errors,
-                    h.first_error.unwrap_or_default()
-                ));
-            }
-            held.push(h);
+    let hold = |servers: &[&ServerProcess]| -> Result<(u64, u64), String> {
+        let before: u64 = servers.iter().map(|p| rss(p)).sum();
+        let mut holders = servers
+            .iter()
+            .map(|p| Holder::spawn(&p.url, per_node))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut count = 0;
+        for h in &mut holders {
+            count += h.wait_held()?;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let after: u64 = nodes.iter().map(rss).sum();
-        let count: usize = held.iter().map(|h| h.sockets.len()).sum();
-        drop(held);
-        let memory_before = rss(memory);
-        let one = load::hold(memory_target, &workload, per_node, 128, sources).await;
-        if one.errors > 0 {
-            return Err(format!("memory engine: {} failed", one.errors));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let memory_after = rss(memory);
-        let one_count = one.sockets.len() as u64;
-        Ok((
-            count as u64,
-            after.saturating_sub(before) / count.max(1) as u64,
-            memory_after.saturating_sub(memory_before) / one_count.max(1),
-        ))
-    });
-    match result {
-        Ok((count, per, reference)) => Row::new(
+        std::thread::sleep(Duration::from_millis(500));
+        let after: u64 = servers.iter().map(|p| rss(p)).sum();
+        drop(holders);
+        Ok((count as u64, after.saturating_sub(before) / count.max(1) as u64))
+    };
+    let nodes: Vec<&ServerProcess> = nodes.iter().collect();
+    match (hold(&nodes), hold(&[memory])) {
+        (Ok((count, per)), Ok((one_count, reference))) => Row::new(
             what,
             format!("{} held, {} / instance", thousands(count), bytes(per)),
             format!(
                 "{} / instance on 1 node, memory engine ({} held)",
                 bytes(reference),
-                thousands(per_node as u64)
+                thousands(one_count)
             ),
             ratio(per as f64, reference as f64),
         ),
-        Err(why) => Row::skipped(what, why),
+        (Err(why), _) => Row::skipped(what, why),
+        (_, Err(why)) => Row::skipped(what, format!("memory engine: {why}")),
     }
 }
