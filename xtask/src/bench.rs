@@ -18,6 +18,9 @@ pub fn run(args: &[String]) -> Result {
     if let Err(e) = install::npm_tools() {
         eprintln!("xtask bench: the npm tool set is missing, Node rows will be skipped: {e}");
     }
+    if let Err(e) = install::apt(&["redis-server"]) {
+        eprintln!("xtask bench: no redis-server, the scale-out rows will be skipped: {e}");
+    }
     if pkg_is_fresh() {
         util::step("pkg/ is newer than its sources: measuring it as it is");
     } else {

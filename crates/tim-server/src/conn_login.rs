@@ -323,13 +323,22 @@ impl ConnLogin {
             self.state.metrics.message_refused("rate_limited");
             return Reply::error(Some(id), ErrorCode::SendRateLimited);
         }
-        let seq = self.state.next_seq();
+        let from = current.account.user_id.clone();
+        let seq = match self
+            .state
+            .registry
+            .message_seq(current.account.sdk_app_id, &from, &to)
+            .await
+        {
+            Ok(Some(seq)) => seq,
+            Ok(None) => self.state.next_seq(),
+            Err(_) => return Reply::error(Some(id), ErrorCode::RegistryUnavailable),
+        };
         let time_ms = self.state.clock.unix_ms();
         let target = AccountKey {
             sdk_app_id: current.account.sdk_app_id,
             user_id: to.clone(),
         };
-        let from = current.account.user_id.clone();
         let message = ServerFrame::Message {
             from,
             to,

@@ -169,6 +169,13 @@ pub trait Registry: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// The next message sequence number of the C2C conversation between `a` and `b` when the registry is
+    /// shared (unique and increasing across every node); `None` for a local registry, whose process-wide
+    /// counter is unique already.
+    fn message_seq(&self, _sdk_app_id: u64, _a: &str, _b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
     /// Pushes `frame` to an instance held by another node (`node` and `conn` from [`InstanceInfo`]).
     fn relay(&self, _node: &str, _conn: ConnId, _instance_id: &str, _frame: &ServerFrame) -> RegistryFuture<'_, ()> {
         Box::pin(std::future::ready(()))

@@ -154,15 +154,30 @@ async fn build_state(
     let node_id = config.registry.node_id.clone().unwrap_or_else(new_node_id);
     let hub = Arc::new(Hub::default());
     let clock = Clock::system();
-    let registry = RedisRegistry::start(
-        &config.registry,
-        node_id.clone(),
-        Arc::clone(&hub),
-        config.limits.resume_grace_ms,
-        clock,
-    )
-    .await
-    .map_err(std::io::Error::other)?;
+    // Redis not reachable yet (it starts after us, or is down): wait for it, as a node whose Redis goes
+    // away later does, rather than exit into a restart loop. SIGTERM or Ctrl-C still stops the wait.
+    let mut delay = Duration::from_millis(250);
+    let registry = loop {
+        let started = RedisRegistry::start(
+            &config.registry,
+            node_id.clone(),
+            Arc::clone(&hub),
+            config.limits.resume_grace_ms,
+            clock,
+        )
+        .await;
+        match started {
+            Ok(registry) => break registry,
+            Err(why) => {
+                tracing::warn!(error = %why, retry_in_ms = delay.as_millis() as u64, "registry: waiting for Redis");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown_signal() => return Err(std::io::Error::other(why)),
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
     Ok(AppState::with_registry(
         config,
         dev_origins,

@@ -196,15 +196,44 @@ async fn three_nodes_on_one_redis_keep_exactly_n_and_evict_the_earliest() {
         },
     )
     .await;
-    assert!(matches!(
-        recv(&mut alice).await,
-        ServerFrame::SendMessageAck { id: 2, .. }
-    ));
+    let ServerFrame::SendMessageAck {
+        id: 2, seq: first_seq, ..
+    } = recv(&mut alice).await
+    else {
+        panic!("no ack")
+    };
     for bob in [&mut bob0, &mut bob1] {
         match recv(bob).await {
-            ServerFrame::Message { from, text, .. } => {
-                assert_eq!((from.as_str(), text.as_str()), ("alice", "across nodes"))
+            ServerFrame::Message { from, text, seq, .. } => {
+                assert_eq!(
+                    (from.as_str(), text.as_str(), seq),
+                    ("alice", "across nodes", first_seq)
+                )
             }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The conversation's sequence is shared by the nodes: a reply sent through another node comes next.
+    send(
+        &mut bob0,
+        &ClientFrame::SendMessage {
+            id: 3,
+            to: "alice".into(),
+            text: "back".into(),
+            msg_id: None,
+        },
+    )
+    .await;
+    let ServerFrame::SendMessageAck {
+        id: 3, seq: reply_seq, ..
+    } = recv(&mut bob0).await
+    else {
+        panic!("no ack")
+    };
+    assert_eq!(reply_seq, first_seq + 1);
+    for ws in [&mut alice, &mut bob1] {
+        match recv(ws).await {
+            ServerFrame::Message { from, seq, .. } => assert_eq!((from.as_str(), seq), ("bob", reply_seq)),
             other => panic!("{other:?}"),
         }
     }
@@ -406,4 +435,21 @@ async fn three_nodes_on_a_three_master_redis_cluster_keep_exactly_n() {
     let nodes = start_nodes(3, 2, &format!("cluster = {}", cluster.toml_urls()), "");
     exact_n_rounds(&nodes, 6, 6, 2).await;
     earliest_evicted(&nodes, 2, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_redis_waits_for_it_then_serves() {
+    let mut redis = Redis::start();
+    redis.stop();
+    let config = node_config(1, &format!("url = \"{}\"", redis.url()), "node-early", "");
+    // Server::start returns once the node announces its URL; it panics if the node exits first.
+    let starting = std::thread::spawn(move || Server::start(&config));
+    sleep(Duration::from_millis(1500)).await;
+    assert!(!starting.is_finished(), "the node announced or exited without Redis");
+    redis.restart();
+    let node = tokio::task::spawn_blocking(move || starting.join().expect("the node exited"))
+        .await
+        .unwrap();
+    let (_ws, reply) = login_on(&node.url, "early", None).await;
+    instance_of(&reply);
 }

@@ -696,6 +696,15 @@ impl Inner {
         Ok(value)
     }
 
+    async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<Option<u64>, AdmitError> {
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("INCR");
+        cmd.arg(keys::conversation_seq(sdk_app_id, a, b));
+        self.guard("message_seq", cmd.query_async::<u64>(&mut c))
+            .await
+            .map(Some)
+    }
+
     async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), AdmitError> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("HSET");
@@ -899,6 +908,11 @@ impl Registry for RedisRegistry {
 
     fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> RegistryFuture<'_, Result<(), AdmitError>> {
         Box::pin(self.inner.set_app_limit(sdk_app_id, limit))
+    }
+
+    fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
+        let (a, b) = (a.to_string(), b.to_string());
+        Box::pin(async move { self.inner.message_seq(sdk_app_id, &a, &b).await })
     }
 
     fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> RegistryFuture<'_, ()> {

@@ -40,6 +40,13 @@ pub(super) fn app_settings(sdk_app_id: u64) -> String {
     format!("tim:app:{{{sdk_app_id}}}")
 }
 
+/// Counter: the message sequence of the C2C conversation between two users, under the conversation's own
+/// hash tag (the pair sorted, the first ID length-prefixed so that no two pairs share a key).
+pub(super) fn conversation_seq(sdk_app_id: u64, a: &str, b: &str) -> String {
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("tim:{{{sdk_app_id}:c2c:{}:{first}:{second}}}:mseq", first.len())
+}
+
 /// String with a TTL, refreshed by the live node.
 pub(super) fn node_alive(node: &str) -> String {
     format!("tim:node:{{{node}}}:alive")
