@@ -14,11 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::redis::{connect, detach_instance, kick_type_named, Conn, Inner, NodeMessage, Record};
+use super::redis::{connect, detach_instance, kick_type_named, Conn, Inner, Local, NodeMessage, Record};
 use super::redis_keys::{self as keys, AccountKeys};
+use super::ConnId;
 use crate::hub::Control;
 
 /// Subscribes (failing if that is impossible at start) and spawns the background tasks.
@@ -96,7 +98,12 @@ async fn subscribe(sub: &mut Conn, channel: &str) -> redis::RedisResult<()> {
     }
 }
 
-/// Checks every instance this node holds against Redis; see the module docs.
+/// Instances checked at a time by one reconciliation pass: the reads share the multiplexed connection,
+/// so a pass over many thousands of instances costs a few round trips, not one per instance.
+const RECONCILE_IN_FLIGHT: usize = 64;
+
+/// Checks every instance this node holds against Redis; see the module docs. Stops the pass at the first
+/// failed read (Redis down: nothing is decided, open sessions stay).
 pub(super) async fn reconcile(inner: &Inner) {
     let held: Vec<_> = inner
         .local()
@@ -104,59 +111,65 @@ pub(super) async fn reconcile(inner: &Inner) {
         .filter(|(_, l)| l.seq != 0)
         .map(|(&conn, l)| (conn, l.clone()))
         .collect();
-    let mut c = inner.conn.clone();
-    for (conn, local) in held {
-        let keys = AccountKeys::new(&local.account);
-        let mut cmd = redis::cmd("HGET");
-        cmd.arg(&keys.inst).arg(&local.instance_id);
-        // Redis down: nothing is decided, open sessions stay.
-        let Ok(record) = inner
-            .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
-            .await
-        else {
+    let mut checks = futures_util::stream::iter(held)
+        .map(|(conn, local)| reconcile_one(inner, conn, local))
+        .buffer_unordered(RECONCILE_IN_FLIGHT);
+    while let Some(checked) = checks.next().await {
+        if checked.is_err() {
             return;
-        };
-        let record = record.as_deref().and_then(Record::parse);
-        let ours = record
-            .as_ref()
-            .is_some_and(|r| r.node == inner.node && r.conn == conn && r.until == 0 && r.seq == local.seq);
-        if ours {
-            continue;
-        }
-        let kick_type = if record.is_none() {
-            let mut cmd = redis::cmd("HGET");
-            cmd.arg(&keys.kick_type).arg(&local.instance_id);
-            let Ok(name) = inner
-                .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
-                .await
-            else {
-                return;
-            };
-            name.as_deref().and_then(kick_type_named)
-        } else {
-            None
-        };
-        let still_held = inner.local().get(&conn) == Some(&local);
-        if !still_held {
-            continue;
-        }
-        inner.forget(conn, &local.instance_id);
-        let instance_id = local.instance_id.clone();
-        match kick_type {
-            Some(kick_type) => {
-                inner.stats.kicks_by_reconciliation.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(conn, instance = %instance_id, "registry: kick delivered by reconciliation");
-                inner.hub.control(conn, Control::Kick { instance_id, kick_type });
-            }
-            None => {
-                // Resumed elsewhere, or its record was lost (Redis without persistence, dead-node purge
-                // while this node was cut off): close without a kick; the client resumes.
-                inner.stats.replaced_by_reconciliation.fetch_add(1, Ordering::Relaxed);
-                inner.hub.control(conn, Control::Replaced { instance_id });
-            }
         }
     }
     inner.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Checks one held instance; `Err` when Redis did not answer.
+async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), ()> {
+    let mut c = inner.conn.clone();
+    let keys = AccountKeys::new(&local.account);
+    let mut cmd = redis::cmd("HGET");
+    cmd.arg(&keys.inst).arg(&local.instance_id);
+    let record = inner
+        .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
+        .await
+        .map_err(|_| ())?;
+    let record = record.as_deref().and_then(Record::parse);
+    let ours = record
+        .as_ref()
+        .is_some_and(|r| r.node == inner.node && r.conn == conn && r.until == 0 && r.seq == local.seq);
+    if ours {
+        return Ok(());
+    }
+    let kick_type = if record.is_none() {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(&keys.kick_type).arg(&local.instance_id);
+        let name = inner
+            .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
+            .await
+            .map_err(|_| ())?;
+        name.as_deref().and_then(kick_type_named)
+    } else {
+        None
+    };
+    let still_held = inner.local().get(&conn) == Some(&local);
+    if !still_held {
+        return Ok(());
+    }
+    inner.forget(conn, &local.instance_id);
+    let instance_id = local.instance_id.clone();
+    match kick_type {
+        Some(kick_type) => {
+            inner.stats.kicks_by_reconciliation.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn, instance = %instance_id, "registry: kick delivered by reconciliation");
+            inner.hub.control(conn, Control::Kick { instance_id, kick_type });
+        }
+        None => {
+            // Resumed elsewhere, or its record was lost (Redis without persistence, dead-node purge
+            // while this node was cut off): close without a kick; the client resumes.
+            inner.stats.replaced_by_reconciliation.fetch_add(1, Ordering::Relaxed);
+            inner.hub.control(conn, Control::Replaced { instance_id });
+        }
+    }
+    Ok(())
 }
 
 async fn heartbeat_periodically(inner: Arc<Inner>) {
