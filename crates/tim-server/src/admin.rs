@@ -31,18 +31,60 @@ use crate::registry::AccountKey;
 /// Largest `OnlineWebInstances` accepted.
 pub const MAX_ONLINE_WEB_INSTANCES: u64 = 1000;
 
+/// One admin command: its path and what it does once [`authorize`] has passed.
+#[derive(Clone, Copy)]
+enum Command {
+    Kick,
+    GetAppConfig,
+    SetAppConfig,
+    QueryOnlineInstances,
+    QueryOnlineStatus,
+    QueryRecentKicks,
+}
+
+const COMMANDS: [(&str, Command); 6] = [
+    ("/v4/im_open_login_svc/kick", Command::Kick),
+    ("/v4/tim_wasm_admin/get_app_config", Command::GetAppConfig),
+    ("/v4/tim_wasm_admin/set_app_config", Command::SetAppConfig),
+    (
+        "/v4/tim_wasm_admin/query_online_instances",
+        Command::QueryOnlineInstances,
+    ),
+    ("/v4/openim/query_online_status", Command::QueryOnlineStatus),
+    ("/v4/tim_wasm_admin/query_recent_kicks", Command::QueryRecentKicks),
+];
+
 /// The admin routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v4/im_open_login_svc/kick", post(kick))
-        .route("/v4/tim_wasm_admin/get_app_config", post(get_app_config))
-        .route("/v4/tim_wasm_admin/set_app_config", post(set_app_config))
-        .route(
-            "/v4/tim_wasm_admin/query_online_instances",
-            post(query_online_instances),
+    COMMANDS.iter().fold(Router::new(), |router, &(path, command)| {
+        router.route(
+            path,
+            post(move |state, peer, params, body| call(command, state, peer, params, body)),
         )
-        .route("/v4/openim/query_online_status", post(query_online_status))
-        .route("/v4/tim_wasm_admin/query_recent_kicks", post(query_recent_kicks))
+    })
+}
+
+/// Every command: authenticate, parse the body, run it; a failure at any step is the reply.
+async fn call(
+    command: Command,
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): Peer,
+    Query(params): Params,
+    body: String,
+) -> Json<Value> {
+    let (app, body) = match authorize(&state, &peer, &params, &body).await {
+        Ok(ok) => ok,
+        Err(reply) => return reply,
+    };
+    let done = match command {
+        Command::Kick => kick(&state, app, &body).await,
+        Command::GetAppConfig => Ok(app_config(&state, app).await),
+        Command::SetAppConfig => set_app_config(&state, app, &body).await,
+        Command::QueryOnlineInstances => query_online_instances(&state, app, &body).await,
+        Command::QueryOnlineStatus => query_online_status(&state, app, &body).await,
+        Command::QueryRecentKicks => query_recent_kicks(&state, app, &body),
+    };
+    done.unwrap_or_else(|reply| reply)
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -133,22 +175,12 @@ async fn authorize<'s>(
     Ok((app, value))
 }
 
-/// [`authorize`], then the account named by the body's `UserID`.
-async fn authorize_account<'s>(
-    state: &'s AppState,
-    peer: &SocketAddr,
-    params: &HashMap<String, String>,
-    body: &str,
-) -> Result<(&'s AppRuntime, AccountKey), Json<Value>> {
-    let (app, body) = authorize(state, peer, params, body).await?;
-    let user_id = user_id_of(&body)?;
-    Ok((
-        app,
-        AccountKey {
-            sdk_app_id: app.sdk_app_id,
-            user_id,
-        },
-    ))
+/// The account named by the body's `UserID`.
+fn account_of(app: &AppRuntime, body: &Value) -> Result<AccountKey, Json<Value>> {
+    Ok(AccountKey {
+        sdk_app_id: app.sdk_app_id,
+        user_id: user_id_of(body)?,
+    })
 }
 
 fn user_id_of(body: &Value) -> Result<String, Json<Value>> {
@@ -160,16 +192,8 @@ fn user_id_of(body: &Value) -> Result<String, Json<Value>> {
     Ok(user_id.to_string())
 }
 
-async fn kick(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    let (app, account) = match authorize_account(&state, &peer, &params, &body).await {
-        Ok(ok) => ok,
-        Err(reply) => return reply,
-    };
+async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+    let account = account_of(app, body)?;
     let removed = state.registry.kick_account(&account, state.clock.unix_secs()).await;
     let now = state.clock.unix_ms();
     for instance in &removed {
@@ -195,7 +219,7 @@ async fn kick(
         }
     }
     tracing::info!(app = app.sdk_app_id, user = %account.user_id, instances = removed.len(), "REST kick");
-    ok(json!({}))
+    Ok(ok(json!({})))
 }
 
 async fn app_config(state: &AppState, app: &AppRuntime) -> Json<Value> {
@@ -203,55 +227,26 @@ async fn app_config(state: &AppState, app: &AppRuntime) -> Json<Value> {
     ok(json!({"SDKAppID": app.sdk_app_id, "OnlineWebInstances": n}))
 }
 
-async fn get_app_config(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    match authorize(&state, &peer, &params, &body).await {
-        Ok((app, _)) => app_config(&state, app).await,
-        Err(reply) => reply,
-    }
-}
-
-async fn set_app_config(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    let (app, body) = match authorize(&state, &peer, &params, &body).await {
-        Ok(ok) => ok,
-        Err(reply) => return reply,
-    };
+async fn set_app_config(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
     let n = match body.get("OnlineWebInstances").and_then(Value::as_u64) {
         Some(n) if (1..=MAX_ONLINE_WEB_INSTANCES).contains(&n) => n as u32,
         _ => {
             let info = format!("OnlineWebInstances must be an integer from 1 to {MAX_ONLINE_WEB_INSTANCES}");
-            return fail(ErrorCode::InvalidParameters, info);
+            return Err(fail(ErrorCode::InvalidParameters, info));
         }
     };
     // A shared registry keeps it for every node and across restarts.
     if state.registry.set_app_limit(app.sdk_app_id, n).await.is_err() {
         let code = ErrorCode::RegistryUnavailable;
-        return fail(code, code.message());
+        return Err(fail(code, code.message()));
     }
     app.set_online_web_instances(n);
     tracing::info!(app = app.sdk_app_id, online_web_instances = n, "app config changed");
-    app_config(&state, app).await
+    Ok(app_config(state, app).await)
 }
 
-async fn query_online_instances(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    let (_, account) = match authorize_account(&state, &peer, &params, &body).await {
-        Ok(ok) => ok,
-        Err(reply) => return reply,
-    };
+async fn query_online_instances(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+    let account = account_of(app, body)?;
     let instances: Vec<Value> = state
         .registry
         .instances(&account)
@@ -267,7 +262,7 @@ async fn query_online_instances(
             })
         })
         .collect();
-    ok(json!({"UserID": account.user_id, "Instances": instances}))
+    Ok(ok(json!({"UserID": account.user_id, "Instances": instances})))
 }
 
 /// Most accounts one `query_online_status` may name (the vendor's limit).
@@ -278,25 +273,16 @@ pub const MAX_STATUS_ACCOUNTS: usize = 500;
 /// `IsNeedDetail: 1`, each instance's `Platform`, `Status` (`Online`, or `PushOnline` while its socket is
 /// gone but its slot is kept for a resume) and `InstID`. Entries that are not valid UserIDs go to
 /// `ErrorList`.
-async fn query_online_status(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    let (app, body) = match authorize(&state, &peer, &params, &body).await {
-        Ok(ok) => ok,
-        Err(reply) => return reply,
-    };
+async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
     let Some(accounts) = body.get("To_Account").and_then(Value::as_array) else {
-        return fail(
+        return Err(fail(
             ErrorCode::InvalidParameters,
             "To_Account (array of UserIDs) is required",
-        );
+        ));
     };
     if accounts.is_empty() || accounts.len() > MAX_STATUS_ACCOUNTS {
         let info = format!("To_Account must list 1 to {MAX_STATUS_ACCOUNTS} accounts");
-        return fail(ErrorCode::InvalidParameters, info);
+        return Err(fail(ErrorCode::InvalidParameters, info));
     }
     let detail = body.get("IsNeedDetail").and_then(Value::as_u64) == Some(1);
     let mut results = Vec::new();
@@ -336,22 +322,14 @@ async fn query_online_status(
         }
         results.push(result);
     }
-    ok(json!({"QueryResult": results, "ErrorList": errors}))
+    Ok(ok(json!({"QueryResult": results, "ErrorList": errors})))
 }
 
 /// `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's kicks this node performed and
 /// still remembers, oldest first: when, which instance, why, and by which instance (a login that took
 /// the slot) or `RESTAPI` (an administrator).
-async fn query_recent_kicks(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): Peer,
-    Query(params): Params,
-    body: String,
-) -> Json<Value> {
-    let (_, account) = match authorize_account(&state, &peer, &params, &body).await {
-        Ok(ok) => ok,
-        Err(reply) => return reply,
-    };
+fn query_recent_kicks(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+    let account = account_of(app, body)?;
     let kicks: Vec<Value> = state
         .kick_log
         .of(&account)
@@ -372,5 +350,5 @@ async fn query_recent_kicks(
             })
         })
         .collect();
-    ok(json!({"UserID": account.user_id, "Kicks": kicks}))
+    Ok(ok(json!({"UserID": account.user_id, "Kicks": kicks})))
 }
