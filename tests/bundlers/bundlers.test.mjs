@@ -1,16 +1,18 @@
 // The bundler matrix: Vite, webpack 5, esbuild and Rollup each build one small page that imports the
 // package BY NAME (installed from the packed pkg/) with the documented settings (pkg/README.md, one
-// section per bundler); then one headless Chromium (Debian's, via playwright-core) opens the four pages,
+// section per bundler; esbuild's is the README's CLI line, run as written); then one headless Chromium (Debian's, via playwright-core) opens the four pages,
 // each of which logs in to a real tim-server and logs out. All four builds first, then one browser run.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 
+import { esbuildLine } from '../node/lib/doc-blocks.mjs';
 import { scratchProject } from '../node/lib/scratch.mjs';
 import { APPS, startServer, userSig } from '../node/lib/server.mjs';
 
@@ -52,10 +54,13 @@ const BUILDS = {
     );
     writeFileSync(path.join(dir, 'dist', 'index.html'), html('webpack', './main.js'));
   },
+  // The README's esbuild line as written, run by sh in an app folder laid out as it assumes
+  // (src/main.js, node_modules/tim-wasm), with the esbuild CLI of tests/node_modules on PATH.
   async esbuild(dir) {
-    const esbuild = await load('esbuild/lib/main.js');
-    await esbuild.build({ entryPoints: [path.join(dir, 'main.js')], bundle: true, format: 'esm', outdir: path.join(dir, 'dist'), logLevel: 'silent' });
-    copyFileSync(path.join(scratchProject(), 'node_modules/tim-wasm/tim_wasm_bg.wasm'), path.join(dir, 'dist', 'tim_wasm_bg.wasm'));
+    mkdirSync(path.join(dir, 'src'), { recursive: true });
+    copyFileSync(path.join(dir, 'main.js'), path.join(dir, 'src', 'main.js'));
+    if (!existsSync(path.join(dir, 'node_modules'))) symlinkSync(path.join(scratchProject(), 'node_modules'), path.join(dir, 'node_modules'));
+    execFileSync('sh', ['-c', esbuildLine()], { cwd: dir, stdio: 'pipe', env: { ...process.env, PATH: `${path.join(tools, '.bin')}:${process.env.PATH}` } });
     writeFileSync(path.join(dir, 'dist', 'index.html'), html('esbuild', './main.js'));
   },
   async rollup(dir) {
