@@ -43,11 +43,14 @@ const all = allBlocks();
 const runnable = all.filter((b) => !b.skip);
 
 let server;
+/** What the tests started besides `server` (redis-server, the callback listener): ended after the last test. */
+const cleanups = [];
 before(async () => {
   server = await startServer({ apps: [APP] });
 });
 after(async () => {
   await server?.stop();
+  for (const end of cleanups) await end();
   rmSync(TMP, { recursive: true, force: true });
 });
 
@@ -150,7 +153,7 @@ async function redisUrl() {
       await new Promise((r) => setTimeout(r, 50));
     }
     redis = { proc, url: `redis://127.0.0.1:${port}/0` };
-    after(() => proc.kill('SIGKILL'));
+    cleanups.push(() => proc.kill('SIGKILL'));
   }
   return redis.url;
 }
@@ -170,7 +173,7 @@ async function callbackListener() {
       });
     });
     await new Promise((r) => web.listen(0, '127.0.0.1', r));
-    after(() => new Promise((r) => web.close(r)));
+    cleanups.push(() => new Promise((r) => web.close(r)));
     callbackUrl = `http://127.0.0.1:${web.address().port}/im/callback`;
   }
   return callbackUrl;
@@ -407,8 +410,8 @@ class Session {
     return this.appDir;
   }
 
-  run(bin, args, cwd, what) {
-    const r = spawnSync(bin, args, { cwd, env: this.env(), encoding: 'utf8', timeout: 600_000 });
+  run(bin, args, cwd, what, env = {}) {
+    const r = spawnSync(bin, args, { cwd, env: { ...this.env(), ...env }, encoding: 'utf8', timeout: 600_000 });
     assert.equal(r.status, 0, `${what} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   }
@@ -453,15 +456,22 @@ function npmInstall(session, what, cwd, line) {
 const RULES = [
   [
     /^cargo xtask build$/,
-    // `cargo xtask test` runs `build::run` itself right before this layer; pkg/ is its output.
-    () => assert.ok(existsSync(path.join(repo, 'pkg/package.json')), 'pkg/ is built (cargo xtask build)'),
+    // `cargo xtask test` runs the build itself right before this layer: pkg/ must be its output, up to date.
+    () => {
+      const manifest = JSON.parse(readFileSync(path.join(repo, 'pkg/package.json'), 'utf8'));
+      assert.notEqual(manifest.version, '0.0.0-template', 'pkg/package.json is the built one');
+      const readme = (dir) => readFileSync(path.join(repo, dir, 'README.md'), 'utf8');
+      assert.equal(readme('pkg'), readme('pkg-template'), 'pkg/ is up to date with pkg-template/ (run cargo xtask build)');
+      return '(pkg/ is the output of the build cargo xtask test ran before this layer)';
+    },
   ],
   [
     /^cargo install --path crates\/tim-server$/,
     (s, line) => {
       const root = path.join(s.dir, 'cargo-root');
       const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR) : path.join(repo, 'target');
-      s.run('cargo', [...line.cmd.split(' ').slice(1), '--root', root], repo, line.cmd);
+      // The shared target dir: the release build is reused (seconds), not redone in a temp dir.
+      s.run('cargo', [...line.cmd.split(' ').slice(1), '--root', root], repo, line.cmd, { CARGO_TARGET_DIR: targetDir });
       s.binDir = path.join(root, 'bin');
       assert.ok(existsSync(path.join(s.binDir, 'tim-server')), 'cargo install put tim-server in --root/bin');
       return `(--root ${root}, CARGO_TARGET_DIR ${targetDir})`;
