@@ -16,7 +16,9 @@
 // - toml: the real server loads the config (ports 0, "..." values, Redis and callback URLs filled; an
 //   [[app]] appended to a fragment without one) and a user logs in.
 // - http: the State.StateChange request the server README shows, against the one a real server sends.
-// - json: each block parses; text: nothing to run.
+// - json: each block parses; a "Client → server" block's frames are sent as written (a real UserSig for
+//   "eJw...") to a real server, which must understand each, and the "Server → client" block after it must
+//   have the fields of the frames that came back. text: nothing to run.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -328,12 +330,62 @@ test('each http block was checked against a real request (by its doc\'s toml tes
 
 // -------------------------------------------------------------------------------------------------- json
 
+/** The frames each doc's "Client → server" block got back from a real server, by doc. */
+const replies = new Map();
+
+/** Sends `frames` in order on one WebSocket to the test server; resolves the frames it got back. */
+async function exchange(frames) {
+  const { WebSocket } = await import(path.join(repo, 'tests/node_modules/ws/wrapper.mjs'));
+  const ws = new WebSocket(server.url);
+  const got = [];
+  await new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () => {
+      for (const f of frames) ws.send(JSON.stringify(f));
+    });
+    ws.on('message', (data) => {
+      got.push(JSON.parse(String(data)));
+      if (got.length === frames.length) resolve();
+    });
+    ws.on('close', (code) => reject(new Error(`closed ${code} after ${JSON.stringify(got)}`)));
+    setTimeout(() => reject(new Error(`no reply to every frame: ${JSON.stringify(got)}`)), 10_000);
+  });
+  ws.removeAllListeners('close');
+  ws.close();
+  return got;
+}
+
 for (const block of runnable.filter((b) => b.lang === 'json')) {
-  test(`json ${block.file}:${block.line} parses`, () => {
+  test(`json ${block.file}:${block.line} parses${/→/.test(block.heading) ? ` (${block.heading}: the frames against a real server)` : ''}`, async (t) => {
+    let values;
     try {
-      JSON.parse(block.code);
+      values = [JSON.parse(block.code)];
     } catch {
-      for (const line of block.code.split('\n').filter((l) => l.trim())) JSON.parse(line);
+      values = block.code.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    }
+    if (/^Client → server$/.test(block.heading)) {
+      // Sent as written, with a real UserSig for the placeholder: every one is understood (no 80002, the
+      // connection stays open) and answered.
+      const frames = values.map((f) => (f.userSig === 'eJw...' ? { ...f, userSig: userSig({ ...APP, sdkappid: f.sdkAppId }, f.userId) } : f));
+      const got = await exchange(frames);
+      for (const r of got) assert.ok(r.type !== 'error' || ![80001, 80002].includes(r.code), `a frame was not understood: ${JSON.stringify(r)}`);
+      assert.ok(got.some((r) => r.type === 'loginAck'), `logged in: ${JSON.stringify(got)}`);
+      replies.set(block.file, got);
+      t.diagnostic(`replies: ${got.map((f) => f.type + (f.code ? ` ${f.code}` : '')).join(', ')}`);
+    }
+    if (/^Server → client$/.test(block.heading)) {
+      // Each frame type the real server sent back above has the fields shown here.
+      const got = replies.get(block.file);
+      assert.ok(got, 'the client frames of this doc ran first');
+      let compared = 0;
+      for (const sample of values) {
+        const real = got.find((r) => r.type === sample.type && (r.type !== 'loginAck' || !r.repeatLogin));
+        if (!real) continue;
+        assert.deepEqual(Object.keys(real).sort(), Object.keys(sample).sort(), `the fields of ${sample.type}`);
+        compared += 1;
+      }
+      t.diagnostic(`${compared} of ${values.length} frame types compared with the server's`);
+      assert.ok(compared >= 3, `${compared} server frames compared`);
     }
   });
 }

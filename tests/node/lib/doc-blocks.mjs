@@ -30,16 +30,21 @@ export const KINDS = {
   diff: 'the new side (context and + lines) runs as js',
   sh: 'each command line runs in order, through the command rules of tests/node/samples.test.mjs',
   toml: 'a tim-server config: the real server loads it (placeholders filled) and a user logs in',
-  json: 'parsed (the whole block, or one value per line); right after a command, the command output has its shape',
+  json: 'parsed (the whole block, or one value per line); right after a command, the command output has its shape; protocol frames are sent to / compared with a real server',
   http: 'an HTTP request tim-server sends: compared with the one a real server sends',
   text: 'prose (diagrams, event sequences): nothing to run',
 };
 
-/** The blocks of one markdown file: {file, line, lang, code, skip}; indented fences (inside lists) included. */
+/**
+ * The blocks of one markdown file: {file, line, lang, code, skip, heading} (`heading`: the title of the
+ * section it is in); indented fences (inside lists) included.
+ */
 export function blocks(file) {
   const lines = readFileSync(path.join(repoRoot, file), 'utf8').split('\n');
   const found = [];
+  let heading = '';
   for (let i = 0; i < lines.length; i++) {
+    if (/^#+\s/.test(lines[i])) heading = lines[i].replace(/^#+\s*/, '');
     const open = /^(\s*)```(\S*)\s*$/.exec(lines[i]);
     if (!open) continue;
     const [, indent, lang] = open;
@@ -49,7 +54,7 @@ export function blocks(file) {
     let before = i - 1;
     while (before >= 0 && !lines[before].trim()) before--;
     const marker = before >= 0 ? /^\s*<!--\s*sample:\s*skip\b\s*(.*?)\s*-->\s*$/.exec(lines[before]) : null;
-    found.push({ file, line: i + 1, lang, code: body.join('\n'), skip: marker ? marker[1] : null });
+    found.push({ file, line: i + 1, lang, code: body.join('\n'), skip: marker ? marker[1] : null, heading });
     i = j;
   }
   return found;
