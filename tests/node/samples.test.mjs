@@ -234,15 +234,20 @@ const tim = TIM.create({ SDKAppID: ${app.sdkappid}, serverUrl: ${JSON.stringify(
 tim.setLogLevel(4);
 const r = await tim.login({ userID: ${JSON.stringify(user)}, userSig: ${JSON.stringify(sig)} });
 console.log(JSON.stringify({ code: r.code, ready: tim.isReady() }));
-setInterval(() => {}, 1000);
+// Online until killed, or until this test process goes away (stdin closes).
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
 `,
   );
-  const child = spawn(process.execPath, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [file], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`login as ${user} at ${url}: no answer\n${err}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`login as ${user} at ${url}: no answer\n${err.slice(-1500)}`));
+    }, 20_000);
     child.stdout.on('data', (d) => {
       out += d;
       if (/^\{.*\}$/m.test(out)) {
