@@ -82,7 +82,7 @@ async fn call(
         Command::SetAppConfig => set_app_config(&state, app, &body).await,
         Command::QueryOnlineInstances => query_online_instances(&state, app, &body).await,
         Command::QueryOnlineStatus => query_online_status(&state, app, &body).await,
-        Command::QueryRecentKicks => query_recent_kicks(&state, app, &body),
+        Command::QueryRecentKicks => query_recent_kicks(&state, app, &body).await,
     };
     done.unwrap_or_else(|reply| reply)
 }
@@ -198,7 +198,7 @@ async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<V
     let now = state.clock.unix_ms();
     for instance in &removed {
         state.metrics.kick(KickType::RestApi.as_str());
-        state.kick_log.record(KickRecord {
+        state.record_kick(KickRecord {
             account: account.clone(),
             time_ms: now,
             instance_id: instance.instance_id.clone(),
@@ -325,14 +325,17 @@ async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -
     Ok(ok(json!({"QueryResult": results, "ErrorList": errors})))
 }
 
-/// `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's kicks this node performed and
-/// still remembers, oldest first: when, which instance, why, and by which instance (a login that took
-/// the slot) or `RESTAPI` (an administrator).
-fn query_recent_kicks(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+/// `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks, oldest first:
+/// when, which instance, why, and by which instance (a login that took the slot) or `RESTAPI` (an
+/// administrator). With Redis, the kicks of every node; else (or while Redis does not answer) this
+/// node's.
+async fn query_recent_kicks(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
     let account = account_of(app, body)?;
-    let kicks: Vec<Value> = state
-        .kick_log
-        .of(&account)
+    let records = match state.registry.recent_kicks(&account).await {
+        Some(shared) => shared,
+        None => state.kick_log.of(&account),
+    };
+    let kicks: Vec<Value> = records
         .into_iter()
         .map(|k| {
             let by_platform = match (k.kick_type, k.by_platform) {

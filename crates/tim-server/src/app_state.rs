@@ -14,7 +14,7 @@ use crate::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Tr
 use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
 use crate::hub::Hub;
-use crate::kick_log::KickLog;
+use crate::kick_log::{KickLog, KickRecord};
 use crate::limits::{ConnectionCaps, LoginFailureLimiter, SendRateLimiter};
 use crate::metrics::Metrics;
 use crate::registry::memory::MemoryRegistry;
@@ -213,6 +213,14 @@ impl AppState {
             kicked,
         };
         self.callbacks.emit(event, &self.metrics);
+    }
+
+    /// Remembers a kick for the admin API: in this node's log, and (without waiting: never on the login
+    /// path) where every node reads it when the registry is shared.
+    pub fn record_kick(&self, record: KickRecord) {
+        self.kick_log.record(record.clone());
+        let registry = Arc::clone(&self.registry);
+        tokio::spawn(async move { registry.record_kick(record).await });
     }
 
     /// The next message sequence number (process-wide, starts at 1).

@@ -209,7 +209,7 @@ impl ConnLogin {
         let login_time_ms = state.clock.unix_ms();
         for evicted in &admission.evicted {
             state.metrics.kick(KickType::MultipleAccount.as_str());
-            state.kick_log.record(KickRecord {
+            state.record_kick(KickRecord {
                 account: account.clone(),
                 time_ms: login_time_ms,
                 instance_id: evicted.instance_id.clone(),

@@ -225,7 +225,7 @@ impl Conn {
         // When not removed, someone else evicted the instance first and their kick is on its way.
         if removed {
             self.state.metrics.kick(KickType::UserSigExpired.as_str());
-            self.state.kick_log.record(KickRecord {
+            self.state.record_kick(KickRecord {
                 account: current.account.clone(),
                 time_ms: self.state.clock.unix_ms(),
                 instance_id: current.instance_id.clone(),

@@ -18,7 +18,9 @@ pub mod memory;
 pub mod redis;
 mod redis_bus;
 mod redis_keys;
+mod redis_kicks;
 
+use crate::kick_log::KickRecord;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -174,6 +176,18 @@ pub trait Registry: Send + Sync + 'static {
     /// counter is unique already.
     fn message_seq(&self, _sdk_app_id: u64, _a: &str, _b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
         Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Keeps a kick where every node's admin API reads it (a no-op for a local registry: the node's own
+    /// [`crate::kick_log::KickLog`] is the list).
+    fn record_kick(&self, _record: KickRecord) -> RegistryFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// The account's recent kicks performed by any node, oldest first; `None` for a local registry (or
+    /// when the shared one does not answer): the node's own log is the answer then.
+    fn recent_kicks(&self, _account: &AccountKey) -> RegistryFuture<'_, Option<Vec<KickRecord>>> {
+        Box::pin(std::future::ready(None))
     }
 
     /// Pushes `frame` to an instance held by another node (`node` and `conn` from [`InstanceInfo`]).

@@ -250,6 +250,16 @@ async fn three_nodes_on_one_redis_keep_exactly_n_and_evict_the_earliest() {
     let (frames, code) = until_close(&mut first, Duration::from_secs(5)).await;
     assert_eq!(frames.len(), 1);
     assert_eq!(code, Some(close::KICKED));
+    // Every node lists that kick, the one that performed it (node 2) or not.
+    for node in &nodes {
+        let kicks = node
+            .admin("/v4/tim_wasm_admin/query_recent_kicks", "{\"UserID\":\"carol\"}")
+            .await;
+        let list = kicks["Kicks"].as_array().cloned().unwrap_or_default();
+        assert_eq!(list.len(), 1, "{kicks}");
+        assert_eq!(list[0]["Type"], "multipleAccount", "{kicks}");
+        assert!(list[0]["ByInstanceID"].is_string(), "{kicks}");
+    }
 
     // A REST kick through one node reaches instances on the others and revokes old UserSigs everywhere.
     let kick = nodes[0]

@@ -11,6 +11,7 @@
 //! liveness key, reconciles the node's instances with Redis (on every (re)subscribe and periodically) and
 //! purges dead nodes. When Redis does not answer, logins get 80012 and open sessions stay.
 
+use crate::kick_log::KickRecord;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -913,6 +914,15 @@ impl Registry for RedisRegistry {
     fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
         let (a, b) = (a.to_string(), b.to_string());
         Box::pin(async move { self.inner.message_seq(sdk_app_id, &a, &b).await })
+    }
+
+    fn record_kick(&self, record: KickRecord) -> RegistryFuture<'_, ()> {
+        Box::pin(super::redis_kicks::record(&self.inner, record))
+    }
+
+    fn recent_kicks(&self, account: &AccountKey) -> RegistryFuture<'_, Option<Vec<KickRecord>>> {
+        let account = account.clone();
+        Box::pin(async move { super::redis_kicks::of(&self.inner, &account).await })
     }
 
     fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> RegistryFuture<'_, ()> {

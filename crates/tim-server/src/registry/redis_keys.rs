@@ -19,6 +19,8 @@ pub(super) struct AccountKeys {
     pub kick_type: String,
     /// String: the last REST kick, Unix seconds; UserSigs issued at or before it are refused.
     pub revoked: String,
+    /// List: the account's recent kicks (JSON records) for the admin API, newest last.
+    pub kicks: String,
 }
 
 impl AccountKeys {
@@ -31,6 +33,7 @@ impl AccountKeys {
             kicked: format!("{tag}:kicked"),
             kick_type: format!("{tag}:kick_type"),
             revoked: format!("{tag}:revoked"),
+            kicks: format!("{tag}:kicks"),
         }
     }
 }
