@@ -192,10 +192,14 @@ declare namespace TIM {
   interface CreateOptions {
     /** A positive integer, as a number or a numeric string. */
     SDKAppID: number | string;
-    /** The server's WebSocket URL, e.g. `ws://127.0.0.1:9000/ws` as tim-server prints it. */
-    serverUrl?: string;
-    /** The official SDK's name for the server URL; `serverUrl` wins when both are given. */
-    proxyServer?: string;
+    /**
+     * The server's WebSocket URL, e.g. `ws://127.0.0.1:9000/ws` as tim-server prints it, or an array of
+     * 1 to 16 URLs of one deployment's nodes: the SDK starts at a random one and moves on to the next
+     * when a connect fails (each URL at most once per reconnect backoff delay).
+     */
+    serverUrl?: string | string[];
+    /** The official SDK's name for the server URL (the same shapes); `serverUrl` wins when both are given. */
+    proxyServer?: string | string[];
     /** The WebSocket constructor; default: the global `WebSocket`, or `ws` in Node. */
     WebSocket?: WebSocketConstructor;
   }

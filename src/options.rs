@@ -4,7 +4,7 @@
 //! (UserID format, URL scheme, ...) belong to the core, which reports them with their codes.
 
 use js_sys::{Function, Reflect};
-use tim_core::{Command, ErrorCode, Flow, Message, MessageStatus, Platform};
+use tim_core::{Command, ErrorCode, Flow, Message, MessageStatus, Platform, MAX_SERVER_URLS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -15,10 +15,10 @@ use crate::error;
 pub struct CreateOptions {
     /// `options.SDKAppID` read as an integer (0 when it is not one); the core checks its value.
     pub sdk_app_id: u64,
-    /// `options.serverUrl`: the server's WebSocket URL, if a string.
-    pub server_url: Option<String>,
-    /// `options.proxyServer`: the official SDK's name for it, if a string (the core picks one).
-    pub proxy_server: Option<String>,
+    /// `options.serverUrl`: the server's WebSocket URL, or an array of them (see [`url_list`]).
+    pub server_url: Option<Vec<String>>,
+    /// `options.proxyServer`: the official SDK's name for it, read the same way (the core picks one).
+    pub proxy_server: Option<Vec<String>>,
     /// `options.WebSocket`: a constructor with the W3C `WebSocket` shape, if given.
     pub websocket: Option<Function>,
     /// `options.platform` (set by the mini-program entry): the runtime reported to the server.
@@ -63,10 +63,10 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
         ));
     }
     let sdk_app_id = sdk_app_id(&get(options, "SDKAppID"));
-    // The core chooses between them (`choose_server_url`) and checks the value (`Config::validate`:
-    // 8003 unless ws:// or wss:// with a host).
-    let server_url = get(options, "serverUrl").as_string();
-    let proxy_server = get(options, "proxyServer").as_string();
+    // The core chooses between them (`choose_server_url`) and checks the values (`Config::validate`:
+    // 8003 unless 1 to 16 URLs, each ws:// or wss:// with a host).
+    let server_url = url_list(&get(options, "serverUrl"));
+    let proxy_server = url_list(&get(options, "proxyServer"));
     let (websocket, platform) = runtime_options(options)?;
     Ok(CreateOptions {
         sdk_app_id,
@@ -75,6 +75,27 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
         websocket,
         platform,
     })
+}
+
+/// A string as one URL, an array (any object with a `length`) as its entries (one that is not a string reads as `""`, which the core
+/// refuses by its index; at most one past the core's limit is read, enough for the core to refuse it);
+/// anything else as not given.
+pub fn url_list(value: &JsValue) -> Option<Vec<String>> {
+    if !value.is_object() {
+        return value.as_string().map(|url| vec![url]);
+    }
+    // Through `Reflect` (already imported) rather than `Array`'s own imports: a smaller wasm.
+    let count = get(value, "length").as_f64()? as u32;
+    let mut urls = Vec::new();
+    for i in 0..count.min(MAX_SERVER_URLS as u32 + 1) {
+        urls.push(
+            Reflect::get(value, &i.into())
+                .unwrap_or_default()
+                .as_string()
+                .unwrap_or_default(),
+        );
+    }
+    Some(urls)
 }
 
 /// `WebSocket` and `platform` of `TIM.create`'s options or of the loaders' `setRuntimeDefaults`:
@@ -245,7 +266,7 @@ mod tests {
         let no_url = object(&[("SDKAppID", 1.into()), ("serverUrl", 5.into())]);
         assert_eq!(create(&no_url).unwrap().server_url, None);
         let proxy = object(&[("SDKAppID", 1.into()), ("proxyServer", url.into())]);
-        assert_eq!(create(&proxy).unwrap().proxy_server.as_deref(), Some(url));
+        assert_eq!(create(&proxy).unwrap().proxy_server, Some(vec![url.to_owned()]));
         let bad_ws = object(&[
             ("SDKAppID", 1.into()),
             ("serverUrl", url.into()),
@@ -255,6 +276,30 @@ mod tests {
         let ok = create(&object(&[("SDKAppID", "7".into()), ("serverUrl", url.into())])).unwrap();
         assert_eq!(ok.sdk_app_id, 7);
         assert!(ok.websocket.is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn server_urls_are_read_as_a_string_or_an_array_of_strings() {
+        let array = |items: &[JsValue]| -> JsValue { items.iter().collect::<js_sys::Array>().into() };
+        assert_eq!(url_list(&"ws://a/ws".into()), Some(vec!["ws://a/ws".to_owned()]));
+        assert_eq!(
+            url_list(&array(&["ws://a/ws".into(), 5.into(), "ws://b/ws".into()])),
+            Some(vec!["ws://a/ws".to_owned(), String::new(), "ws://b/ws".to_owned()])
+        );
+        assert_eq!(url_list(&array(&[])), Some(vec![]));
+        assert_eq!(url_list(&5.into()), None);
+        assert_eq!(url_list(&JsValue::UNDEFINED), None);
+        let many: Vec<JsValue> = (0..1000).map(|_| "ws://a/ws".into()).collect();
+        assert_eq!(url_list(&array(&many)).unwrap().len(), MAX_SERVER_URLS + 1);
+        // The core's rule names the bad entry; an empty array alone is refused.
+        let message = |v: JsValue| {
+            let err = Tim::create(object(&[("SDKAppID", 1.into()), ("serverUrl", v)])).unwrap_err();
+            assert_eq!(code(err.clone()), 8003.0);
+            Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap()
+        };
+        assert!(message(array(&["ws://a/ws".into(), "http://b/ws".into()])).contains("serverUrl[1]"));
+        assert!(message(array(&[])).contains("1 to 16"));
+        assert!(message(array(&many)).contains("1 to 16"));
     }
 
     #[wasm_bindgen_test]

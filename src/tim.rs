@@ -31,18 +31,20 @@ pub struct Tim {
 #[wasm_bindgen(js_class = TIM)]
 impl Tim {
     /// `TIM.create({SDKAppID, serverUrl, WebSocket?})`: the instance of that SDKAppID (the same object
-    /// for the same SDKAppID until `destroy()`). The official `proxyServer` is accepted as the URL;
+    /// for the same SDKAppID until `destroy()`). `serverUrl` is one URL or an array of up to 16 (a random
+    /// one first, then the next on a failed connect). The official `proxyServer` is accepted as the URL;
     /// `serverUrl` wins when both are given (with a warning).
     ///
     /// # Errors
     /// Throws a `TimError`: 2000 when `SDKAppID` is not a positive integer (number or numeric string),
-    /// 8003 when `serverUrl` is not a `ws://`/`wss://` URL, 8002 when `WebSocket` is not a constructor.
+    /// 8003 when `serverUrl` is not a `ws://`/`wss://` URL or an array of 1 to 16 of them (the message
+    /// names a bad entry), 8002 when `WebSocket` is not a constructor.
     /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
     pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = options::create(&options)?;
-        let choice = tim_core::choose_server_url(opts.server_url.as_deref(), opts.proxy_server.as_deref());
-        let mut config = Config::new(opts.sdk_app_id, choice.url);
-        config.validate().map_err(error::from_code)?;
+        let choice = tim_core::choose_server_url(opts.server_url, opts.proxy_server);
+        let mut config = Config::with_servers(opts.sdk_app_id, choice.urls);
+        config.validate().map_err(|e| error::to_js(&e))?;
         if let Some(warning) = choice.warning {
             log::warn(&[&warning]);
         }
@@ -57,6 +59,9 @@ impl Tim {
         }
         config.platform = opts.platform.unwrap_or_else(runtime::platform);
         config.rng_seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
+        // Spreads the instances over the URLs of a `serverUrl` array (random bits of the seed: one
+        // `Math.random()` call fewer).
+        config.server_start = config.rng_seed as u32;
         let websocket = runtime::websocket(opts.websocket);
         config.transport_available = websocket.is_some();
         let instance = Instance::new(config, websocket);

@@ -3,6 +3,7 @@
 import TIM = require('tim-wasm');
 
 const tim: TIM.ChatSDK = TIM.create({ SDKAppID: 1400000000, serverUrl: 'ws://127.0.0.1:9000/ws' });
+TIM.create({ SDKAppID: 1400000001, serverUrl: ['ws://127.0.0.1:9001/ws', 'ws://127.0.0.1:9002/ws'] });
 tim.setLogLevel(Number('1'));
 tim.registerPlugin({});
 const kick: TIM.TYPES.KICKED_OUT_MULT_ACCOUNT = TIM.TYPES.KICKED_OUT_MULT_ACCOUNT;

@@ -11,6 +11,12 @@ tim.registerPlugin({ 'tim-upload-plugin': {} });
 TIM.create({ SDKAppID: '1400000000', serverUrl: 'wss://im.example.com/ws', WebSocket: class {
   constructor(public url: string) {}
 } });
+// Several nodes of one deployment, under either name.
+TIM.create({ SDKAppID: 1400000001, serverUrl: ['wss://a.example.com/ws', 'wss://b.example.com/ws'] });
+const nodes: string[] = ['ws://127.0.0.1:9001/ws', 'ws://127.0.0.1:9002/ws'];
+TIM.create({ SDKAppID: 1400000002, proxyServer: nodes });
+// @ts-expect-error the entries are URL strings
+TIM.create({ SDKAppID: 1400000003, serverUrl: [9001] });
 const version: string = TIM.VERSION;
 const statics: string[] = Object.keys(TIM);
 

@@ -3,7 +3,10 @@
 use tim_protocol::{ErrorCode, Platform};
 
 use crate::backoff::ReconnectPolicy;
-use crate::Millis;
+use crate::{Millis, TimError};
+
+/// Most server URLs `serverUrl` (or `proxyServer`) may list; a longer array is refused with 8003.
+pub const MAX_SERVER_URLS: usize = 16;
 
 /// Shortest hello interval the session accepts from a login reply; smaller values are raised to it.
 pub const MIN_HELLO_INTERVAL_MS: Millis = 1_000;
@@ -17,8 +20,14 @@ pub const MAX_HELLO_INTERVAL_MS: Millis = 600_000;
 pub struct Config {
     /// The app's SDKAppID (`TIM.create({SDKAppID})`). Zero makes every login fail with 2000.
     pub sdk_app_id: u64,
-    /// The WebSocket URL to open, used exactly as given (the server prints it, `/ws` included).
-    pub server_url: String,
+    /// The WebSocket URLs to open, each used exactly as given (the server prints it, `/ws` included):
+    /// one, or up to [`MAX_SERVER_URLS`] nodes of one deployment. See [`crate::Session`] for the order in
+    /// which they are tried.
+    pub server_urls: Vec<String>,
+    /// Which of `server_urls` the first connect tries (taken modulo their number). The bindings take
+    /// random bits (those of `rng_seed`, from `Math.random()` at create), so that clients spread over
+    /// the nodes; tests fix it.
+    pub server_start: u32,
     /// The runtime this instance runs in, reported to the server at login.
     pub platform: Platform,
     /// Seed of the jitter generator. Give each instance a different one (JS: `Math.random()` bits at create).
@@ -35,12 +44,18 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the defaults: platform web, seed 0, 10 s request timeout, default backoff, a
-    /// transport available.
+    /// A configuration with one server URL and the defaults of [`Config::with_servers`].
     pub fn new(sdk_app_id: u64, server_url: impl Into<String>) -> Config {
+        Config::with_servers(sdk_app_id, vec![server_url.into()])
+    }
+
+    /// A configuration with these server URLs and the defaults: platform web, seed 0, start 0, 10 s
+    /// request timeout, default backoff, a transport available.
+    pub fn with_servers(sdk_app_id: u64, server_urls: Vec<String>) -> Config {
         Config {
             sdk_app_id,
-            server_url: server_url.into(),
+            server_urls,
+            server_start: 0,
             platform: Platform::Web,
             rng_seed: 0,
             request_timeout_ms: 10_000,
@@ -51,24 +66,47 @@ impl Config {
 }
 
 impl Config {
-    /// Checks what the user gave `TIM.create`: an SDKAppID from 1 to 2^53-1 (2000) and a `ws://` or
-    /// `wss://` server URL with a host, the scheme in any case (8003). The only place these rules live.
-    pub fn validate(&self) -> Result<(), ErrorCode> {
+    /// Checks what the user gave `TIM.create`: an SDKAppID from 1 to 2^53-1 (2000) and 1 to
+    /// [`MAX_SERVER_URLS`] server URLs, each `ws://` or `wss://` with a host, the scheme in any case (8003;
+    /// in a list of several the message names the bad entry). The only place these rules live.
+    pub fn validate(&self) -> Result<(), TimError> {
         tim_protocol::limits::validate_sdk_app_id(self.sdk_app_id)?;
-        // By hand rather than `split_once("://")`: a substring search costs the wasm ~2 KB.
-        let url = self.server_url.as_str();
-        let colon = url.find(':').ok_or(ErrorCode::InvalidServerUrl)?;
-        let (scheme, rest) = (url.get(..colon).unwrap_or(""), url.get(colon..).unwrap_or(""));
-        if !(scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")) {
-            return Err(ErrorCode::InvalidServerUrl);
-        }
-        let rest = rest.strip_prefix("://").ok_or(ErrorCode::InvalidServerUrl)?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ErrorCode::InvalidServerUrl);
-        }
-        Ok(())
+        let urls = &self.server_urls;
+        // What is wrong, as the end of the message: the count, or which entry of several.
+        let (what, n, end) = if urls.is_empty() || urls.len() > MAX_SERVER_URLS {
+            (" An array of them holds 1 to ", MAX_SERVER_URLS, ".")
+        } else {
+            match urls.iter().position(|url| !is_ws_url(url)) {
+                None => return Ok(()),
+                Some(_) if urls.len() == 1 => return Err(ErrorCode::InvalidServerUrl.into()),
+                Some(i) => (" serverUrl[", i, "] is not."),
+            }
+        };
+        Err(TimError {
+            code: ErrorCode::InvalidServerUrl.code(),
+            message: String::from(ErrorCode::InvalidServerUrl.message())
+                + what
+                + &tim_protocol::decimal(n as u64)
+                + end,
+        })
     }
+}
+
+/// `ws://` or `wss://` (any case) followed by a host.
+fn is_ws_url(url: &str) -> bool {
+    // By hand rather than `split_once("://")`: a substring search costs the wasm ~2 KB.
+    let Some(colon) = url.find(':') else {
+        return false;
+    };
+    let (scheme, rest) = (url.get(..colon).unwrap_or(""), url.get(colon..).unwrap_or(""));
+    if !(scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")) {
+        return false;
+    }
+    let Some(rest) = rest.strip_prefix("://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !(host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()))
 }
 
 #[cfg(test)]
@@ -90,10 +128,13 @@ mod tests {
         ] {
             assert_eq!(Config::new(1, url).validate(), Ok(()), "{url}");
         }
-        assert_eq!(Config::new(0, "ws://h/ws").validate(), Err(ErrorCode::NoSdkAppId));
+        assert_eq!(
+            Config::new(0, "ws://h/ws").validate(),
+            Err(ErrorCode::NoSdkAppId.into())
+        );
         assert_eq!(
             Config::new(tim_protocol::MAX_WIRE_INTEGER + 1, "ws://h/ws").validate(),
-            Err(ErrorCode::NoSdkAppId)
+            Err(ErrorCode::NoSdkAppId.into())
         );
         for url in [
             "",
@@ -106,9 +147,45 @@ mod tests {
         ] {
             assert_eq!(
                 Config::new(1, url).validate(),
-                Err(ErrorCode::InvalidServerUrl),
+                Err(ErrorCode::InvalidServerUrl.into()),
                 "{url:?}"
             );
+        }
+    }
+
+    fn with_urls(urls: &[&str]) -> Config {
+        Config::with_servers(1, urls.iter().map(|u| u.to_string()).collect())
+    }
+
+    #[test]
+    fn validate_checks_every_url_of_a_list_and_names_the_bad_one() {
+        let ok = ["ws://a/ws", "wss://b/ws", "WS://[::1]:9/ws"];
+        assert_eq!(with_urls(&ok).validate(), Ok(()));
+        let sixteen = vec!["ws://h/ws"; MAX_SERVER_URLS];
+        assert_eq!(with_urls(&sixteen).validate(), Ok(()));
+        for (urls, bad) in [
+            (&["ws://a/ws", "http://b/ws"][..], 1),
+            (&["", "ws://b/ws"][..], 0),
+            (&["ws://a/ws", "wss://b/ws", "ws://"][..], 2),
+        ] {
+            let error = with_urls(urls).validate().unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidServerUrl.code(), "{urls:?}");
+            assert!(
+                error.message.ends_with(&format!(" serverUrl[{bad}] is not.")),
+                "{urls:?}: {}",
+                error.message
+            );
+        }
+        // One bad URL keeps the table's message as it was before lists.
+        assert_eq!(
+            with_urls(&["ftp://h"]).validate(),
+            Err(ErrorCode::InvalidServerUrl.into())
+        );
+        let seventeen = vec!["ws://h/ws"; MAX_SERVER_URLS + 1];
+        for urls in [&[][..], &seventeen[..]] {
+            let error = with_urls(urls).validate().unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidServerUrl.code());
+            assert!(error.message.contains("1 to 16"), "{}", error.message);
         }
     }
 }

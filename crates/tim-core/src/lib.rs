@@ -32,7 +32,7 @@ mod session;
 mod state;
 
 pub use backoff::ReconnectPolicy;
-pub use config::{Config, MAX_HELLO_INTERVAL_MS, MIN_HELLO_INTERVAL_MS};
+pub use config::{Config, MAX_HELLO_INTERVAL_MS, MAX_SERVER_URLS, MIN_HELLO_INTERVAL_MS};
 pub use io::{Command, Event, Handle, Input, Millis, NetState, NetworkHint, Output, Response, SocketId, TimError};
 pub use message::{Flow, Message, MessageStatus, CONV_C2C, MSG_TEXT};
 pub use server_url::{choose_server_url, ServerUrlChoice};

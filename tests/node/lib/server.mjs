@@ -64,12 +64,14 @@ export async function startServer(options) {
  */
 export class TimServer {
   /**
-   * @param {{apps?: App[], limits?: Record<string, number>}} options The first app is the one `userSig`,
-   *   `admin` and `restart` act on. `limits` is the config's [limits] table (default: no per-IP login limit).
+   * @param {{apps?: App[], limits?: Record<string, number>, registry?: string}} options The first app is the
+   *   one `userSig`, `admin` and `restart` act on. `limits` is the config's [limits] table (default: no per-IP
+   *   login limit); `registry` the lines of its [registry] table (default: none, the in-memory registry).
    */
-  constructor({ apps = Object.values(APPS), limits = { login_failures_per_ip: 100000 } } = {}) {
+  constructor({ apps = Object.values(APPS), limits = { login_failures_per_ip: 100000 }, registry = '' } = {}) {
     this.apps = apps;
     this.limits = limits;
+    this.registry = registry;
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'tim-test-server-'));
     this.configPath = path.join(this.dir, 'server.toml');
     this.bin = serverBin();
@@ -101,7 +103,8 @@ export class TimServer {
     const limits = Object.entries(this.limits)
       .map(([k, v]) => `${k} = ${v}\n`)
       .join('');
-    writeFileSync(this.configPath, `${apps}\n[limits]\n${limits}`);
+    const registry = this.registry ? `\n[registry]\n${this.registry}\n` : '';
+    writeFileSync(this.configPath, `${apps}\n[limits]\n${limits}${registry}`);
   }
 
   /** Starts the process (config rewritten from the current settings) and waits for its announce line. */

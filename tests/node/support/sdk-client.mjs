@@ -7,16 +7,17 @@ import { Worker } from 'node:worker_threads';
 export class SdkClient {
   /**
    * @param {string} workerPath the worker script inside the scratch project
-   * @param {{SDKAppID: number, serverUrl: string, label?: string, events?: string[]}} options `events`: the
-   *   TIM.EVENT keys to record (default: the state, kick, network and error events)
+   * @param {{SDKAppID: number, serverUrl: string | string[], label?: string, events?: string[], random?: number}}
+   *   options `events`: the TIM.EVENT keys to record (default: the state, kick, network and error events);
+   *   `random`: what the worker's `Math.random()` returns (fixes the SDK's random choices, e.g. the start URL)
    */
-  static async start(workerPath, { SDKAppID, serverUrl, label = 'client', events }) {
-    const client = new SdkClient(workerPath, { SDKAppID, serverUrl, label, events });
+  static async start(workerPath, { SDKAppID, serverUrl, label = 'client', events, random }) {
+    const client = new SdkClient(workerPath, { SDKAppID, serverUrl, label, events, random });
     await client.started;
     return client;
   }
 
-  constructor(workerPath, { SDKAppID, serverUrl, label, events }) {
+  constructor(workerPath, { SDKAppID, serverUrl, label, events, random }) {
     this.label = label;
     /** Every event so far: {key, name, data, t}; key is the TIM.EVENT key (e.g. 'KICKED_OUT'). */
     this.events = [];
@@ -24,7 +25,7 @@ export class SdkClient {
     this.pending = new Map();
     this.nextId = 1;
     const logLevel = Number(process.env.TIM_TEST_LOG_LEVEL ?? 3);
-    this.worker = new Worker(workerPath, { workerData: { SDKAppID, serverUrl, logLevel, events } });
+    this.worker = new Worker(workerPath, { workerData: { SDKAppID, serverUrl, logLevel, events, random } });
     this.started = new Promise((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.on('message', (msg) => {

@@ -8,6 +8,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import TIM from 'tim-wasm';
 
+// A test may fix the SDK's random source (the start URL of a serverUrl array, the backoff jitter).
+if (typeof workerData.random === 'number') Math.random = () => workerData.random;
 const tim = TIM.create({ SDKAppID: workerData.SDKAppID, serverUrl: workerData.serverUrl });
 tim.setLogLevel(workerData.logLevel);
 

@@ -46,9 +46,10 @@ impl Session {
     fn start_login(&mut self, handle: Handle, user_id: String, user_sig: String) {
         // The one check of the SDKAppID and the server URL (`TIM.create` made it already: a session whose
         // config does not pass never opens a socket).
-        if let Err(code) = self.config.validate() {
-            return self.fail(handle, code.into());
+        if let Err(error) = self.config.validate() {
+            return self.fail(handle, error);
         }
+        self.failed_in_round = 0;
         self.account = Some(Account {
             user_id,
             user_sig,

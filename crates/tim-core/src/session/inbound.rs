@@ -154,6 +154,7 @@ impl Session {
             link.heartbeat = Some(heartbeat);
         }
         self.phase = Phase::Ready;
+        self.failed_in_round = 0;
         self.offline = false;
         self.set_net_state(NetState::Connected);
     }

@@ -22,13 +22,42 @@ impl Session {
         });
         self.out.push_back(Output::OpenSocket {
             socket,
-            url: self.config.server_url.clone(),
+            // In range: `server` is always taken modulo the (validated, non-empty) list's length.
+            url: self.config.server_urls[self.server].clone(),
         });
         self.set_net_state(if self.offline {
             NetState::Disconnected
         } else {
             NetState::Connecting
         });
+    }
+
+    /// The connect to the current URL failed: move to the next one (wrapping). True while this round
+    /// still has a URL that has not failed; false when every URL failed once, which starts a new round.
+    fn next_server(&mut self) -> bool {
+        let count = self.config.server_urls.len().max(1);
+        self.server = (self.server + 1) % count;
+        self.failed_in_round += 1;
+        if self.failed_in_round < count {
+            return true;
+        }
+        self.failed_in_round = 0;
+        false
+    }
+
+    /// A login got no reply from its server (the socket closed first, or the request timeout passed): try
+    /// the next URL at once, with a fresh deadline, or fail the login with `error` when every URL failed.
+    fn login_connect_failed(&mut self, error: TimError) {
+        self.close_link(NORMAL_CLOSE);
+        if !self.next_server() {
+            return self.login_failed(error);
+        }
+        // (The old wire id may stay: a reply on the closed socket is ignored as not current.)
+        let deadline = self.deadline();
+        if let Phase::LoggingIn(login) = &mut self.phase {
+            login.deadline = deadline;
+        }
+        self.open_socket();
     }
 
     /// Closes the current socket, if any.
@@ -118,7 +147,7 @@ impl Session {
                     + if reason.is_empty() { "" } else { ": " }
                     + reason
                     + ").";
-                self.login_failed(TimError {
+                self.login_connect_failed(TimError {
                     code: ErrorCode::NetworkError.code(),
                     message,
                 });
@@ -152,10 +181,18 @@ impl Session {
             );
         }
         let attempt = match &self.phase {
+            // The URL that worked is tried first again.
             Phase::Ready => 0,
             Phase::Reconnecting(r) => match r.step {
-                // A failed attempt: the next one waits longer.
-                ReconnectStep::Connecting { .. } => r.attempt.saturating_add(1),
+                ReconnectStep::Connecting { .. } => {
+                    let attempt = r.attempt;
+                    // A failed attempt: the next URL at once while the round has one left; after a
+                    // round in which every URL failed, the next one waits longer.
+                    if self.next_server() {
+                        return self.start_reconnect_attempt();
+                    }
+                    attempt.saturating_add(1)
+                }
                 ReconnectStep::Waiting { .. } => r.attempt,
             },
             _ => return,
@@ -192,7 +229,7 @@ impl Session {
         }
         match &self.phase {
             Phase::LoggingIn(login) if login.deadline <= now => {
-                self.login_failed(ErrorCode::NetworkTimeout.into());
+                self.login_connect_failed(ErrorCode::NetworkTimeout.into());
             }
             Phase::LoggingOut(logout) if logout.deadline <= now => self.finish_logout(),
             Phase::Reconnecting(r) => match r.step {

@@ -66,6 +66,14 @@ const MESSAGE_ID_STREAM: u64 = 0x6d65_7373_6167_6573;
 ///   with 70052 in `KICKED_OUT REST_API_Kick`, each then `SDK_NOT_READY`. Temporary refusals (70050,
 ///   70500, 80004, 80005, unknown codes) retry; any other refusal emits `ERROR {code, message}` then
 ///   `SDK_NOT_READY`, and the state becomes logged out with reason 3001.
+/// - Several server URLs ([`Config::server_urls`]): the first connect goes to the one
+///   [`Config::server_start`] picks. A connect that fails (the socket closes before the login reply, or
+///   no reply comes within `request_timeout_ms`) moves to the next URL, wrapping around. A login tries
+///   each URL once, at once, each with a fresh request timeout, and fails with the last URL's error; a
+///   login the server answers with an error is not retried elsewhere. A reconnect starts with the URL
+///   that worked last; a failed attempt (connect failure or temporary refusal) tries the next URL at
+///   once, and only after a round in which every URL failed does it wait the next, longer backoff
+///   delay: each URL is tried at most once per backoff delay. One URL behaves as a round of one.
 /// - `NET_STATE_CHANGE` mirrors the connection: `connecting` when a login opens a socket and during a
 ///   reconnect (`disconnected` instead while the platform says it is offline), `connected` on the login
 ///   reply, `disconnected` when the session gives up its connection. Only changes are emitted.
@@ -82,6 +90,10 @@ pub struct Session {
     account: Option<Account>,
     /// The current socket, if any.
     link: Option<Link>,
+    /// Index in `config.server_urls` of the URL the next socket opens.
+    server: usize,
+    /// URLs that failed since the last success or backoff wait (a round ends when all of them did).
+    failed_in_round: usize,
     requests: PendingRequests,
     out: VecDeque<Output>,
     net_state: NetState,
@@ -115,6 +127,8 @@ impl Session {
     pub fn new(mut config: Config) -> Session {
         config.request_timeout_ms = config.request_timeout_ms.max(1);
         Session {
+            server: config.server_start as usize % config.server_urls.len().max(1),
+            failed_in_round: 0,
             rng: Rng::new(config.rng_seed),
             ids: Rng::new(config.rng_seed ^ MESSAGE_ID_STREAM),
             config,

@@ -34,6 +34,10 @@ pub enum Reply {
 pub struct FakeServer {
     /// Sockets open (false: every `OpenSocket` fails with close 1006).
     pub accept_sockets: bool,
+    /// URLs nothing listens on: a socket to one fails with close 1006.
+    pub down: Vec<String>,
+    /// URLs that never answer: a socket to one neither opens nor closes.
+    pub unreachable: Vec<String>,
     /// Answer to a fresh login.
     pub login_reply: Reply,
     /// Answer to a resume (login with an instance id).
@@ -56,6 +60,8 @@ impl FakeServer {
     fn new() -> FakeServer {
         FakeServer {
             accept_sockets: true,
+            down: Vec::new(),
+            unreachable: Vec::new(),
             login_reply: Reply::Ack,
             resume_reply: Reply::Ack,
             answer_logout: true,
@@ -248,8 +254,11 @@ impl Harness {
         while let Some(output) = self.session.poll_output() {
             self.log.push((self.now, output.clone()));
             match output {
-                Output::OpenSocket { socket, .. } => {
-                    if self.server.accept_sockets {
+                Output::OpenSocket { socket, url } => {
+                    if self.server.unreachable.contains(&url) {
+                        continue;
+                    }
+                    if self.server.accept_sockets && !self.server.down.contains(&url) {
                         self.server.socket = Some(socket);
                         self.deliver(Input::SocketOpened { socket });
                     } else {
@@ -392,6 +401,17 @@ impl Harness {
             .iter()
             .filter(|(_, o)| matches!(o, Output::OpenSocket { .. }))
             .count()
+    }
+
+    /// The URL of every socket the session opened, in order, with the time.
+    pub fn opened_urls(&self) -> Vec<(Millis, String)> {
+        self.log
+            .iter()
+            .filter_map(|(t, o)| match o {
+                Output::OpenSocket { url, .. } => Some((*t, url.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn times_of(&self, what: &str) -> Vec<Millis> {
