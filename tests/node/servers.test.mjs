@@ -92,8 +92,9 @@ test('the start URL is the random one; a resume moves to the next URL when its o
   assert.equal(pb.cutAll(), 1);
   await c.waitFor('NET_STATE_CHANGE:connected', { from, timeoutMs: 15_000 });
   assert.deepEqual(c.trace(from), RECONNECTED, 'silent: no SDK_NOT_READY, no KICKED_OUT');
-  assert.deepEqual([pa.accepted, pb.accepted], [1, 2], 'B (the URL that worked) once more, then A at once');
-  assert.ok(pa.acceptTimes[0] - pb.acceptTimes[1] < 500, 'A right after B refused, not a backoff later');
+  // (That A comes at once, not a backoff later, is proven in simulated time by the core's tests: no
+  // wall-clock bound here, which a loaded machine could break.)
+  assert.deepEqual([pa.accepted, pb.accepted], [1, 2], 'B (the URL that worked) once more, then A');
   const after = await s.onlineInstances('bob');
   assert.deepEqual(
     after.map((i) => i.InstanceID),
