@@ -432,16 +432,18 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
                 rows.push(Row::new(
                     what.clone(),
                     format!(
-                        "{} (p50 {}, p99 {})",
+                        "{} (p50 {}, p99 {}{})",
                         per_second(o.per_second()),
                         micros(o.latencies.quantile(0.5).unwrap_or(f64::NAN)),
-                        micros(o.latencies.quantile(0.99).unwrap_or(f64::NAN))
+                        micros(o.latencies.quantile(0.99).unwrap_or(f64::NAN)),
+                        cpu_note(&o)
                     ),
                     format!(
-                        "{} fair echo floor cycles (p50 {}, p99 {})",
+                        "{} fair echo floor cycles (p50 {}, p99 {}{})",
                         per_second(f.per_second()),
                         micros(f.latencies.quantile(0.5).unwrap_or(f64::NAN)),
-                        micros(f.latencies.quantile(0.99).unwrap_or(f64::NAN))
+                        micros(f.latencies.quantile(0.99).unwrap_or(f64::NAN)),
+                        cpu_note(&f)
                     ),
                     ratio(o.per_second(), f.per_second()),
                 ));
@@ -512,6 +514,14 @@ fn capacity_rows(plan: &Plan, nofile: u64, notes: &mut Vec<String>) -> Vec<Row> 
     rows
 }
 
+/// `, server CPU 123 µs / cycle` when the server's CPU time was measured: the work each cycle costs the
+/// server, which background load on the machine disturbs far less than the rate.
+fn cpu_note(r: &load::CycleReport) -> String {
+    r.server_cpu_per_cycle().map_or(String::new(), |cpu| {
+        format!(", server CPU {} / cycle", micros(cpu.as_secs_f64() * 1e6))
+    })
+}
+
 /// Echo cycles/s with the small read buffer beside the default one (both measured now).
 fn tuned_cycles_row(
     plan: &Plan,
@@ -566,7 +576,13 @@ fn alternate(
                 Ok(t) => t,
                 Err(e) => return (Err(e.0.clone()), Err(e.0)),
             };
-            let r = runtime.block_on(load::run_cycles(&target, &workloads[side], clients, slice, sources));
+            let pid = servers[side].pid();
+            let cpu_before = proc_info::cpu_time(pid);
+            let mut r = runtime.block_on(load::run_cycles(&target, &workloads[side], clients, slice, sources));
+            r.server_cpu = match (cpu_before, proc_info::cpu_time(pid)) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            };
             merged[side] = Some(match merged[side].take() {
                 Some(m) => m.merge(r),
                 None => r,
@@ -811,6 +827,9 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
   buffer, unbuffered writes, 64 KiB write cap, 1 MiB message limit, `TCP_NODELAY`), answering two messages
   of the same sizes. Rounds alternate between the two servers so that background load hits both alike.
+  Each side also shows its server process's CPU time per cycle (all threads, user + system, from
+  `/proc/PID/task/*/schedstat`): the work a cycle costs the server, far less disturbed by other load on
+  the machine than the rate.
 - **Idle instances**: N distinct users logged in and left idle; the server's `VmRSS` growth divided by N,
   beside the fair echo floor holding N idle connections. Fresh server processes for each level.
 - **Win shown on the floor**: the fair echo floor beside the same echo server with tungstenite's defaults

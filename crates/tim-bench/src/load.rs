@@ -238,6 +238,8 @@ pub struct CycleReport {
     pub elapsed: Duration,
     /// Latency of each completed cycle.
     pub latencies: Samples,
+    /// CPU time the server process spent during the run, when the caller measured it (all threads).
+    pub server_cpu: Option<Duration>,
 }
 
 impl CycleReport {
@@ -248,7 +250,17 @@ impl CycleReport {
         self.first_error = self.first_error.or(other.first_error);
         self.elapsed += other.elapsed;
         self.latencies.extend(other.latencies);
+        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
         self
+    }
+
+    /// Server CPU time per completed cycle, when measured.
+    pub fn server_cpu_per_cycle(&self) -> Option<Duration> {
+        let cpu = self.server_cpu?;
+        (self.cycles > 0).then(|| cpu / u32::try_from(self.cycles).unwrap_or(u32::MAX))
     }
 
     /// Completed cycles per second.
@@ -298,6 +310,7 @@ pub async fn run_cycles(
         first_error: None,
         elapsed: Duration::ZERO,
         latencies: Samples::default(),
+        server_cpu: None,
     };
     for task in tasks {
         match task.await {

@@ -8,6 +8,18 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time process `pid` has used so far, all threads, user and system (the first field of each
+/// `/proc/PID/task/TID/schedstat`, in nanoseconds); `None` if unreadable. Threads that already exited
+/// are not counted, so read it on a process whose threads live as long as it does (a tokio runtime).
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let mut total: u64 = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(std::time::Duration::from_nanos(total))
+}
+
 /// Raises this process's open-file soft limit to its hard limit (children inherit it) and returns the
 /// new soft limit. The hard limit itself can only be raised with `CAP_SYS_RESOURCE`: tried, ignored if refused.
 pub fn raise_nofile_limit(wanted: u64) -> u64 {
@@ -46,5 +58,11 @@ mod tests {
         let rss = rss_bytes(std::process::id()).expect("own /proc status");
         assert!(rss > 100_000, "rss {rss}");
         assert!(raise_nofile_limit(4096) >= 1024);
+        let spent = cpu_time(std::process::id()).expect("own /proc schedstat");
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(20) {}
+        assert!(
+            cpu_time(std::process::id()).expect("own /proc schedstat") >= spent + std::time::Duration::from_millis(10)
+        );
     }
 }
