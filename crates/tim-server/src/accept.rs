@@ -6,6 +6,10 @@
 //! - a request body must arrive within `body_read_timeout_ms` ([`body_deadline`]);
 //! - after the upgrade the WebSocket's own deadlines apply (login deadline, idle timeout).
 //!
+//! The first request head is read here: a plain `GET /ws` upgrade is answered and run in this task
+//! without hyper ([`crate::ws_direct`], the bench's login path); anything else is served by hyper with the
+//! bytes read put back in front.
+//!
 //! When the caps are full, a new connection evicts a pending one (`limits`); a connection that cannot be
 //! placed is served a refusal (80004 + close 4003 on `/ws`) by a small pool with a short deadline, or
 //! closed at once when that pool is busy. Accept errors (out of descriptors) are logged and retried after
@@ -25,10 +29,14 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
 use tower_service::Service;
 
 use crate::app_state::AppState;
 use crate::limits::{ConnSlot, Refusal};
+use crate::ws_direct::{self, Head, Prefixed};
+use crate::{connection, ws_socket};
 
 /// File descriptors kept out of the connection cap: refusals in flight, evicted connections still
 /// closing, the listener, logs and the rest of the process.
@@ -189,6 +197,82 @@ async fn serve_connection(
     header_timeout: Duration,
     refusal: Option<RefusalTicket>,
 ) {
+    // The first request head, read here: a plain `/ws` upgrade is served without hyper (`ws_direct`).
+    let started = tokio::time::Instant::now();
+    let read = if state.dev {
+        Vec::new()
+    } else {
+        let slot = ctx.slot.as_ref().ok();
+        let evicted = async {
+            match slot {
+                Some(slot) => slot.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut shutdown = state.shutdown.subscribe();
+        let head = tokio::select! {
+            head = tokio::time::timeout(header_timeout, ws_direct::read_head(&tcp)) => head,
+            _ = evicted => {
+                state.metrics.connection_closed_by_limit("evicted");
+                return;
+            }
+            _ = shutdown.wait_for(|down| *down) => return,
+        };
+        match head {
+            Ok(Ok(Head::Upgrade { accept, rest })) => {
+                drop((app, refusal));
+                return serve_direct(tcp, accept, rest, peer, ctx, state, header_timeout).await;
+            }
+            Ok(Ok(Head::Other(read))) => read,
+            // Broken, or no complete head within the deadline: closed without an answer, as hyper does.
+            Ok(Err(_)) | Err(_) => return,
+        }
+    };
+    // What is left of the header deadline (at least a moment, so that hyper's own deadline fires).
+    let header_timeout = header_timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    // Boxed: the HTTP connection's state is large, and an idle WebSocket of the direct way should not
+    // carry room for it.
+    Box::pin(serve_http(tcp, read, peer, ctx, app, state, header_timeout, refusal)).await
+}
+
+/// A direct `/ws` upgrade: the 101, then the connection loop in this task.
+async fn serve_direct(
+    mut tcp: TcpStream,
+    accept: String,
+    rest: Vec<u8>,
+    peer: SocketAddr,
+    ctx: ConnCtx,
+    state: Arc<AppState>,
+    write_timeout: Duration,
+) {
+    let answer = ws_direct::switching_protocols(&accept);
+    let written = tokio::time::timeout(
+        write_timeout,
+        tokio::io::AsyncWriteExt::write_all(&mut tcp, answer.as_bytes()),
+    )
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        return;
+    }
+    let config = ws_socket::config(state.limits.max_socket_message_bytes);
+    let socket = WebSocketStream::from_partially_read(tcp, rest, Role::Server, Some(config)).await;
+    connection::serve(socket, state, peer.ip(), ctx.take_slot()).await;
+}
+
+/// Serves HTTP/1.1 on the connection (`read`: bytes of it already read), WebSocket upgrades included.
+#[allow(clippy::too_many_arguments)]
+async fn serve_http(
+    tcp: TcpStream,
+    read: Vec<u8>,
+    peer: SocketAddr,
+    ctx: ConnCtx,
+    app: Router,
+    state: Arc<AppState>,
+    header_timeout: Duration,
+    refusal: Option<RefusalTicket>,
+) {
     let slot = ctx.slot.clone().ok();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
@@ -202,7 +286,9 @@ async fn serve_connection(
         .header_read_timeout(header_timeout)
         // Not turned off for refusals: hyper would then answer an upgrade with `Connection: close`.
         .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(Prefixed::new(read, tcp)), service)
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let mut shutdown = state.shutdown.subscribe();
     let evicted = async {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use axum::Extension;
@@ -13,6 +13,9 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tim_protocol::{close, ClientFrame, DecodeError, ErrorCode, KickType, ServerFrame};
 use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::accept::ConnCtx;
 use crate::app_state::AppState;
@@ -22,10 +25,7 @@ use crate::hub::{ConnInbox, Control, Inbound};
 use crate::kick_log::KickRecord;
 use crate::limits::{ConnSlot, Refusal};
 use crate::registry::ConnId;
-
-/// Bytes of unsent frames tungstenite may hold for one connection (pongs to a ping flood pile up here
-/// when the client does not read); beyond it a write fails and the connection is dropped.
-const MAX_WRITE_BUFFER: usize = 64 * 1024;
+use crate::ws_socket::{AxumSocket, Socket, MAX_WRITE_BUFFER, READ_BUFFER};
 
 /// How long a closing handshake may take when the server is shutting down or making room.
 const QUICK_CLOSE: Duration = Duration::from_millis(500);
@@ -39,29 +39,29 @@ pub async fn ws_handler(
     State(state): State<Arc<AppState>>,
     ctx: Option<Extension<ConnCtx>>,
 ) -> Response {
-    // Frames up to the socket limit are read whole, so that every oversized frame gets 80003 and 1009;
-    // only beyond it does the WebSocket layer cut the connection.
     let limit = state.limits.max_socket_message_bytes;
     let slot = match ctx {
         Some(Extension(ctx)) => ctx.take_slot(),
         None => state.caps.acquire(peer.ip()).map(Arc::new),
     };
-    // Frames are at most 16 KiB; tungstenite's default 128 KiB read buffer per connection made an idle
-    // instance cost ~140 KB (bench: ~14 KB with 4 KiB).
-    ws.read_buffer_size(4096)
+    // The same settings as `ws_socket::config` (axum's builder does not take a tungstenite config).
+    ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| async move {
-            match slot {
-                Ok(slot) => run(socket, state, peer.ip(), slot).await,
-                Err(refusal) => refuse_full(socket, state, refusal).await,
-            }
-        })
+        .on_upgrade(move |socket| serve(AxumSocket(socket), state, peer.ip(), slot))
 }
 
-async fn refuse_full(socket: WebSocket, state: Arc<AppState>, refusal: Refusal) {
+/// Runs an upgraded `/ws` connection with its place in the caps, or refuses it (80004, close 4003).
+pub async fn serve<S: Socket>(socket: S, state: Arc<AppState>, ip: IpAddr, slot: Result<Arc<ConnSlot>, Refusal>) {
+    match slot {
+        Ok(slot) => run(socket, state, ip, slot).await,
+        Err(refusal) => refuse_full(socket, state, refusal).await,
+    }
+}
+
+async fn refuse_full<S: Socket>(socket: S, state: Arc<AppState>, refusal: Refusal) {
     state.metrics.connection_refused(refusal.as_str());
     let (mut sink, mut stream) = socket.split();
     let write_timeout = QUICK_CLOSE;
@@ -89,15 +89,15 @@ enum Ending {
     Shutdown,
 }
 
-struct Conn {
+struct Conn<S: Socket> {
     state: Arc<AppState>,
     id: ConnId,
     ip: IpAddr,
     login: ConnLogin,
     /// The place in the connection caps: pending (evictable) until logged in.
     slot: Arc<ConnSlot>,
-    sink: SplitSink<WebSocket, Message>,
-    stream: SplitStream<WebSocket>,
+    sink: SplitSink<S, Message>,
+    stream: SplitStream<S>,
     write_timeout: Duration,
     /// Last inbound traffic (for the idle timeout).
     last_inbound: Instant,
@@ -107,7 +107,7 @@ struct Conn {
     expiry_fired: bool,
 }
 
-async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: Arc<ConnSlot>) {
+async fn run<S: Socket>(socket: S, state: Arc<AppState>, ip: IpAddr, slot: Arc<ConnSlot>) {
     let (id, inbox) = state.hub.register(state.limits.outbound_queue_frames);
     let (sink, stream) = socket.split();
     let now = state.clock.now();
@@ -132,7 +132,7 @@ async fn run(socket: WebSocket, state: Arc<AppState>, ip: IpAddr, slot: Arc<Conn
     tracing::debug!(conn = id, ?ending, "disconnected");
 }
 
-impl Conn {
+impl<S: Socket> Conn<S> {
     async fn serve(&mut self, mut inbox: ConnInbox) -> Ending {
         let mut shutdown = self.state.shutdown.subscribe();
         let idle = Duration::from_millis(self.state.limits.idle_timeout_ms);
@@ -273,14 +273,14 @@ impl Conn {
         }
     }
 
-    async fn on_message(&mut self, msg: Option<Result<Message, axum::Error>>) -> Option<Ending> {
+    async fn on_message(&mut self, msg: Option<Result<Message, tungstenite::Error>>) -> Option<Ending> {
         let msg = match msg {
             None => return Some(Ending::Dropped),
             Some(Err(e)) => {
                 // Oversized beyond the hard limit, invalid UTF-8 in a text frame, or a broken stream.
-                let (reason, code) = match e.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
-                    Ok(tungstenite::Error::Capacity(_)) => ("too_large", close::TOO_BIG),
-                    Ok(tungstenite::Error::Utf8(_)) => ("not_utf8", close::PROTOCOL_ERROR),
+                let (reason, code) = match e {
+                    tungstenite::Error::Capacity(_) => ("too_large", close::TOO_BIG),
+                    tungstenite::Error::Utf8(_) => ("not_utf8", close::PROTOCOL_ERROR),
                     _ => return Some(Ending::Dropped),
                 };
                 self.state.metrics.frame_rejected(reason);
@@ -315,7 +315,7 @@ impl Conn {
                     }
                 };
             }
-            Message::Pong(_) => return None,
+            Message::Pong(_) | Message::Frame(_) => return None,
             Message::Close(_) => return Some(Ending::Dropped),
         };
         // One size rule: the configured limit (which may be above or below the protocol's default).
@@ -405,7 +405,7 @@ impl Conn {
 }
 
 /// Sends one frame with the write timeout; false when the connection is unusable.
-async fn send_text(sink: &mut SplitSink<WebSocket, Message>, frame: &ServerFrame, limit: Duration) -> bool {
+async fn send_text<S: Socket>(sink: &mut SplitSink<S, Message>, frame: &ServerFrame, limit: Duration) -> bool {
     matches!(
         timeout(limit, sink.send(Message::Text(frame.encode().into()))).await,
         Ok(Ok(()))
@@ -413,16 +413,16 @@ async fn send_text(sink: &mut SplitSink<WebSocket, Message>, frame: &ServerFrame
 }
 
 /// Sends a close frame and waits briefly for the client's, so that the close code arrives intact.
-async fn close_gracefully(
-    sink: &mut SplitSink<WebSocket, Message>,
-    stream: &mut SplitStream<WebSocket>,
+async fn close_gracefully<S: Socket>(
+    sink: &mut SplitSink<S, Message>,
+    stream: &mut SplitStream<S>,
     code: u16,
     reason: &'static str,
     limit: Duration,
 ) {
     let frame = CloseFrame {
-        code,
-        reason: reason.into(),
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from_static(reason),
     };
     if matches!(timeout(limit, sink.send(Message::Close(Some(frame)))).await, Ok(Ok(()))) {
         drain(stream, limit.min(Duration::from_secs(2))).await;
@@ -430,7 +430,7 @@ async fn close_gracefully(
 }
 
 /// Reads and drops inbound frames until the client's close arrives (at most `limit`).
-async fn drain(stream: &mut SplitStream<WebSocket>, limit: Duration) {
+async fn drain<S: Socket>(stream: &mut SplitStream<S>, limit: Duration) {
     let _ = timeout(limit, async {
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {

@@ -24,3 +24,5 @@ pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod usersig_cmd;
+pub mod ws_direct;
+pub mod ws_socket;
