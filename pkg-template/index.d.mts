@@ -17,6 +17,8 @@ export type TimTypes = TIM.TimTypes;
 export type EventName = TIM.EventName;
 export type KickType = TIM.KickType;
 export type NetState = TIM.NetState;
+export type Platform = TIM.Platform;
+export type KickedOutData = TIM.KickedOutData;
 export type EventData = TIM.EventData;
 export type TimEvent<N extends TIM.EventName = TIM.EventName> = TIM.TimEvent<N>;
 export type Listener<N extends TIM.EventName = TIM.EventName> = TIM.Listener<N>;

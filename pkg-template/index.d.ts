@@ -82,6 +82,20 @@ declare namespace TIM {
   type EventName = EVENT;
   type KickType = 'multipleAccount' | 'multipleDevice' | 'userSigExpired' | 'REST_API_Kick';
   type NetState = 'connected' | 'connecting' | 'disconnected';
+  /** The runtime an instance runs in, as the server records it. */
+  type Platform = 'web' | 'node' | 'wx' | 'qq' | 'tt' | 'swan' | 'my';
+
+  /** `KICKED_OUT`'s `data`. */
+  interface KickedOutData {
+    type: KickType;
+    /**
+     * `multipleAccount` kicks: the platform of the instance whose login took this one's slot. Absent
+     * for other kicks (and from servers that do not say).
+     */
+    platform?: Platform;
+    /** `multipleAccount` kicks: when that login happened, Unix milliseconds. Absent with `platform`. */
+    time?: number;
+  }
 
   // ---- messages -----------------------------------------------------------------------------------
 
@@ -144,7 +158,7 @@ declare namespace TIM {
   interface EventData {
     sdkStateReady: undefined;
     sdkStateNotReady: undefined;
-    kickedOut: { type: KickType };
+    kickedOut: KickedOutData;
     netStateChange: { state: NetState };
     error: { code: number; message: string };
     sdkDestroy: { SDKAppID: number };

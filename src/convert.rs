@@ -34,7 +34,21 @@ pub fn event_name(event: &Event) -> &'static str {
 pub fn event_data(event: &Event) -> JsValue {
     match event {
         Event::SdkReady | Event::SdkNotReady => JsValue::UNDEFINED,
-        Event::KickedOut { kick_type } => object(&[("type", kick_type.as_str().into())]),
+        Event::KickedOut {
+            kick_type,
+            platform,
+            time_ms,
+        } => {
+            // `platform` and `time` (the login that took the slot) only when the server named it.
+            let data = object(&[("type", kick_type.as_str().into())]);
+            if let Some(platform) = platform {
+                let _ = Reflect::set(&data, &"platform".into(), &platform.as_str().into());
+            }
+            if let Some(time_ms) = time_ms {
+                let _ = Reflect::set(&data, &"time".into(), &(*time_ms as f64).into());
+            }
+            data
+        }
         Event::NetStateChange { state } => object(&[("state", state.as_str().into())]),
         Event::Error { code, message } => object(&[("code", (*code).into()), ("message", message.into())]),
         Event::MessageReceived { messages } => messages.iter().map(message).collect::<Array>().into(),
@@ -140,6 +154,8 @@ mod tests {
             Event::SdkNotReady,
             Event::KickedOut {
                 kick_type: KickType::MultipleAccount,
+                platform: None,
+                time_ms: None,
             },
             Event::NetStateChange {
                 state: NetState::Connecting,
@@ -214,9 +230,22 @@ mod tests {
         assert!(event_data(&events[0]).is_undefined());
         assert!(event_data(&events[1]).is_undefined());
         for kick in KickType::ALL {
-            let data = event_data(&Event::KickedOut { kick_type: kick });
+            let data = event_data(&Event::KickedOut {
+                kick_type: kick,
+                platform: None,
+                time_ms: None,
+            });
             assert_eq!(get(&data, "type").as_string().as_deref(), Some(kick.as_str()));
+            assert_eq!(Object::keys(data.unchecked_ref::<Object>()).length(), 1, "only `type`");
         }
+        let named = event_data(&Event::KickedOut {
+            kick_type: KickType::MultipleAccount,
+            platform: Some(tim_core::Platform::Wx),
+            time_ms: Some(1_764_630_000_123),
+        });
+        assert_eq!(get(&named, "type").as_string().as_deref(), Some("multipleAccount"));
+        assert_eq!(get(&named, "platform").as_string().as_deref(), Some("wx"));
+        assert_eq!(get(&named, "time").as_f64(), Some(1_764_630_000_123.0));
         assert_eq!(
             get(&event_data(&events[3]), "state").as_string().as_deref(),
             Some("connecting")
@@ -280,9 +309,7 @@ mod tests {
         assert!(JSON::parse(text).is_ok());
         assert_eq!(
             ServerFrame::decode(text),
-            Ok(ServerFrame::Kicked {
-                kick_type: KickType::MultipleAccount
-            })
+            Ok(ServerFrame::kicked(KickType::MultipleAccount))
         );
     }
 }

@@ -254,7 +254,7 @@ impl Instance {
 fn log_event(event: &Event) {
     match event {
         Event::Error { code, message } => log::error(&["error ", &log::num((*code).into()), ": ", message]),
-        Event::KickedOut { kick_type } => log::warn(&["kicked out: ", kick_type.as_str()]),
+        Event::KickedOut { kick_type, .. } => log::warn(&["kicked out: ", kick_type.as_str()]),
         other => log::info(&["event ", convert::event_name(other)]),
     }
 }

@@ -36,6 +36,7 @@ async function main() {
   $('rest-kick').addEventListener('click', restKick);
   $('chat-form').addEventListener('submit', (e) => { e.preventDefault(); chatSend(); });
   setInterval(() => document.visibilityState === 'visible' && instancesRefresh(), 4000);
+  setInterval(() => document.visibilityState === 'visible' && kicksUser() && kicksRefresh(), 4000);
   $('log-clear').addEventListener('click', () => { $('log').replaceChildren(); render(); });
   // Another tab may change the setting: keep the shown value fresh while this tab is visible.
   const refresh = () => refreshOnlineWebInstances().catch(() => {});
@@ -57,6 +58,7 @@ function onEvent(key, event) {
       view.phase = 'ready';
       hideBanner();
       instancesRefresh();
+      kicksRefresh();
       break;
     case 'SDK_NOT_READY':
       view.phase = 'logged-out';
@@ -66,7 +68,8 @@ function onEvent(key, event) {
       const type = data && data.type;
       view.lastKick = { type, at: new Date() };
       view.phase = 'logged-out';
-      showBanner('kicked', kickExplanation(type));
+      showBanner('kicked', kickExplanation(data || {}));
+      kicksRefresh();
       break;
     }
     case 'NET_STATE_CHANGE':
@@ -88,7 +91,27 @@ function kindOf(key) {
   return 'neutral';
 }
 
-function kickExplanation(type) {
+/** What the platform names of `KICKED_OUT`'s `data.platform` mean. */
+const PLATFORM_NAMES = {
+  web: 'a web page',
+  node: 'Node.js',
+  wx: 'WeChat',
+  qq: 'QQ',
+  tt: 'ByteDance',
+  swan: 'Baidu',
+  my: 'Alipay',
+};
+
+function platformName(platform) {
+  return `${PLATFORM_NAMES[platform] || 'another platform'} (${platform})`;
+}
+
+/** The banner text of a kick; a multi-instance kick names the login that took the slot (platform, time). */
+function kickExplanation({ type, platform, time }) {
+  if (platform && typeof time === 'number') {
+    return `This tab was kicked out (${type}): signed out because this account signed in on ` +
+      `${platformName(platform)} at ${clock(new Date(time))}.`;
+  }
   const T = TIM.TYPES;
   const why = {
     [T.KICKED_OUT_MULT_ACCOUNT]: 'another tab or page logged in as this user, beyond the Online Web Instances limit',
@@ -195,6 +218,7 @@ async function restKick() {
   try {
     await adminCall('im_open_login_svc', 'kick', { UserID: userID });
     addLog('call', 'REST kick', { UserID: userID }, 'call');
+    kicksRefresh();
   } catch (e) {
     addLog('call', 'REST kick', { error: e.message }, 'fail');
   }
@@ -273,6 +297,41 @@ function instancesShow(instances) {
     }),
   );
   $('instances-empty').hidden = instances.length > 0;
+}
+
+// ---- kicks: the account's recent kicks (admin API, dev mode) ---------------------------------------
+
+/** The userID whose kicks are shown: the logged-in one, else the one in the login field (after a kick). */
+function kicksUser() {
+  return (tim && tim.getLoginUser()) || $('user-id').value.trim();
+}
+
+async function kicksRefresh() {
+  const user = kicksUser();
+  if (!user) return kicksShow([]);
+  try {
+    const reply = await adminCall('tim_wasm_admin', 'query_recent_kicks', { UserID: user });
+    kicksShow(reply.Kicks || []);
+  } catch (e) {
+    addLog('call', 'query_recent_kicks', { error: e.message }, 'fail');
+  }
+}
+
+/** Newest first, at most 10: when, which instance, why, by which login. */
+function kicksShow(kicks) {
+  const short = (id) => (id ? id.slice(0, 8) : '');
+  $('kicks').replaceChildren(
+    ...kicks.slice(-10).reverse().map((k) => {
+      const li = document.createElement('li');
+      li.dataset.type = k.Type;
+      li.dataset.platform = k.Platform;
+      li.dataset.byPlatform = k.ByPlatform || '';
+      const by = k.ByPlatform ? ` · by ${k.ByPlatform} ${short(k.ByInstanceID)}`.trimEnd() : '';
+      li.textContent = `${clock(new Date(k.TimeMs))} · ${k.Platform} ${short(k.InstanceID)} · ${k.Type}${by}`;
+      return li;
+    }),
+  );
+  $('kicks-empty').hidden = kicks.length > 0;
 }
 
 // ---- rendering --------------------------------------------------------------------------------------

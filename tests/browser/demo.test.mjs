@@ -102,7 +102,9 @@ test(
 
       await login(a, user);
       await shot(a, 'n1-tab-a-logged-in');
+      const before = Date.now();
       await login(b, user);
+      const after = Date.now();
 
       await waitStatus(a, 'logged-out');
       await a.waitForSelector('#log li[data-event="SDK_NOT_READY"]', { timeout: STATE_TIMEOUT_MS });
@@ -115,12 +117,32 @@ test(
       const notReady = log.findIndex((e, i) => i > kicked && e.event === 'SDK_NOT_READY');
       assert.ok(ready >= 0, `tab A logged SDK_READY: ${JSON.stringify(log)}`);
       assert.ok(kicked > ready, `tab A logged KICKED_OUT after SDK_READY: ${JSON.stringify(log)}`);
-      assert.deepEqual(log[kicked].data, { type: 'multipleAccount' });
+      // Beside `type`: who took the slot, tab B's login (platform web) and its time.
+      const { time, ...kick } = log[kicked].data;
+      assert.deepEqual(kick, { type: 'multipleAccount', platform: 'web' });
+      assert.ok(time >= before && time <= after, `tab B's login time ${time} within ${before}..${after}`);
       assert.ok(notReady > kicked, `tab A logged SDK_NOT_READY after KICKED_OUT: ${JSON.stringify(log)}`);
       assert.equal(await text(a, '#state-ready'), 'false');
       assert.equal(await text(a, '#state-status'), 'Logged out');
       assert.match(await text(a, '#state-kick'), /^multipleAccount at /);
-      assert.match(await text(a, '#banner'), /kicked out \(multipleAccount\)/);
+      const banner = await text(a, '#banner');
+      assert.match(banner, /kicked out \(multipleAccount\)/);
+      // The explanation, with the login's time as the page's clock shows it (tab A's local time).
+      const shown = await a.evaluate((t) => {
+        const d = new Date(t);
+        const pad = (n, w = 2) => String(n).padStart(w, '0');
+        return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+      }, time);
+      assert.ok(
+        banner.includes(`signed out because this account signed in on a web page (web) at ${shown}`),
+        banner,
+      );
+      // The account's recent kicks, from the admin API: this kick, by a web login.
+      await a.waitForSelector('#kicks li[data-type="multipleAccount"][data-by-platform="web"]', {
+        timeout: STATE_TIMEOUT_MS,
+      });
+      assert.match(await text(a, '#kicks li'), /multipleAccount · by web [0-9a-f]{8}$/);
+      await shot(a, 'n1-tab-a-kick-explained');
 
       assert.equal(await status(b), 'ready');
       assert.equal(await text(b, '#state-user'), user);

@@ -80,14 +80,23 @@ test('N=1: the KICKED_OUT sample runs as written; the first instance is kicked, 
   const kickSample = sample('let onKickedOut = function (event) {', 'tim.on(TIM.EVENT.KICKED_OUT, onKickedOut);');
   const printed = first.call('sample', { code: kickSample, waitForLines: 1 });
 
+  const before = Date.now();
   const r = await second.call('login', { userID: user, userSig: sig });
+  const after = Date.now();
   assert.equal(r.code, 0);
   await first.waitFor('SDK_NOT_READY');
   assert.deepEqual(await printed, [{ level: 'log', args: ['multipleAccount'] }]);
   const firstKeys = first.keys().filter((k) => k === 'KICKED_OUT' || k === 'SDK_NOT_READY' || k === 'SDK_READY');
   assert.deepEqual(firstKeys, ['SDK_READY', 'KICKED_OUT', 'SDK_NOT_READY']);
   const { key, name, data } = first.events.find((e) => e.key === 'KICKED_OUT');
-  assert.deepEqual({ key, name, data }, { key: 'KICKED_OUT', name: 'kickedOut', data: { type: 'multipleAccount' } });
+  // Beside `type`, who took the slot: the second instance's platform and its login time.
+  const { time, ...rest } = data;
+  assert.deepEqual(
+    { key, name, data: rest },
+    { key: 'KICKED_OUT', name: 'kickedOut', data: { type: 'multipleAccount', platform: 'node' } },
+  );
+  assert.equal(typeof time, 'number');
+  assert.ok(time >= before && time <= after, `login time ${time} within ${before}..${after}`);
 
   await second.waitFor('SDK_READY');
   assert.equal(await second.call('isReady'), true);
@@ -117,9 +126,13 @@ test('N=2: two instances stay; a third kicks the earliest; logout of one leaves 
   await a2.waitFor('SDK_READY');
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(a1.keys().includes('KICKED_OUT'), false);
+  const before = Date.now();
   await a3.call('login', { userID: user, userSig: sig });
+  const after = Date.now();
   await a1.waitFor('SDK_NOT_READY');
-  assert.deepEqual(a1.events.find((e) => e.key === 'KICKED_OUT').data, { type: 'multipleAccount' });
+  const { time, ...kicked } = a1.events.find((e) => e.key === 'KICKED_OUT').data;
+  assert.deepEqual(kicked, { type: 'multipleAccount', platform: 'node' });
+  assert.ok(time >= before && time <= after, `a3's login time ${time} within ${before}..${after}`);
   assert.equal(await a2.call('isReady'), true);
   assert.equal(await a3.call('isReady'), true);
   assert.equal(a2.keys().includes('KICKED_OUT'), false);

@@ -9,6 +9,11 @@ tim.registerPlugin({});
 const kick: TIM.TYPES.KICKED_OUT_MULT_ACCOUNT = TIM.TYPES.KICKED_OUT_MULT_ACCOUNT;
 const event: TIM.EVENT = TIM.EVENT.KICKED_OUT;
 tim.on(TIM.EVENT.KICKED_OUT, (e: TIM.TimEvent<'kickedOut'>) => console.log(e.data.type === kick, event));
+tim.on(TIM.EVENT.KICKED_OUT, (e: TIM.TimEvent<'kickedOut'>) => {
+  const by: TIM.Platform | undefined = e.data.platform;
+  const at: number | undefined = e.data.time;
+  console.log(by ?? 'unknown', at ?? 0);
+});
 tim.on(TIM.EVENT.MESSAGE_RECEIVED, (e) => e.data.forEach((m: TIM.Message) => console.log(m.ID, m.flow)));
 
 async function main(): Promise<void> {

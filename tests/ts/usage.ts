@@ -1,6 +1,8 @@
 // Uses every method of the package's types as an ES module; `tsc --strict` must accept it under the
 // `bundler` and `node16` (ESM) resolutions against the package installed by name (types.test.mjs).
-import TIM, { type ChatSDK, type Message, type TimError, type TimEvent, type KickType } from 'tim-wasm';
+import TIM, {
+  type ChatSDK, type Message, type TimError, type TimEvent, type KickType, type KickedOutData, type Platform,
+} from 'tim-wasm';
 
 // The official SDK's setup lines, typed.
 const options = { SDKAppID: 1400000000, proxyServer: 'ws://127.0.0.1:9000/ws' };
@@ -32,6 +34,11 @@ function conversationOf(type: TIM.TYPES.CONV_C2C): string {
 const onKickedOut = function (event: TimEvent<'kickedOut'>): void {
   const type: KickType = event.data.type;
   if (type === TIM.TYPES.KICKED_OUT_MULT_ACCOUNT) console.log('kicked by another page');
+  // Who took the slot, when the server said (optional: absent for other kicks).
+  const data: KickedOutData = event.data;
+  const platform: Platform | undefined = data.platform;
+  const at: number | undefined = data.time;
+  if (platform !== undefined && at !== undefined) console.log(`signed in on ${platform} at ${new Date(at)}`);
 };
 tim.on(TIM.EVENT.KICKED_OUT, onKickedOut);
 tim.once(TIM.EVENT.SDK_READY, (event) => console.log(event.name, tim.isReady(), tim.getLoginUser()));

@@ -3,7 +3,7 @@
 //! The driver (the wasm bindings, or a test harness) feeds [`Input`]s with the current time and drains
 //! [`Output`]s until `poll_output` returns `None`; then it arms one timer for `poll_timeout`.
 
-use tim_protocol::{ClientFrame, ErrorCode, KickType, ServerFrame};
+use tim_protocol::{ClientFrame, ErrorCode, KickType, Platform, ServerFrame};
 
 use crate::message::Message;
 
@@ -130,10 +130,14 @@ pub enum Event {
     SdkReady,
     /// `sdkStateNotReady`
     SdkNotReady,
-    /// `kickedOut`, with `data.type`.
+    /// `kickedOut`, with `data.type` and, for a multi-instance eviction, `data.platform` and `data.time`.
     KickedOut {
         /// Why (`TIM.TYPES.KICKED_OUT_*`).
         kick_type: KickType,
+        /// The platform of the instance whose login took this one's slot, when the server said.
+        platform: Option<Platform>,
+        /// When that login happened, Unix milliseconds, when the server said.
+        time_ms: Option<u64>,
     },
     /// `netStateChange`, with `data.state`.
     NetStateChange {

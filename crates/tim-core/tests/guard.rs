@@ -259,9 +259,7 @@ fn frames_from_an_old_socket_are_ignored() {
     let mark = h.mark();
     h.input(tim_core::Input::FrameReceived {
         socket: 1,
-        frame: ServerFrame::Kicked {
-            kick_type: tim_core::KickType::MultipleAccount,
-        },
+        frame: ServerFrame::kicked(tim_core::KickType::MultipleAccount),
     });
     h.input(tim_core::Input::SocketClosed {
         socket: 1,

@@ -6,7 +6,7 @@ mod common;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use common::Harness;
-use tim_core::{ErrorCode, Event, KickType, NetworkHint, Response, SessionState};
+use tim_core::{ErrorCode, Event, KickType, NetworkHint, Platform, Response, SessionState};
 use tim_protocol::{close, ServerFrame};
 
 #[test]
@@ -25,6 +25,82 @@ fn kick_emits_kicked_out_then_not_ready_and_closes() {
     );
     assert_eq!(h.session.state(), SessionState::Kicked(KickType::MultipleAccount));
     assert_eq!(h.session.login_user(), "");
+}
+
+#[test]
+fn a_multi_instance_kick_names_the_login_that_took_the_slot() {
+    let mut h = Harness::ready();
+    h.kick_by(Platform::Wx, 1_764_630_000_123);
+    h.settle();
+    assert_eq!(
+        h.events(),
+        [
+            (
+                1005,
+                Event::KickedOut {
+                    kick_type: KickType::MultipleAccount,
+                    platform: Some(Platform::Wx),
+                    time_ms: Some(1_764_630_000_123),
+                }
+            ),
+            (1005, Event::SdkNotReady),
+            (
+                1005,
+                Event::NetStateChange {
+                    state: tim_core::NetState::Disconnected
+                }
+            ),
+        ]
+    );
+    assert_eq!(h.session.state(), SessionState::Kicked(KickType::MultipleAccount));
+    assert_eq!(h.session.not_ready_reason(), ErrorCode::KickedOutMultAccount);
+}
+
+#[test]
+fn a_kick_without_the_evicting_login_reports_neither_platform_nor_time() {
+    for kick in KickType::ALL {
+        let mut h = Harness::ready();
+        h.kick(kick);
+        h.settle();
+        let kicked: Vec<Event> = h
+            .events()
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| matches!(e, Event::KickedOut { .. }))
+            .collect();
+        assert_eq!(
+            kicked,
+            [Event::KickedOut {
+                kick_type: kick,
+                platform: None,
+                time_ms: None
+            }]
+        );
+    }
+}
+
+#[test]
+fn a_kick_found_on_resume_names_nobody() {
+    // The instance was evicted while the link was down: the resume is refused with 80007, which says
+    // nothing about who took the slot.
+    let mut h = Harness::ready();
+    h.server.resume_reply = common::Reply::Refuse(ErrorCode::InstanceNotFound);
+    h.server_close(1006);
+    h.run_for(10_000);
+    let kicked: Vec<Event> = h
+        .events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| matches!(e, Event::KickedOut { .. }))
+        .collect();
+    assert_eq!(
+        kicked,
+        [Event::KickedOut {
+            kick_type: KickType::MultipleAccount,
+            platform: None,
+            time_ms: None
+        }]
+    );
 }
 
 #[test]
@@ -71,9 +147,7 @@ fn a_kicked_instance_never_reconnects_in_an_hour_of_trouble() {
         });
         h.input(tim_core::Input::FrameReceived {
             socket: 1,
-            frame: ServerFrame::Kicked {
-                kick_type: KickType::MultipleAccount,
-            },
+            frame: ServerFrame::kicked(KickType::MultipleAccount),
         });
         h.run_for(60_000);
     }

@@ -134,7 +134,11 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             code,
             message
         }),
-        kick_type().prop_map(|kick_type| ServerFrame::Kicked { kick_type }),
+        (kick_type(), any::<bool>()).prop_map(|(kick_type, named)| ServerFrame::Kicked {
+            kick_type,
+            platform: named.then_some(tim_protocol::Platform::Wx),
+            time_ms: named.then_some(1_764_630_000_123),
+        }),
     ]
 }
 

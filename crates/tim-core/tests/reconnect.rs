@@ -324,9 +324,7 @@ fn a_kick_frame_on_the_resume_socket_before_its_ack_is_final() {
     h.server.resume_reply = Reply::Silent;
     h.server_close(1006);
     h.run_for(1_300); // the resume socket is open, the resume sent
-    h.push(ServerFrame::Kicked {
-        kick_type: KickType::RestApi,
-    });
+    h.push(ServerFrame::kicked(KickType::RestApi));
     h.run_for(3_600_000);
     assert_eq!(h.sockets_opened(), 1);
     assert_eq!(h.session.state(), SessionState::Kicked(KickType::RestApi));

@@ -145,8 +145,13 @@ pub(crate) fn read_name<T: Copy>(
 
 /// Reads field `key` of `object`; the error names the field.
 pub(crate) fn read_field<T: Field>(object: &Object, key: &str) -> Result<T, DecodeError> {
-    T::read(object.get(key))
-        .map_err(|expected| DecodeError::Malformed(String::from("field `") + key + "`: missing or not " + expected))
+    T::read(object.get(key)).map_err(|expected| field_error(key, expected))
+}
+
+/// The error of a missing or mistyped field: one copy, not one per field type (wasm size).
+#[inline(never)]
+fn field_error(key: &str, expected: &'static str) -> DecodeError {
+    DecodeError::Malformed(String::from("field `") + key + "`: missing or not " + expected)
 }
 
 /// Reads field `key`, or `T::default()` when it is absent.

@@ -141,7 +141,14 @@ wire_frames! {
             message: String = "message",
         },
         /// The instance is forced offline; the server closes with [`crate::close::KICKED`] next.
-        Kicked = "kicked" { kick_type: KickType = "kickType" },
+        Kicked = "kicked" {
+            kick_type: KickType = "kickType",
+            /// A multi-instance eviction: the platform of the instance whose login took the slot.
+            /// Absent for other kicks and from older servers.
+            platform: Option<Platform> = "platform",
+            /// A multi-instance eviction: when that login happened, Unix milliseconds.
+            time_ms: Option<u64> = "time",
+        },
     }
 }
 
@@ -158,6 +165,15 @@ impl ClientFrame {
 }
 
 impl ServerFrame {
+    /// A `kicked` frame that names no evicting login (UserSig expiry, REST kick).
+    pub fn kicked(kick_type: KickType) -> ServerFrame {
+        ServerFrame::Kicked {
+            kick_type,
+            platform: None,
+            time_ms: None,
+        }
+    }
+
     /// An `error` frame with the table's code and message.
     pub fn error(id: Option<RequestId>, code: crate::ErrorCode) -> ServerFrame {
         ServerFrame::Error {
@@ -170,7 +186,11 @@ impl ServerFrame {
 
 impl Field for Platform {
     fn read(value: Option<&Value>) -> Result<Self, &'static str> {
-        read_name(value, &Platform::ALL, Platform::as_str, "a platform name")
+        // Through `parse`, which the SDK's options already use: one copy of the search in the wasm.
+        match value {
+            Some(Value::String(name)) => Platform::parse(name).ok_or("a platform name"),
+            _ => Err("a platform name"),
+        }
     }
     fn write(&self, key: &str, out: &mut Writer) {
         out.string(key, self.as_str());

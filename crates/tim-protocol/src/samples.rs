@@ -84,8 +84,13 @@ pub fn server_frames() -> Vec<ServerFrame> {
             message: s.to_string(),
         });
     }
-    for kick_type in KickType::ALL {
-        frames.push(ServerFrame::Kicked { kick_type });
+    for (i, kick_type) in KickType::ALL.into_iter().enumerate() {
+        frames.push(ServerFrame::kicked(kick_type));
+        frames.push(ServerFrame::Kicked {
+            kick_type,
+            platform: Some(Platform::ALL[i % Platform::ALL.len()]),
+            time_ms: Some([0, 1_764_630_000_123, MAX_WIRE_INTEGER, 1][i % 4]),
+        });
     }
     frames
 }

@@ -82,7 +82,20 @@ fn server_json(frame: &ServerFrame) -> Value {
             }
             v
         }
-        ServerFrame::Kicked { kick_type } => json!({"type": "kicked", "kickType": kick_type.as_str()}),
+        ServerFrame::Kicked {
+            kick_type,
+            platform,
+            time_ms,
+        } => {
+            let mut v = json!({"type": "kicked", "kickType": kick_type.as_str()});
+            if let Some(platform) = platform {
+                v["platform"] = json!(platform.as_str());
+            }
+            if let Some(time_ms) = time_ms {
+                v["time"] = json!(time_ms);
+            }
+            v
+        }
     }
 }
 
@@ -148,9 +161,7 @@ fn strings_are_escaped_exactly_as_serde_json_and_json_stringify_escape_them() {
         assert_eq!(frame.encode(), want);
     }
     let controls: String = (0u8..0x20).map(char::from).chain(['\u{7f}', '"', '\\', '/']).collect();
-    let frame = ServerFrame::Kicked {
-        kick_type: KickType::RestApi,
-    };
+    let frame = ServerFrame::kicked(KickType::RestApi);
     assert_eq!(frame.encode(), r#"{"type":"kicked","kickType":"REST_API_Kick"}"#);
     let msg = ClientFrame::SendMessage {
         id: 0,
@@ -185,13 +196,59 @@ fn login_frame_wire_shape() {
 #[test]
 fn kick_frame_uses_official_type_strings() {
     for kind in KickType::ALL {
-        let text = ServerFrame::Kicked { kick_type: kind }.encode();
+        let text = ServerFrame::kicked(kind).encode();
         assert!(text.contains(&format!("\"kickType\":\"{}\"", kind.as_str())), "{text}");
-        assert_eq!(
-            ServerFrame::decode(&text).unwrap(),
-            ServerFrame::Kicked { kick_type: kind }
-        );
+        assert_eq!(ServerFrame::decode(&text).unwrap(), ServerFrame::kicked(kind));
     }
+}
+
+/// A multi-instance kick names the login that took the slot: its platform and time. Both are optional,
+/// so that a frame without them (an older server, another kick type) still reads; the time is a wire
+/// integer (at most 2^53-1) like every other.
+#[test]
+fn kick_frame_names_the_evicting_login_when_known() {
+    let frame = ServerFrame::Kicked {
+        kick_type: KickType::MultipleAccount,
+        platform: Some(Platform::Wx),
+        time_ms: Some(1_764_630_000_123),
+    };
+    let text = frame.encode();
+    assert_eq!(
+        text,
+        r#"{"type":"kicked","kickType":"multipleAccount","platform":"wx","time":1764630000123}"#
+    );
+    assert_eq!(ServerFrame::decode(&text), Ok(frame));
+    assert_eq!(
+        ServerFrame::decode(r#"{"type":"kicked","kickType":"multipleAccount"}"#),
+        Ok(ServerFrame::kicked(KickType::MultipleAccount))
+    );
+    assert_eq!(
+        ServerFrame::decode(r#"{"type":"kicked","kickType":"multipleAccount","platform":null,"time":null}"#),
+        Ok(ServerFrame::kicked(KickType::MultipleAccount))
+    );
+    for bad in [
+        r#"{"type":"kicked","kickType":"multipleAccount","platform":"pc"}"#,
+        r#"{"type":"kicked","kickType":"multipleAccount","platform":7}"#,
+        r#"{"type":"kicked","kickType":"multipleAccount","time":9007199254740992}"#,
+        r#"{"type":"kicked","kickType":"multipleAccount","time":-1}"#,
+        r#"{"type":"kicked","kickType":"multipleAccount","time":1.5}"#,
+        r#"{"type":"kicked","kickType":"multipleAccount","time":"1"}"#,
+    ] {
+        assert!(ServerFrame::decode(bad).is_err(), "{bad}");
+    }
+    // The writer saturates a time beyond the wire's integers, so what it writes always reads back.
+    let far = ServerFrame::Kicked {
+        kick_type: KickType::MultipleAccount,
+        platform: None,
+        time_ms: Some(u64::MAX),
+    };
+    assert!(matches!(
+        ServerFrame::decode(&far.encode()),
+        Ok(ServerFrame::Kicked {
+            time_ms: Some(tim_protocol::MAX_WIRE_INTEGER),
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -249,9 +306,7 @@ fn defaults_nulls_and_unknown_fields() {
         (r#" {"type":"error","code":5,"message":"m","id":3} "#, error(Some(3))),
         (
             r#"{"type":"kicked","kickType":"REST_API_Kick","x":-1}"#,
-            ServerFrame::Kicked {
-                kick_type: KickType::RestApi,
-            },
+            ServerFrame::kicked(KickType::RestApi),
         ),
         (
             r#"{"type":"logoutAck","id":4294967295}"#,

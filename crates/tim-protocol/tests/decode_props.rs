@@ -79,7 +79,16 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 message,
             }
         }),
-        proptest::sample::select(KickType::ALL.to_vec()).prop_map(|kick_type| ServerFrame::Kicked { kick_type }),
+        (
+            proptest::sample::select(KickType::ALL.to_vec()),
+            proptest::option::of(platform()),
+            proptest::option::of(wire_int()),
+        )
+            .prop_map(|(kick_type, platform, time_ms)| ServerFrame::Kicked {
+                kick_type,
+                platform,
+                time_ms
+            }),
         (
             ".{0,32}",
             ".{0,32}",

@@ -207,13 +207,21 @@ async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<V
             by_instance_id: None,
             by_platform: None,
         });
-        state.state_change(&account, Transition::RestKick, REST_API_PLATFORM, None, Vec::new());
+        // ClientIP: where the kicked instance was (its last connection's address).
+        state.state_change(
+            &account,
+            Transition::RestKick,
+            REST_API_PLATFORM,
+            instance.ip,
+            Vec::new(),
+        );
         if let Some(conn) = instance.conn {
             state.hub.control(
                 conn,
                 Control::Kick {
                     instance_id: instance.instance_id.clone(),
                     kick_type: KickType::RestApi,
+                    by: None,
                 },
             );
         }

@@ -13,7 +13,7 @@ use crate::auth;
 use crate::callback::Transition;
 use crate::hub::Control;
 use crate::kick_log::KickRecord;
-use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
+use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId, Evictor};
 
 /// The instance a connection holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,9 @@ impl ConnLogin {
             user_id: user_id.clone(),
         };
         let instance_id = presented.clone().unwrap_or_else(new_instance_id);
+        // The new instance's login time: the registry records it, and each evicted instance's `kicked`
+        // frame names it with the platform.
+        let now_ms = state.clock.unix_ms();
         let admission = state
             .registry
             .admit(AdmitRequest {
@@ -198,7 +201,8 @@ impl ConnLogin {
                 // The Redis script reads the shared setting itself; this is the fallback.
                 limit: app.online_web_instances() as usize,
                 sig_time: sig.issued_at,
-                now_ms: state.clock.unix_ms(),
+                now_ms,
+                ip: self.ip,
             })
             .await
             .map_err(|e| match e {
@@ -206,12 +210,15 @@ impl ConnLogin {
                 AdmitError::Revoked => ErrorCode::UserSigRevoked,
                 AdmitError::Unavailable => ErrorCode::RegistryUnavailable,
             })?;
-        let login_time_ms = state.clock.unix_ms();
+        let by = Evictor {
+            platform,
+            login_ms: now_ms,
+        };
         for evicted in &admission.evicted {
             state.metrics.kick(KickType::MultipleAccount.as_str());
             state.record_kick(KickRecord {
                 account: account.clone(),
-                time_ms: login_time_ms,
+                time_ms: now_ms,
                 instance_id: evicted.instance_id.clone(),
                 platform: evicted.platform,
                 kick_type: KickType::MultipleAccount,
@@ -222,6 +229,7 @@ impl ConnLogin {
                 let kick = Control::Kick {
                     instance_id: evicted.instance_id.clone(),
                     kick_type: KickType::MultipleAccount,
+                    by: Some(by),
                 };
                 state.hub.control(conn, kick);
             }

@@ -24,7 +24,7 @@ use crate::conn_login::{error_frame, ConnLogin, Reply};
 use crate::hub::{ConnInbox, Control, Inbound};
 use crate::kick_log::KickRecord;
 use crate::limits::{ConnSlot, Refusal};
-use crate::registry::ConnId;
+use crate::registry::{ConnId, Evictor};
 use crate::ws_socket::{AxumSocket, Socket, MAX_WRITE_BUFFER, READ_BUFFER};
 
 /// How long a closing handshake may take when the server is shutting down or making room.
@@ -241,14 +241,18 @@ impl<S: Socket> Conn<S> {
                 Some(self.ip),
                 Vec::new(),
             );
-            return Some(self.kick(KickType::UserSigExpired).await);
+            return Some(self.kick(KickType::UserSigExpired, None).await);
         }
         None
     }
 
-    async fn kick(&mut self, kick_type: KickType) -> Ending {
+    async fn kick(&mut self, kick_type: KickType, by: Option<Evictor>) -> Ending {
         self.login.current = None;
-        let frame = ServerFrame::Kicked { kick_type };
+        let frame = ServerFrame::Kicked {
+            kick_type,
+            platform: by.map(|b| b.platform),
+            time_ms: by.map(|b| b.login_ms),
+        };
         if send_text(&mut self.sink, &frame, self.write_timeout).await {
             self.close(close::KICKED, kick_type.as_str()).await;
         }
@@ -258,7 +262,11 @@ impl<S: Socket> Conn<S> {
     async fn on_control(&mut self, cmd: Control) -> Option<Ending> {
         let holds = |id: &str| self.login.current.as_ref().is_some_and(|c| c.instance_id == id);
         match cmd {
-            Control::Kick { instance_id, kick_type } if holds(&instance_id) => Some(self.kick(kick_type).await),
+            Control::Kick {
+                instance_id,
+                kick_type,
+                by,
+            } if holds(&instance_id) => Some(self.kick(kick_type, by).await),
             Control::Replaced { instance_id } if holds(&instance_id) => {
                 self.login.current = None;
                 self.close(1000, "instance resumed on another connection").await;

@@ -13,13 +13,18 @@ use std::sync::{Arc, Mutex};
 use tim_protocol::{KickType, ServerFrame};
 use tokio::sync::Notify;
 
-use crate::registry::ConnId;
+use crate::registry::{ConnId, Evictor};
 
 /// A command to a connection's task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    /// The registry removed this instance: push `kicked`, close with 4001, forget the instance.
-    Kick { instance_id: String, kick_type: KickType },
+    /// The registry removed this instance: push `kicked` (naming the evicting login `by`, when known),
+    /// close with 4001, forget the instance.
+    Kick {
+        instance_id: String,
+        kick_type: KickType,
+        by: Option<Evictor>,
+    },
     /// Another connection resumed this instance: close without a kick, keep the slot alone.
     Replaced { instance_id: String },
     /// Close with this code (slow consumer).

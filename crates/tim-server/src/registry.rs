@@ -22,6 +22,7 @@ mod redis_kicks;
 
 use crate::kick_log::KickRecord;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use tim_protocol::{KickType, Platform, ServerFrame};
@@ -60,6 +61,8 @@ pub struct AdmitRequest {
     pub sig_time: u64,
     /// Now, Unix milliseconds (the instance's login time when it is new).
     pub now_ms: u64,
+    /// The client's address (kept with the instance for the state-change callbacks' `ClientIP`).
+    pub ip: IpAddr,
 }
 
 /// An instance removed from the registry by someone else's operation.
@@ -71,6 +74,18 @@ pub struct Evicted {
     pub conn: Option<ConnId>,
     /// The runtime it ran in (for the state-change callback's `KickedDevice`).
     pub platform: Platform,
+    /// The client address of its last connection, when known.
+    pub ip: Option<IpAddr>,
+}
+
+/// The login that evicted an instance (multi-instance rule): its `kicked` frame names it, so that the
+/// page can say "signed in on wx at 10:42".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evictor {
+    /// The new instance's runtime.
+    pub platform: Platform,
+    /// Its login (admission) time, Unix milliseconds.
+    pub login_ms: u64,
 }
 
 /// A detached instance freed by [`Registry::expire_detached`] because its resume grace ran out.
@@ -82,6 +97,8 @@ pub struct Expired {
     pub instance_id: String,
     /// The runtime it ran in.
     pub platform: Platform,
+    /// The client address of its last connection, when known (the `Disconnect` callback's `ClientIP`).
+    pub ip: Option<IpAddr>,
 }
 
 /// What a successful admission did.

@@ -239,7 +239,7 @@ pub async fn sweep(state: Arc<AppState>) {
                 &expired.account,
                 Transition::LinkClose,
                 expired.platform.as_str(),
-                None,
+                expired.ip,
                 Vec::new(),
             );
         }

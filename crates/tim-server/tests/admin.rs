@@ -23,12 +23,7 @@ async fn rest_kick_kicks_every_instance_and_revokes_older_usersigs() {
     );
     for ws in [&mut a, &mut b] {
         let (frames, closed) = until_close(ws, Duration::from_secs(5)).await;
-        assert_eq!(
-            frames,
-            vec![ServerFrame::Kicked {
-                kick_type: KickType::RestApi
-            }]
-        );
+        assert_eq!(frames, vec![ServerFrame::kicked(KickType::RestApi)]);
         assert_eq!(closed, Some(close::KICKED));
     }
     assert_not_kicked(&mut bob, "bob untouched").await;

@@ -7,8 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::backend::{Backend, Mode, Received};
+use common::redis::Redis;
 use common::*;
-use tim_protocol::{ClientFrame, ServerFrame};
+use tim_protocol::{ClientFrame, KickType, Platform, ServerFrame};
+use tokio_tungstenite::MaybeTlsStream;
 
 const TOKEN: &str = "callback-token-1";
 
@@ -29,6 +31,28 @@ fn actions(events: &[Received]) -> Vec<(String, String)> {
 
 fn pair(a: &str, r: &str) -> (String, String) {
     (a.to_string(), r.to_string())
+}
+
+/// Connects to `server` from the loopback address `from` (127.0.0.0/8), so that the instance's address
+/// differs from the test's other connections (the admin API's calls come from 127.0.0.1).
+async fn connect_from(server: &Server, from: &str) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let stream = socket.connect(server.addr.parse().unwrap()).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(&server.url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("upgrade");
+    ws
+}
+
+/// Logs `user` in on `server` from the address `from`; returns the socket.
+async fn login_from(server: &Server, user: &str, from: &str) -> Ws {
+    let mut ws = connect_from(server, from).await;
+    send(&mut ws, &login_frame(1, APP, user, &sig(user), None)).await;
+    match recv(&mut ws).await {
+        ServerFrame::LoginAck { .. } => ws,
+        other => panic!("login of {user} from {from} failed: {other:?}"),
+    }
 }
 
 /// Waits for `n` deliveries, then a quiet `settle` in which nothing more may arrive.
@@ -103,7 +127,7 @@ async fn a_kick_by_a_second_login_is_one_login_listing_the_kicked_device() {
 async fn a_cut_socket_past_the_grace_is_disconnect_linkclose() {
     let backend = Backend::start(Mode::Ok).await;
     let server = Server::start(&callback_config(&backend.url, 1, "resume_grace_ms = 300"));
-    let (ws, _) = server.login_ok("alice").await;
+    let ws = login_from(&server, "alice", "127.0.0.2").await;
     drop(ws); // the TCP connection goes away without a logout
     let events = exactly(&backend, 2, Duration::from_millis(300)).await;
     assert_eq!(
@@ -112,6 +136,9 @@ async fn a_cut_socket_past_the_grace_is_disconnect_linkclose() {
     );
     assert_eq!(events[1].query["OptPlatform"], "node");
     assert_eq!(events[1].account(), "alice");
+    // The sweep that freed the slot has no connection: ClientIP is where the instance last was.
+    assert_eq!(events[0].query["ClientIP"], "127.0.0.2");
+    assert_eq!(events[1].query["ClientIP"], "127.0.0.2");
 }
 
 #[tokio::test]
@@ -156,7 +183,7 @@ async fn a_resume_within_the_grace_sends_nothing() {
 async fn a_rest_kick_sends_logout_kicked_from_restapi() {
     let backend = Backend::start(Mode::Ok).await;
     let server = Server::start(&callback_config(&backend.url, 1, "resume_grace_ms = 200"));
-    let (mut ws, _) = server.login_ok("alice").await;
+    let mut ws = login_from(&server, "alice", "127.0.0.2").await;
     backend.wait_delivered(1, Duration::from_secs(5)).await;
     let reply = server
         .admin("/v4/im_open_login_svc/kick", r#"{"UserID":"alice"}"#)
@@ -168,6 +195,8 @@ async fn a_rest_kick_sends_logout_kicked_from_restapi() {
     assert_eq!(actions(&events), [pair("Login", "Register"), pair("Logout", "Kicked")]);
     assert_eq!(events[1].query["OptPlatform"], "RESTAPI");
     assert_eq!(events[1].account(), "alice");
+    // Where the kicked instance was, not where the admin called from (127.0.0.1).
+    assert_eq!(events[1].query["ClientIP"], "127.0.0.2");
 }
 
 #[tokio::test]
@@ -250,6 +279,98 @@ async fn a_full_queue_drops_the_oldest_and_counts_it() {
     }
     // user0's event is in flight; user1..5 queued into 3 places: the two oldest were dropped.
     wait_for_metric(&server, "tim_callbacks_total{result=\"dropped\"} 2\n").await;
+}
+
+/// Three real nodes on one real Redis, one app whose callbacks go to this test's backend: a login, a
+/// kick by a login on another node, a logout, a grace expiry and a REST kick, spread over the nodes.
+/// Each transition is delivered exactly once (by the node whose registry operation caused it), never
+/// once per node, and the ones no connection is left for (grace expiry, REST kick) carry the address
+/// the instance was at, which only Redis holds when another node frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_one_redis_deliver_each_transition_exactly_once() {
+    let redis = Redis::start();
+    let backend = Backend::start(Mode::Ok).await;
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| {
+            Server::start(&format!(
+                "{}[registry]\nengine = \"redis\"\nurl = \"{}\"\nnode_id = \"node-{i}\"\n\
+                 reconcile_interval_ms = 1000\nnode_ttl_ms = 1500\n",
+                callback_config(&backend.url, 1, "resume_grace_ms = 300"),
+                redis.url()
+            ))
+        })
+        .collect();
+    let step = |n: usize| backend.wait_delivered(n, Duration::from_secs(10));
+
+    // A login on node 0.
+    let mut first = login_from(&nodes[0], "alice", "127.0.0.2").await;
+    assert_eq!(step(1).await.len(), 1);
+    // A login on node 1 takes the slot (N = 1): node 0's instance is kicked, naming it.
+    let before = now_ms();
+    let mut second = login_from(&nodes[1], "alice", "127.0.0.3").await;
+    let after = now_ms();
+    let (frames, _) = until_close(&mut first, Duration::from_secs(5)).await;
+    assert_evicted_by(&frames, Platform::Node, before..=after);
+    assert_eq!(step(2).await.len(), 2);
+    // A logout on node 1.
+    send(&mut second, &ClientFrame::Logout { id: 2 }).await;
+    assert!(matches!(recv(&mut second).await, ServerFrame::LogoutAck { .. }));
+    assert_eq!(step(3).await.len(), 3);
+    // A cut socket on node 2, past the grace: some node's sweep frees it.
+    let third = login_from(&nodes[2], "alice", "127.0.0.4").await;
+    assert_eq!(step(4).await.len(), 4);
+    drop(third);
+    assert_eq!(step(5).await.len(), 5);
+    // A login on node 0, kicked through node 1's admin API.
+    let mut fourth = login_from(&nodes[0], "alice", "127.0.0.5").await;
+    assert_eq!(step(6).await.len(), 6);
+    let reply = nodes[1]
+        .admin("/v4/im_open_login_svc/kick", r#"{"UserID":"alice"}"#)
+        .await;
+    assert_eq!(reply["ActionStatus"], "OK", "{reply}");
+    let (frames, _) = until_close(&mut fourth, Duration::from_secs(5)).await;
+    assert_eq!(frames, [ServerFrame::kicked(KickType::RestApi)]);
+
+    // Past several sweeps and reconciliations of every node: nothing more.
+    let events = exactly(&backend, 7, Duration::from_millis(2500)).await;
+    assert_eq!(
+        actions(&events),
+        [
+            pair("Login", "Register"),
+            pair("Login", "Register"),
+            pair("Logout", "Unregister"),
+            pair("Login", "Register"),
+            pair("Disconnect", "LinkClose"),
+            pair("Login", "Register"),
+            pair("Logout", "Kicked"),
+        ]
+    );
+    assert_eq!(events[1].kicked(), Some(vec!["node".to_string()]));
+    let ips: Vec<&str> = events.iter().map(|e| e.query["ClientIP"].as_str()).collect();
+    assert_eq!(
+        ips,
+        [
+            "127.0.0.2",
+            "127.0.0.3",
+            "127.0.0.3",
+            "127.0.0.4",
+            "127.0.0.4",
+            "127.0.0.5",
+            "127.0.0.5"
+        ]
+    );
+    assert!(events.iter().all(|e| e.account() == "alice"));
+    assert_eq!(events[6].query["OptPlatform"], "RESTAPI");
+    // Delivered once in all: the three nodes' counters add up to the seven events.
+    let mut delivered = 0;
+    for node in &nodes {
+        let metrics = node.metrics().await;
+        delivered += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("tim_callbacks_total{result=\"delivered\"} "))
+            .map_or(0, |v| v.parse::<u64>().unwrap());
+    }
+    assert_eq!(delivered, 7);
 }
 
 fn sha256_hex(s: &str) -> String {

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame, PROTOCOL_VERSION};
+use tim_protocol::{close, ClientFrame, ErrorCode, Platform, ServerFrame, PROTOCOL_VERSION};
 
 fn code(e: ErrorCode) -> Option<u32> {
     Some(e.code())
@@ -118,14 +118,12 @@ async fn repeat_login_same_user_acks_and_other_user_is_refused() {
 async fn n1_second_login_kicks_the_first_exactly_once() {
     let server = Server::start(&config(1, ""));
     let (mut first, _) = server.login_ok("alice").await;
+    let before = now_ms();
     let (mut second, _) = server.login_ok("alice").await;
+    let after = now_ms();
     let (frames, closed) = until_close(&mut first, Duration::from_secs(5)).await;
-    assert_eq!(
-        frames,
-        vec![ServerFrame::Kicked {
-            kick_type: KickType::MultipleAccount
-        }]
-    );
+    // The kick names the login that took the slot: its platform and time.
+    assert_evicted_by(&frames, Platform::Node, before..=after);
     assert_eq!(closed, Some(close::KICKED));
     send(&mut second, &ClientFrame::Hello { id: 5 }).await;
     assert!(matches!(recv(&mut second).await, ServerFrame::HelloAck { id: 5, .. }));
@@ -228,6 +226,7 @@ async fn concurrent_logins_leave_exactly_n_and_kick_each_evicted_once() {
     for round in 0..ROUNDS {
         let server = std::sync::Arc::clone(&server);
         rounds.push(tokio::spawn(async move {
+            let started = now_ms();
             let user = format!("storm{round}");
             let mut tasks = Vec::new();
             for _ in 0..N + 5 {
@@ -258,12 +257,7 @@ async fn concurrent_logins_leave_exactly_n_and_kick_each_evicted_once() {
                         return false;
                     }
                     let (frames, closed) = until_close(ws, Duration::from_secs(10)).await;
-                    assert_eq!(
-                        frames,
-                        vec![ServerFrame::Kicked {
-                            kick_type: KickType::MultipleAccount
-                        }]
-                    );
+                    assert_evicted_by(&frames, Platform::Node, started..=now_ms());
                     assert_eq!(closed, Some(close::KICKED));
                     true
                 }

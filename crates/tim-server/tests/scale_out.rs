@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::redis::{Redis, RedisCluster};
 use common::*;
-use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame};
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, Platform, ServerFrame};
 use tokio::time::{sleep, Instant};
 
 /// A node's config: `n` instances per account, this `[registry]` target (`url = ...` or `cluster = [...]`).
@@ -86,6 +86,7 @@ async fn hello_ok(ws: &mut Ws, id: u32) {
 /// survive, every other login gets exactly one `kicked` frame (multipleAccount) and close 4001.
 async fn exact_n_rounds(nodes: &[Server], rounds: usize, per_round: usize, n: usize) {
     for round in 0..rounds {
+        let started = now_ms();
         let user = format!("round{round}");
         let logins: Vec<_> = (0..per_round)
             .map(|i| {
@@ -101,6 +102,7 @@ async fn exact_n_rounds(nodes: &[Server], rounds: usize, per_round: usize, n: us
         for login in logins {
             sockets.push(login.await.unwrap());
         }
+        let finished = now_ms();
         // Every kick was decided (and published) before its login's reply: watching briefly is enough.
         let watchers: Vec<_> = sockets
             .into_iter()
@@ -118,13 +120,8 @@ async fn exact_n_rounds(nodes: &[Server], rounds: usize, per_round: usize, n: us
             match closed {
                 Some(code) => {
                     kicked += 1;
-                    assert_eq!(
-                        frames,
-                        vec![ServerFrame::Kicked {
-                            kick_type: KickType::MultipleAccount
-                        }],
-                        "round {round}: an evicted instance gets exactly one kick"
-                    );
+                    // Exactly one kick, naming the login that took the slot (on whichever node).
+                    assert_evicted_by(&frames, Platform::Node, started..=finished);
                     assert_eq!(code, Some(close::KICKED), "round {round}");
                 }
                 None => {
@@ -154,18 +151,15 @@ async fn exact_n_rounds(nodes: &[Server], rounds: usize, per_round: usize, n: us
 async fn earliest_evicted(nodes: &[Server], n: usize, logins: usize) {
     let mut sockets: Vec<Ws> = Vec::new();
     for k in 0..logins {
+        let before = now_ms();
         let (ws, reply) = login_on(&nodes[k % nodes.len()].url, "sequential", None).await;
+        let after = now_ms();
         instance_of(&reply);
         sockets.push(ws);
         if k >= n {
             let victim = &mut sockets[k - n];
             let (frames, code) = until_close(victim, Duration::from_secs(5)).await;
-            assert_eq!(
-                frames,
-                vec![ServerFrame::Kicked {
-                    kick_type: KickType::MultipleAccount
-                }]
-            );
+            assert_evicted_by(&frames, Platform::Node, before..=after);
             assert_eq!(code, Some(close::KICKED));
         }
     }
@@ -268,12 +262,7 @@ async fn three_nodes_on_one_redis_keep_exactly_n_and_evict_the_earliest() {
     assert_eq!(kick["ActionStatus"], "OK", "{kick}");
     for bob in [&mut bob0, &mut bob1] {
         let (frames, code) = until_close(bob, Duration::from_secs(5)).await;
-        assert_eq!(
-            frames,
-            vec![ServerFrame::Kicked {
-                kick_type: KickType::RestApi
-            }]
-        );
+        assert_eq!(frames, vec![ServerFrame::kicked(KickType::RestApi)]);
         assert_eq!(code, Some(close::KICKED));
     }
     let revoked = tim_usersig::gen_usersig(APP, KEY, "bob", 86_400, now_secs() - 10, None);
@@ -338,6 +327,7 @@ async fn redis_restarted_with_its_aof_keeps_the_rule() {
     redis.restart();
     // The nodes reconnect on their own; the first login after may still meet the old connection.
     let deadline = Instant::now() + Duration::from_secs(15);
+    let restarted = now_ms();
     let mut e3 = loop {
         let (ws, reply) = login_on(&nodes[1].url, "erin", None).await;
         match reply {
@@ -351,12 +341,7 @@ async fn redis_restarted_with_its_aof_keeps_the_rule() {
     };
     // Exactly the earliest (from before the restart) was evicted, across nodes.
     let (frames, code) = until_close(&mut e1, Duration::from_secs(5)).await;
-    assert_eq!(
-        frames,
-        vec![ServerFrame::Kicked {
-            kick_type: KickType::MultipleAccount
-        }]
-    );
+    assert_evicted_by(&frames, Platform::Node, restarted..=now_ms());
     assert_eq!(code, Some(close::KICKED));
     hello_ok(&mut e2, 2).await;
     hello_ok(&mut e3, 3).await;
@@ -412,15 +397,13 @@ async fn a_cut_subscriber_connection_is_covered_by_reconciliation() {
     // (Redis 7 may already have cut it for the ACL change; then this kills nothing.)
     redis.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]);
     wait_for_metric(&nodes[0], "tim_registry_subscribed 0\n").await;
+    let before = now_ms();
     let (_h2, reply) = login_on(&nodes[1].url, "heidi", None).await;
+    let after = now_ms();
     instance_of(&reply);
     let (frames, code) = until_close(&mut h1, Duration::from_secs(10)).await;
-    assert_eq!(
-        frames,
-        vec![ServerFrame::Kicked {
-            kick_type: KickType::MultipleAccount
-        }]
-    );
+    // Reconciliation found the kick in Redis, with the evicting login stored beside its type.
+    assert_evicted_by(&frames, Platform::Node, before..=after);
     assert_eq!(code, Some(close::KICKED));
     wait_for_metric(
         &nodes[0],

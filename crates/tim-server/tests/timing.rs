@@ -167,12 +167,7 @@ async fn an_expiring_usersig_kicks_at_its_last_second() {
     // Issued at a whole second (START_UNIX_MS) with expire 3: the kick comes 3 s later, not before.
     quiet_until(&mut ws, logged_in + ms(2_999)).await;
     let (frames, closed, at) = until_close(&mut ws).await;
-    assert_eq!(
-        frames,
-        vec![ServerFrame::Kicked {
-            kick_type: KickType::UserSigExpired
-        }]
-    );
+    assert_eq!(frames, vec![ServerFrame::kicked(KickType::UserSigExpired)]);
     assert_eq!(closed, Some(close::KICKED));
     assert_eq!(at - logged_in, ms(3_000));
     assert!(server.instances("alice").await.is_empty());

@@ -1,6 +1,6 @@
 //! Frames from the server.
 
-use tim_protocol::{close, ErrorCode, KickType, RequestId, ServerFrame};
+use tim_protocol::{close, ErrorCode, KickType, Platform, RequestId, ServerFrame};
 
 use super::link::NORMAL_CLOSE;
 use super::Session;
@@ -102,7 +102,11 @@ impl Session {
                     self.emit(Event::Error { code, message });
                 }
             }
-            ServerFrame::Kicked { kick_type } => self.on_kicked(kick_type),
+            ServerFrame::Kicked {
+                kick_type,
+                platform,
+                time_ms,
+            } => self.on_kicked(kick_type, platform, time_ms),
         }
     }
 
@@ -179,7 +183,8 @@ impl Session {
 
     fn on_resume_refused(&mut self, error: TimError) {
         match classify_resume_refusal(error.code) {
-            ResumeRefusal::Kicked(kick) => self.on_kicked(kick),
+            // Kicked while away: the refusal does not say by whom.
+            ResumeRefusal::Kicked(kick) => self.on_kicked(kick, None, None),
             ResumeRefusal::Retry => self.connection_lost(),
             ResumeRefusal::Fatal => {
                 let event = Event::Error {
@@ -207,9 +212,15 @@ impl Session {
         }
     }
 
-    /// The server forced this instance offline. Terminal: nothing reconnects from [`Phase::Kicked`].
-    pub(super) fn on_kicked(&mut self, kick: KickType) {
-        let kicked_out = Event::KickedOut { kick_type: kick };
+    /// The server forced this instance offline; `platform` and `time_ms` name the login that took the
+    /// slot when the server said (a multi-instance eviction). Terminal: nothing reconnects from
+    /// [`Phase::Kicked`].
+    pub(super) fn on_kicked(&mut self, kick: KickType, platform: Option<Platform>, time_ms: Option<u64>) {
+        let kicked_out = Event::KickedOut {
+            kick_type: kick,
+            platform,
+            time_ms,
+        };
         match &mut self.phase {
             Phase::LoggingIn(login) => {
                 let handle = login.handle;

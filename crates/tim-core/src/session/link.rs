@@ -137,7 +137,7 @@ impl Session {
         // The driver closed it: nothing to close on our side.
         self.link = None;
         if code == close::KICKED {
-            return self.on_kicked(KickType::MultipleAccount);
+            return self.on_kicked(KickType::MultipleAccount, None, None);
         }
         match &self.phase {
             Phase::LoggingIn(_) => {

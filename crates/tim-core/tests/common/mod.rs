@@ -233,7 +233,17 @@ impl Harness {
 
     /// The kick sequence of the real server: a `kicked` frame, then close 4001.
     pub fn kick(&mut self, kick_type: KickType) {
-        self.push(ServerFrame::Kicked { kick_type });
+        self.push(ServerFrame::kicked(kick_type));
+        self.server_close(tim_protocol::close::KICKED);
+    }
+
+    /// The server evicts this instance for a login on `platform` at `time_ms`, and says so.
+    pub fn kick_by(&mut self, platform: tim_protocol::Platform, time_ms: u64) {
+        self.push(ServerFrame::Kicked {
+            kick_type: KickType::MultipleAccount,
+            platform: Some(platform),
+            time_ms: Some(time_ms),
+        });
         self.server_close(tim_protocol::close::KICKED);
     }
 
@@ -454,7 +464,20 @@ pub fn describe(output: &Output) -> String {
         Output::Event(event) => match event {
             Event::SdkReady => "SdkReady".into(),
             Event::SdkNotReady => "SdkNotReady".into(),
-            Event::KickedOut { kick_type } => format!("KickedOut {}", kick_type.as_str()),
+            Event::KickedOut {
+                kick_type,
+                platform,
+                time_ms,
+            } => {
+                let mut line = format!("KickedOut {}", kick_type.as_str());
+                if let Some(platform) = platform {
+                    line += &format!(" by {}", platform.as_str());
+                }
+                if let Some(time_ms) = time_ms {
+                    line += &format!(" at {time_ms}");
+                }
+                line
+            }
             Event::NetStateChange { state } => format!("net {}", state.as_str()),
             Event::Error { code, .. } => format!("Error {code}"),
             Event::MessageReceived { messages } => {

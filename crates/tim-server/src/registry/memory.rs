@@ -6,6 +6,7 @@
 //! (80007) otherwise, so that a late resume never evicts a newer login (see the crate README).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use tim_protocol::{KickType, Platform};
@@ -21,6 +22,8 @@ struct Instance {
     logged_in_at_ms: u64,
     conn: Option<ConnId>,
     detached_until_ms: u64,
+    /// The client address of its last connection.
+    ip: IpAddr,
 }
 
 /// A bounded memory of kicked instance ids (oldest forgotten first).
@@ -102,6 +105,7 @@ impl MemoryRegistry {
             inst.conn = Some(req.conn);
             inst.platform = req.platform;
             inst.detached_until_ms = 0;
+            inst.ip = req.ip;
             return Ok(Admission {
                 resumed: true,
                 replaced_conn,
@@ -122,6 +126,7 @@ impl MemoryRegistry {
             logged_in_at_ms: req.now_ms,
             conn: Some(req.conn),
             detached_until_ms: 0,
+            ip: req.ip,
         });
         let excess = list.len().saturating_sub(limit);
         let evicted: Vec<Evicted> = list
@@ -130,6 +135,7 @@ impl MemoryRegistry {
                 instance_id: i.id,
                 conn: i.conn,
                 platform: i.platform,
+                ip: Some(i.ip),
             })
             .collect();
         state.total = state.total + 1 - evicted.len();
@@ -227,6 +233,7 @@ impl Registry for MemoryRegistry {
                 instance_id: i.id,
                 conn: i.conn,
                 platform: i.platform,
+                ip: Some(i.ip),
             })
             .collect();
         state.total -= removed.len();
@@ -248,6 +255,7 @@ impl Registry for MemoryRegistry {
                         account: account.clone(),
                         instance_id: i.id.clone(),
                         platform: i.platform,
+                        ip: Some(i.ip),
                     });
                 }
                 keep
@@ -310,6 +318,7 @@ mod tests {
             limit,
             sig_time: 100,
             now_ms: conn,
+            ip: std::net::Ipv4Addr::new(10, 0, 0, conn as u8).into(),
         }
     }
 
@@ -329,6 +338,7 @@ mod tests {
                 instance_id: "a".into(),
                 conn: Some(1),
                 platform: Platform::Web,
+                ip: Some("10.0.0.1".parse().unwrap()),
             }]
         );
         // b reconnects on a new connection: resumed, nobody evicted, old connection replaced.
@@ -358,7 +368,11 @@ mod tests {
         assert!(futures_ready(r.detach(&account("alice"), "a", 2, 50)));
         let freed = futures_ready(r.expire_detached(51));
         assert_eq!(freed.len(), 1);
-        assert_eq!((freed[0].instance_id.as_str(), freed[0].platform), ("a", Platform::Web));
+        // The address of the connection that last held it (the resume's, conn 2).
+        assert_eq!(
+            (freed[0].instance_id.as_str(), freed[0].platform, freed[0].ip),
+            ("a", Platform::Web, Some("10.0.0.2".parse().unwrap()))
+        );
         assert!(futures_ready(r.expire_detached(52)).is_empty(), "freed once");
         assert_eq!(futures_ready(r.instance_count()), 0);
     }

@@ -14,6 +14,7 @@
 use crate::kick_log::KickRecord;
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,7 +26,8 @@ use tim_protocol::{KickType, Platform, ServerFrame};
 
 use super::redis_keys::{self as keys, AccountKeys};
 use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Expired, InstanceInfo, Registry, RegistryFuture,
+    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Registry,
+    RegistryFuture,
 };
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
@@ -183,6 +185,8 @@ pub(super) enum NodeMessage {
         instance_id: String,
         seq: u64,
         kick_type: KickType,
+        /// The evicting login (multi-instance rule), named in the `kicked` frame.
+        by: Option<Evictor>,
     },
     Replaced {
         conn: ConnId,
@@ -199,6 +203,21 @@ pub(super) fn kick_type_named(name: &str) -> Option<KickType> {
     KickType::ALL.into_iter().find(|k| k.as_str() == name)
 }
 
+/// A kick as the `kick_type` hash stores it: the kick type, then for an eviction the evicting login's
+/// platform and time (`"multipleAccount wx 1764630000123"`; older entries hold the type alone).
+pub(super) fn parse_stored_kick(text: &str) -> Option<(KickType, Option<Evictor>)> {
+    let mut parts = text.split(' ');
+    let kick_type = kick_type_named(parts.next()?)?;
+    let by = match (
+        parts.next().and_then(Platform::parse),
+        parts.next().and_then(|t| t.parse().ok()),
+    ) {
+        (Some(platform), Some(login_ms)) => Some(Evictor { platform, login_ms }),
+        _ => None,
+    };
+    Some((kick_type, by))
+}
+
 impl NodeMessage {
     pub fn encode(&self) -> String {
         use serde_json::json;
@@ -208,7 +227,16 @@ impl NodeMessage {
                 instance_id,
                 seq,
                 kick_type,
-            } => json!({"k": "kick", "conn": conn, "id": instance_id, "seq": seq, "type": kick_type.as_str()}),
+                by,
+            } => {
+                let mut v =
+                    json!({"k": "kick", "conn": conn, "id": instance_id, "seq": seq, "type": kick_type.as_str()});
+                if let Some(by) = by {
+                    v["bp"] = json!(by.platform.as_str());
+                    v["bt"] = json!(by.login_ms);
+                }
+                v
+            }
             NodeMessage::Replaced { conn, instance_id } => json!({"k": "replaced", "conn": conn, "id": instance_id}),
             NodeMessage::Push {
                 conn,
@@ -229,6 +257,14 @@ impl NodeMessage {
                 instance_id,
                 seq: v.get("seq")?.as_u64()?,
                 kick_type: kick_type_named(v.get("type")?.as_str()?)?,
+                // Absent from a node of an older version, and for kicks without an evicting login.
+                by: match (
+                    v.get("bp").and_then(|p| p.as_str()).and_then(Platform::parse),
+                    v.get("bt").and_then(|t| t.as_u64()),
+                ) {
+                    (Some(platform), Some(login_ms)) => Some(Evictor { platform, login_ms }),
+                    _ => None,
+                },
             }),
             "replaced" => Some(NodeMessage::Replaced { conn, instance_id }),
             "push" => Some(NodeMessage::Push {
@@ -241,7 +277,7 @@ impl NodeMessage {
     }
 }
 
-/// A parsed instance record (`"seq node conn platform login_ms until"`).
+/// A parsed instance record (`"seq node conn platform login_ms until ip"`, `ip` absent from older ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Record {
     pub seq: u64,
@@ -251,6 +287,8 @@ pub(super) struct Record {
     pub login_ms: u64,
     /// 0 while attached, else the end of the resume grace.
     pub until: u64,
+    /// The client address of its last connection (for the state-change callbacks' `ClientIP`).
+    pub ip: Option<IpAddr>,
 }
 
 impl Record {
@@ -263,7 +301,12 @@ impl Record {
             platform: Platform::parse(parts.next()?)?,
             login_ms: parts.next()?.parse().ok()?,
             until: parts.next()?.parse().ok()?,
+            ip: None,
         };
+        let mut record = record;
+        if let Some(ip) = parts.next() {
+            record.ip = Some(ip.parse().ok()?);
+        }
         parts.next().is_none().then_some(record)
     }
 }
@@ -427,13 +470,20 @@ impl Inner {
         let _ = self.guard("index", cmd.query_async::<i64>(&mut conn)).await;
     }
 
-    /// Turns removed instances (`id node conn seq until platform` sextets) into [`Evicted`]: this node's attached
+    /// Turns removed instances (`id node conn seq until platform ip` septets) into [`Evicted`]: this node's attached
     /// ones keep their connection for the caller's kick; other nodes' get their kick by message here.
-    async fn deliver_removed(&self, account: &AccountKey, flat: &[String], kick_type: KickType) -> Vec<Evicted> {
+    async fn deliver_removed(
+        &self,
+        account: &AccountKey,
+        flat: &[String],
+        kick_type: KickType,
+        by: Option<Evictor>,
+    ) -> Vec<Evicted> {
         let mut out = Vec::new();
-        for chunk in flat.chunks_exact(6) {
+        for chunk in flat.chunks_exact(7) {
             let (id, node, conn, seq, until) = (&chunk[0], &chunk[1], &chunk[2], &chunk[3], &chunk[4]);
             let platform = Platform::parse(&chunk[5]).unwrap_or_default();
+            let ip = chunk[6].parse().ok();
             let conn: ConnId = conn.parse().unwrap_or(0);
             let seq: u64 = seq.parse().unwrap_or(0);
             let attached = until == "0" && !node.is_empty();
@@ -441,6 +491,7 @@ impl Inner {
                 instance_id: id.clone(),
                 conn: None,
                 platform,
+                ip,
             };
             if attached && *node == self.node {
                 self.forget(conn, id);
@@ -452,6 +503,7 @@ impl Inner {
                     instance_id: id.clone(),
                     seq,
                     kick_type,
+                    by,
                 };
                 self.publish(node, &message).await;
             }
@@ -498,7 +550,8 @@ impl Inner {
             .arg(req.now_ms)
             .arg(req.sig_time)
             .arg(limit)
-            .arg(KICKED_PER_ACCOUNT);
+            .arg(KICKED_PER_ACCOUNT)
+            .arg(req.ip.to_string());
         let mut conn = self.conn.clone();
         let reply: Vec<String> = match self.guard("admit", invocation.invoke_async(&mut conn)).await {
             Ok(reply) => reply,
@@ -548,8 +601,12 @@ impl Inner {
                 evicted: Vec::new(),
             });
         }
+        let by = Evictor {
+            platform: req.platform,
+            login_ms: req.now_ms,
+        };
         let evicted = self
-            .deliver_removed(&req.account, &reply[2..], KickType::MultipleAccount)
+            .deliver_removed(&req.account, &reply[2..], KickType::MultipleAccount, Some(by))
             .await;
         Ok(Admission {
             resumed: false,
@@ -600,7 +657,7 @@ impl Inner {
             .arg(KICKED_PER_ACCOUNT);
         let mut c = self.conn.clone();
         match self.guard("kick", invocation.invoke_async::<Vec<String>>(&mut c)).await {
-            Ok(flat) => self.deliver_removed(account, &flat, KickType::RestApi).await,
+            Ok(flat) => self.deliver_removed(account, &flat, KickType::RestApi, None).await,
             Err(_) => Vec::new(),
         }
     }
@@ -629,13 +686,17 @@ impl Inner {
                 let mut invocation = self.scripts.expire.prepare_invoke();
                 invocation.key(&keys.inst).key(&keys.order).arg(&id).arg(now_ms);
                 match self
-                    .guard("expire", invocation.invoke_async::<Option<String>>(&mut c))
+                    .guard("expire", invocation.invoke_async::<Option<Vec<String>>>(&mut c))
                     .await
                 {
-                    Ok(Some(platform)) => freed.push(Expired {
+                    Ok(Some(freed_instance)) => freed.push(Expired {
                         account,
                         instance_id: id,
-                        platform: Platform::parse(&platform).unwrap_or_default(),
+                        platform: freed_instance
+                            .first()
+                            .and_then(|p| Platform::parse(p))
+                            .unwrap_or_default(),
+                        ip: freed_instance.get(1).and_then(|ip| ip.parse().ok()),
                     }),
                     Ok(None) => {}
                     Err(_) => return freed,
@@ -791,6 +852,7 @@ impl Inner {
                 instance_id,
                 seq,
                 kick_type,
+                by,
             } => {
                 let matches = {
                     let local = self.local();
@@ -801,7 +863,14 @@ impl Inner {
                 if matches {
                     self.forget(conn, &instance_id);
                     self.stats.kicks_by_message.fetch_add(1, Ordering::Relaxed);
-                    self.hub.control(conn, Control::Kick { instance_id, kick_type });
+                    self.hub.control(
+                        conn,
+                        Control::Kick {
+                            instance_id,
+                            kick_type,
+                            by,
+                        },
+                    );
                 }
             }
             NodeMessage::Replaced { conn, instance_id } => {
@@ -950,8 +1019,18 @@ mod tests {
     #[test]
     fn records_and_messages_round_trip() {
         let r = Record::parse("7 node-a 42 web 1700000000000 0").unwrap();
-        assert_eq!((r.seq, r.node.as_str(), r.conn, r.until), (7, "node-a", 42, 0));
+        assert_eq!(
+            (r.seq, r.node.as_str(), r.conn, r.until, r.ip),
+            (7, "node-a", 42, 0, None)
+        );
+        let r = Record::parse("7 node-a 42 wx 1 0 10.0.0.7").unwrap();
+        assert_eq!((r.platform, r.ip), (Platform::Wx, Some("10.0.0.7".parse().unwrap())));
+        assert_eq!(
+            Record::parse("7 node-a 42 web 1 0 ::1").unwrap().ip,
+            Some("::1".parse().unwrap())
+        );
         assert_eq!(Record::parse("7 node-a 42 web 1 0 extra"), None);
+        assert_eq!(Record::parse("7 node-a 42 web 1 0 10.0.0.7 extra"), None);
         assert_eq!(Record::parse("x node-a 42 web 1 0"), None);
         let messages = [
             NodeMessage::Kick {
@@ -959,6 +1038,17 @@ mod tests {
                 instance_id: "ab".into(),
                 seq: 9,
                 kick_type: KickType::RestApi,
+                by: None,
+            },
+            NodeMessage::Kick {
+                conn: 3,
+                instance_id: "ab".into(),
+                seq: 10,
+                kick_type: KickType::MultipleAccount,
+                by: Some(Evictor {
+                    platform: Platform::Wx,
+                    login_ms: 1_764_630_000_123,
+                }),
             },
             NodeMessage::Replaced {
                 conn: 4,
@@ -974,5 +1064,24 @@ mod tests {
             assert_eq!(NodeMessage::decode(&m.encode()), Some(m));
         }
         assert_eq!(NodeMessage::decode("{\"k\":\"other\",\"conn\":1,\"id\":\"x\"}"), None);
+        let wx = Evictor {
+            platform: Platform::Wx,
+            login_ms: 1_764_630_000_123,
+        };
+        assert_eq!(
+            parse_stored_kick("multipleAccount wx 1764630000123"),
+            Some((KickType::MultipleAccount, Some(wx)))
+        );
+        assert_eq!(
+            parse_stored_kick("multipleAccount"),
+            Some((KickType::MultipleAccount, None)),
+            "an entry of an older version names no evictor"
+        );
+        assert_eq!(parse_stored_kick("REST_API_Kick"), Some((KickType::RestApi, None)));
+        assert_eq!(
+            parse_stored_kick("multipleAccount pc 1"),
+            Some((KickType::MultipleAccount, None))
+        );
+        assert_eq!(parse_stored_kick("other"), None);
     }
 }

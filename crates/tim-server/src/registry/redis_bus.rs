@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::redis::{connect, detach_instance, kick_type_named, Conn, Inner, Local, NodeMessage, Record};
+use super::redis::{connect, detach_instance, parse_stored_kick, Conn, Inner, Local, NodeMessage, Record};
 use super::redis_keys::{self as keys, AccountKeys};
 use super::ConnId;
 use crate::hub::Control;
@@ -146,7 +146,7 @@ async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), 
             .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
             .await
             .map_err(|_| ())?;
-        name.as_deref().and_then(kick_type_named)
+        name.as_deref().and_then(parse_stored_kick)
     } else {
         None
     };
@@ -157,10 +157,17 @@ async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), 
     inner.forget(conn, &local.instance_id);
     let instance_id = local.instance_id.clone();
     match kick_type {
-        Some(kick_type) => {
+        Some((kick_type, by)) => {
             inner.stats.kicks_by_reconciliation.fetch_add(1, Ordering::Relaxed);
             tracing::info!(conn, instance = %instance_id, "registry: kick delivered by reconciliation");
-            inner.hub.control(conn, Control::Kick { instance_id, kick_type });
+            inner.hub.control(
+                conn,
+                Control::Kick {
+                    instance_id,
+                    kick_type,
+                    by,
+                },
+            );
         }
         None => {
             // Resumed elsewhere, or its record was lost (Redis without persistence, dead-node purge

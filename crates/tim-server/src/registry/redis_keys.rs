@@ -7,7 +7,7 @@ use super::AccountKey;
 
 /// The keys of one account.
 pub(super) struct AccountKeys {
-    /// Hash: instance id -> record `"seq node conn platform login_ms until"`.
+    /// Hash: instance id -> record `"seq node conn platform login_ms until ip"`.
     pub inst: String,
     /// Sorted set: instance id scored by its admission sequence (login order, decided by Redis).
     pub order: String,

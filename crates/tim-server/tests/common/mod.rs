@@ -26,6 +26,27 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Asserts that `frames` is exactly one `kicked` frame of a multi-instance eviction that names the
+/// evicting login: on `platform`, at a time within `window` (Unix ms, the test's own clock readings
+/// around that login).
+pub fn assert_evicted_by(frames: &[ServerFrame], platform: Platform, window: std::ops::RangeInclusive<u64>) {
+    match frames {
+        [ServerFrame::Kicked {
+            kick_type: tim_protocol::KickType::MultipleAccount,
+            platform: Some(by),
+            time_ms: Some(at),
+        }] => {
+            assert_eq!(*by, platform, "the evicting login's platform");
+            assert!(window.contains(at), "evicting login at {at}, outside {window:?}");
+        }
+        other => panic!("expected one multipleAccount kick naming the evicting login, got {other:?}"),
+    }
+}
+
 /// A config with the two test apps; `n` instances for APP; `limits` is appended inside `[limits]`.
 pub fn config(n: u32, limits: &str) -> String {
     format!(

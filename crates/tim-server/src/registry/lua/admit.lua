@@ -1,12 +1,13 @@
 -- Admission of one instance: the multi-instance rule as one atomic step.
 -- KEYS: inst(hash id->record) order(zset id->seq) seq(counter) kicked(zset) kick_type(hash) revoked
 --       [settings (hash owi), one Redis only: on a cluster the node reads it just before]
--- ARGV: id presented(0|1) node conn platform now_ms sig_time limit kicked_cap
+-- ARGV: id presented(0|1) node conn platform now_ms sig_time limit kicked_cap ip
 -- Reply: {'revoked'} | {'gone'} | {'resumed', seq, old_node, old_conn} |
---        {'ok', seq, then per evicted instance: id, node, conn, seq, until, platform}
+--        {'ok', seq, then per evicted instance: id, node, conn, seq, until, platform, ip}
 local inst, order, seqk, kicked, kick_type, revoked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, presented, node, conn, platform = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, sig_time, limit, cap = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local ip = ARGV[10] or ''
 local r = redis.call('GET', revoked)
 if r and sig_time <= tonumber(r) then return {'revoked'} end
 if presented == '1' and redis.call('ZSCORE', kicked, id) then return {'gone'} end
@@ -21,7 +22,7 @@ if cur then
   local c = parse(cur)
   local old_node, old_conn = '', ''
   if c.untl == 0 and not (c.node == node and c.conn == conn) then old_node, old_conn = c.node, c.conn end
-  c.node, c.conn, c.platform, c.untl = node, conn, platform, 0
+  c.node, c.conn, c.platform, c.untl, c.ip = node, conn, platform, 0, ip
   redis.call('HSET', inst, id, record(c))
   return {'resumed', c.seq, old_node, old_conn}
 end
@@ -30,22 +31,23 @@ local n = redis.call('ZCARD', order)
 if presented == '1' and n >= limit then return {'gone'} end
 local seq = redis.call('INCR', seqk)
 redis.call('ZADD', order, seq, id)
-redis.call('HSET', inst, id, record({seq = seq, node = node, conn = conn, platform = platform, login = now, untl = 0}))
+redis.call('HSET', inst, id, record({seq = seq, node = node, conn = conn, platform = platform, login = now, untl = 0, ip = ip}))
 local out = {'ok', tostring(seq)}
 n = n + 1
 if n > limit then
   local victims = redis.call('ZRANGE', order, 0, n - limit - 1)
   for _, v in ipairs(victims) do
     local vr = redis.call('HGET', inst, v)
-    local p = vr and parse(vr) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web'}
-    remove_kicked(inst, order, kicked, kick_type, v, 'multipleAccount', now, cap)
+    local p = vr and parse(vr) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web', ip = ''}
+    -- The kick type names the evicting login (platform, time) for the reconciliation of the victim's node.
+    remove_kicked(inst, order, kicked, kick_type, v, 'multipleAccount ' .. platform .. ' ' .. ARGV[6], now, cap)
     table.insert(out, v)
     table.insert(out, p.node)
     table.insert(out, p.conn)
     table.insert(out, p.seq)
     table.insert(out, tostring(p.untl))
-  table.insert(out, p.platform)
     table.insert(out, p.platform)
+    table.insert(out, p.ip or '')
   end
 end
 return out

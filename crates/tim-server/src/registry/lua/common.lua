@@ -1,12 +1,16 @@
 -- Shared by every script (prepended at build time). An instance record is the string
--- "seq node conn platform login_ms until": until = 0 while a connection holds it, else the end of its
--- resume grace (Unix ms). KEYS of one account share one hash tag {sdkappid:userid}.
+-- "seq node conn platform login_ms until ip": until = 0 while a connection holds it, else the end of its
+-- resume grace (Unix ms); ip is the client address of its last connection (absent from older records).
+-- KEYS of one account share one hash tag {sdkappid:userid}.
 local function parse(rec)
-  local seq, node, conn, platform, login, untl = string.match(rec, '^(%d+) (%S+) (%d+) (%S+) (%d+) (%d+)$')
-  return {seq = seq, node = node, conn = conn, platform = platform, login = login, untl = tonumber(untl)}
+  local seq, node, conn, platform, login, untl, ip =
+    string.match(rec, '^(%d+) (%S+) (%d+) (%S+) (%d+) (%d+) ?(%S*)$')
+  return {seq = seq, node = node, conn = conn, platform = platform, login = login, untl = tonumber(untl), ip = ip}
 end
 local function record(r)
-  return table.concat({r.seq, r.node, r.conn, r.platform, r.login, tostring(r.untl)}, ' ')
+  local out = table.concat({r.seq, r.node, r.conn, r.platform, r.login, tostring(r.untl)}, ' ')
+  if r.ip and r.ip ~= '' then out = out .. ' ' .. r.ip end
+  return out
 end
 -- Removes an instance and remembers it as kicked (so that its resume gets 80007) with its kick type.
 local function remove_kicked(inst, order, kicked, kick_type, id, ktype, now, cap)

@@ -1,12 +1,12 @@
 -- REST kick: revoke UserSigs issued at or before ARGV[1] and remove every instance as kicked.
 -- KEYS: inst order kicked kick_type revoked. ARGV: revoke_secs now_ms kicked_cap.
--- Reply: per removed instance: id, node, conn, seq, until, platform.
+-- Reply: per removed instance: id, node, conn, seq, until, platform, ip.
 local r = tonumber(redis.call('GET', KEYS[5]) or '0')
 if tonumber(ARGV[1]) > r then redis.call('SET', KEYS[5], ARGV[1]) end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local cur = redis.call('HGET', KEYS[1], id)
-  local p = cur and parse(cur) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web'}
+  local p = cur and parse(cur) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web', ip = ''}
   remove_kicked(KEYS[1], KEYS[2], KEYS[3], KEYS[4], id, 'REST_API_Kick', tonumber(ARGV[2]), tonumber(ARGV[3]))
   table.insert(out, id)
   table.insert(out, p.node)
@@ -14,5 +14,6 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   table.insert(out, p.seq)
   table.insert(out, tostring(p.untl))
   table.insert(out, p.platform)
+  table.insert(out, p.ip or '')
 end
 return out
