@@ -89,6 +89,14 @@ enum Ending {
     Shutdown,
 }
 
+/// The connection's timed events (one timer waits for the first of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Idle,
+    LoginDeadline,
+    SigExpiry,
+}
+
 struct Conn<S: Socket> {
     state: Arc<AppState>,
     id: ConnId,
@@ -126,13 +134,16 @@ async fn run<S: Socket>(socket: S, state: Arc<AppState>, ip: IpAddr, slot: Arc<C
     };
     tracing::debug!(conn = id, %ip, "connected");
     let ending = conn.serve(inbox).await;
-    conn.finish(ending).await;
+    Box::pin(conn.finish(ending)).await;
     state.hub.unregister(id);
     drop(conn);
     tracing::debug!(conn = id, ?ending, "disconnected");
 }
 
 impl<S: Socket> Conn<S> {
+    /// The socket loop. Every branch body that is more than a line is boxed: an idle connection's task
+    /// then holds only the small futures it waits on, not room for the login path or a closing
+    /// handshake (the bench measured memory per idle instance against the fair floor).
     async fn serve(&mut self, mut inbox: ConnInbox) -> Ending {
         let mut shutdown = self.state.shutdown.subscribe();
         let idle = Duration::from_millis(self.state.limits.idle_timeout_ms);
@@ -140,25 +151,23 @@ impl<S: Socket> Conn<S> {
             if *shutdown.borrow_and_update() {
                 // Bounded whatever the client does: the process exits within `shutdown_grace_ms`.
                 self.write_timeout = QUICK_CLOSE;
-                self.close(close::GOING_AWAY, "server shutting down").await;
+                Box::pin(self.close(close::GOING_AWAY, "server shutting down")).await;
                 return Ending::Shutdown;
             }
-            let far = self.state.clock.now() + Duration::from_secs(86_400);
-            let deadline = self.login_deadline.unwrap_or(far);
-            let expiry = self.expiry_instant().unwrap_or(far);
+            let timer = self.next_timer(self.last_inbound + idle);
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => continue,
                 inbound = inbox.recv() => {
                     let frame = match inbound {
-                        Inbound::Control(cmd) => match self.on_control(cmd).await {
+                        Inbound::Control(cmd) => match Box::pin(self.on_control(cmd)).await {
                             Some(ending) => return ending,
                             None => continue,
                         },
                         Inbound::Push(frame) => frame,
                     };
                     let text = Message::Text(frame.encode().into());
-                    match timeout(self.write_timeout, self.sink.send(text)).await {
+                    match Box::pin(timeout(self.write_timeout, self.sink.send(text))).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return Ending::Dropped,
                         Err(_) => {
@@ -169,7 +178,7 @@ impl<S: Socket> Conn<S> {
                     }
                 }
                 msg = self.stream.next() => {
-                    if let Some(ending) = self.on_message(msg).await {
+                    if let Some(ending) = Box::pin(self.on_message(msg)).await {
                         return ending;
                     }
                 }
@@ -177,31 +186,55 @@ impl<S: Socket> Conn<S> {
                 _ = self.slot.evicted(), if self.login.current.is_none() => {
                     self.state.metrics.connection_closed_by_limit("evicted");
                     self.write_timeout = QUICK_CLOSE;
-                    self.close(close::SERVER_FULL, "making room").await;
+                    Box::pin(self.close(close::SERVER_FULL, "making room")).await;
                     return Ending::Dropped;
                 }
-                _ = sleep_until(self.last_inbound + idle) => {
-                    self.state.metrics.connection_closed_by_limit("idle_timeout");
-                    // Free the slot before the closing handshake, which may take a while.
-                    self.finish(Ending::Idle).await;
-                    self.close(close::IDLE_TIMEOUT, "idle timeout").await;
-                    return Ending::Idle;
-                }
-                _ = sleep_until(deadline), if self.login_deadline.is_some() => {
-                    self.state.metrics.connection_closed_by_limit("login_deadline");
-                    let frame = error_frame(None, ErrorCode::LoginDeadlineExceeded);
-                    if send_text(&mut self.sink, &frame, self.write_timeout).await {
-                        self.close(close::LOGIN_DEADLINE, "login deadline exceeded").await;
+                // One timer, for the first of the idle timeout, the login deadline and the UserSig expiry.
+                _ = sleep_until(timer.0) => match timer.1 {
+                    Timer::Idle => {
+                        self.state.metrics.connection_closed_by_limit("idle_timeout");
+                        // Free the slot before the closing handshake, which may take a while.
+                        Box::pin(self.finish(Ending::Idle)).await;
+                        Box::pin(self.close(close::IDLE_TIMEOUT, "idle timeout")).await;
+                        return Ending::Idle;
                     }
-                    return Ending::Dropped;
-                }
-                _ = sleep_until(expiry), if self.expiry_instant().is_some() => {
-                    if let Some(ending) = self.on_sig_expired().await {
-                        return ending;
+                    Timer::LoginDeadline => {
+                        self.state.metrics.connection_closed_by_limit("login_deadline");
+                        let frame = error_frame(None, ErrorCode::LoginDeadlineExceeded);
+                        if Box::pin(send_text(&mut self.sink, &frame, self.write_timeout)).await {
+                            Box::pin(self.close(close::LOGIN_DEADLINE, "login deadline exceeded")).await;
+                        }
+                        return Ending::Dropped;
                     }
-                }
+                    Timer::SigExpiry => {
+                        if let Some(ending) = Box::pin(self.on_sig_expired()).await {
+                            return ending;
+                        }
+                    }
+                },
             }
         }
+    }
+
+    /// Which deadline falls first, and when: one already past wins in the order idle, login deadline,
+    /// UserSig expiry (as three biased timers would), else the earliest.
+    fn next_timer(&self, idle_at: Instant) -> (Instant, Timer) {
+        let candidates = [
+            Some((idle_at, Timer::Idle)),
+            self.login_deadline.map(|at| (at, Timer::LoginDeadline)),
+            self.expiry_instant().map(|at| (at, Timer::SigExpiry)),
+        ];
+        let now = self.state.clock.now();
+        let mut first = (idle_at, Timer::Idle);
+        for (at, timer) in candidates.into_iter().flatten() {
+            if at <= now {
+                return (at, timer);
+            }
+            if at < first.0 {
+                first = (at, timer);
+            }
+        }
+        first
     }
 
     /// When the current instance's UserSig expires, unless that timer already fired.
