@@ -7,7 +7,10 @@
 //! (`TIM_UPDATE_DOCS=1 cargo test -p tim-protocol` rewrites it).
 
 macro_rules! error_codes {
-    ($($variant:ident = $code:literal, $name:literal, $message:literal;)*) => {
+    (
+        sdk { $($variant:ident = $code:literal, $name:literal, $message:literal;)* }
+        server { $($s_variant:ident = $s_code:literal, $s_name:literal, $s_message:literal;)* }
+    ) => {
         /// Every error code of the SDK and the server.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -15,15 +18,22 @@ macro_rules! error_codes {
                 #[doc = $message]
                 $variant,
             )*
+            $(
+                #[doc = $s_message]
+                $s_variant,
+            )*
         }
 
         impl ErrorCode {
             /// Every variant, in table order.
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)* $(ErrorCode::$s_variant,)*];
 
             /// The stable numeric code that JS sees as `imError.code`.
             pub fn code(self) -> u32 {
-                match self { $(ErrorCode::$variant => $code,)* }
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                    $(ErrorCode::$s_variant => $s_code,)*
+                }
             }
 
             /// The code as an `error` frame carries it (every code of the table is non-zero).
@@ -33,23 +43,46 @@ macro_rules! error_codes {
 
             /// The official-style constant name (`USER_NOT_LOGGED_IN`).
             pub fn name(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $name,)* }
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                    $(ErrorCode::$s_variant => $s_name,)*
+                }
             }
 
-            /// The English message shipped with the SDK.
+            /// The English message: the SDK's own for its codes; the server's for the server's codes
+            /// everywhere but in the wasm SDK, which never makes a server code's error itself (it reads
+            /// the message the server's `error` frame carries) and so does not ship those texts: there
+            /// they read [`SERVER_MESSAGE_IN_FRAME`].
             pub fn message(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $message,)* }
+                match self {
+                    $(ErrorCode::$variant => $message,)*
+                    $(
+                        #[cfg(not(target_arch = "wasm32"))]
+                        ErrorCode::$s_variant => $s_message,
+                    )*
+                    #[cfg(target_arch = "wasm32")]
+                    $(ErrorCode::$s_variant)|* => SERVER_MESSAGE_IN_FRAME,
+                }
             }
 
             /// The variant for a numeric code, if the table has it.
             pub fn from_code(code: u32) -> Option<ErrorCode> {
-                match code { $($code => Some(ErrorCode::$variant),)* _ => None }
+                match code {
+                    $($code => Some(ErrorCode::$variant),)*
+                    $($s_code => Some(ErrorCode::$s_variant),)*
+                    _ => None,
+                }
             }
         }
     };
 }
 
+/// [`ErrorCode::message`] of a server code in the wasm SDK: the server's own text arrives with the
+/// code, in the `error` frame, and is what `imError.message` shows.
+pub const SERVER_MESSAGE_IN_FRAME: &str = "An error reported by the server (its message comes with it).";
+
 error_codes! {
+    sdk {
     // --- SDK, official numbers ---
     NoSdkAppId = 2000, "NO_SDKAPPID", "SDKAppID is missing or is not a positive integer.";
     NoIdentifier = 2002, "NO_IDENTIFIER", "userID is missing: login needs a non-empty userID string.";
@@ -76,6 +109,8 @@ error_codes! {
     NotInitialized = 8006, "NOT_INITIALIZED", "The SDK is not initialised: await TIM.init() before TIM.create() in a mini program.";
     ProtocolError = 8007, "PROTOCOL_ERROR", "The server sent a frame this SDK cannot understand.";
     LogoutInProgress = 8008, "LOGOUT_IN_PROGRESS", "A logout is in progress; wait for it to finish before logging in.";
+    }
+    server {
     // --- server, official numbers ---
     UserSigExpired = 70001, "USERSIG_EXPIRED", "The UserSig has expired: generate a new one.";
     UserSigMalformed = 70003, "USERSIG_MALFORMED", "The UserSig is malformed: it does not decode as a TLSSigAPIv2 UserSig.";
@@ -101,6 +136,7 @@ error_codes! {
     UserSigFromTheFuture = 80010, "USERSIG_FROM_THE_FUTURE", "The UserSig's TLS.time lies too far ahead of the server's clock: check the clock of the machine that made it.";
     SendRateLimited = 80011, "SEND_RATE_LIMITED", "This account is sending messages faster than the server allows; retry later.";
     RegistryUnavailable = 80012, "REGISTRY_UNAVAILABLE", "The server cannot reach its session store (Redis) right now; retry later.";
+    }
 }
 
 impl ErrorCode {

@@ -24,7 +24,7 @@ pub mod limits;
 pub mod samples;
 
 pub use codec::{request_id_of, DecodeError};
-pub use codes::ErrorCode;
+pub use codes::{ErrorCode, SERVER_MESSAGE_IN_FRAME};
 pub use frames::{ClientFrame, Platform, RequestId, ServerFrame};
 pub use json::{decimal, MAX_WIRE_INTEGER};
 pub use kick::KickType;
