@@ -4,7 +4,7 @@
 import * as glue from './tim_wasm_bg.mjs';
 
 const url = new URL('./tim_wasm_bg.wasm', import.meta.url);
-const imports = { './tim_wasm_bg.js': glue };
+const imports = { g: glue }; // the wasm's import module (xtask/src/import_names.rs)
 
 async function instantiate() {
   if (typeof WebAssembly.instantiateStreaming === 'function') {

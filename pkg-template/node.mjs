@@ -4,7 +4,8 @@ import * as glue from './tim_wasm_bg.mjs';
 import runtime from './node-runtime.cjs';
 
 const bytes = readFileSync(new URL('./tim_wasm_bg.wasm', import.meta.url));
-const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { './tim_wasm_bg.js': glue });
+// `g`: the wasm's one import module (xtask/src/import_names.rs).
+const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { g: glue });
 glue.__wbg_set_wasm(instance.exports);
 instance.exports.__wbindgen_start();
 runtime.installNodeDefaults(glue);

@@ -4,7 +4,8 @@
 //!    LTO, one codegen unit, panic abort);
 //! 2. `wasm-bindgen --target bundler`: we keep its glue (`tim_wasm_bg.js`) and discard its loader; the
 //!    package ships its own loaders, one per runtime, which instantiate the wasm with the glue as the
-//!    import object (`{"./tim_wasm_bg.js": glue}`), then call `__wbg_set_wasm` and `__wbindgen_start`;
+//!    import object (`{g: glue}`), then call `__wbg_set_wasm` and `__wbindgen_start`; the imports and
+//!    exports get short names first (`import_names`: `g`, `$a`, `$b`, ...);
 //! 3. `wasm-opt -Oz` from the npm package `binaryen` (Debian's cannot read what Rust 1.95 emits);
 //! 4. the glue twice: as ES module (`tim_wasm_bg.mjs`) and bundled by esbuild into CommonJS at ES2015
 //!    (`tim_wasm_glue.cjs`, which adds `__wbg_get_imports()` and `__wbg_finish_init(exports)` so that
@@ -20,7 +21,7 @@ use std::process::Command;
 use crate::install;
 use crate::util::{self, cargo, root, Result};
 
-/// The wasm-bindgen output name; the glue's import module is `./<STEM>_bg.js`.
+/// The wasm-bindgen output name (`<STEM>_bg.wasm`, `<STEM>_bg.js`).
 const STEM: &str = "tim_wasm";
 
 /// `cargo xtask build` builds `pkg/` (the test layers are `cargo xtask test`'s).
@@ -195,9 +196,10 @@ fn glue_to_commonjs(node_modules: &Path, bindgen_dir: &Path, out: &Path) -> Resu
 /// Fails unless every import of the wasm comes from the glue module (an `env` import means a
 /// dependency reached for something the runtimes do not provide).
 fn check_imports(wasm: &Path) -> Result {
+    let module = crate::import_names::GLUE_MODULE;
     let script = format!(
         "const m = new WebAssembly.Module(require('fs').readFileSync(process.argv[1]));\
-         const bad = WebAssembly.Module.imports(m).filter(i => i.module !== './{STEM}_bg.js');\
+         const bad = WebAssembly.Module.imports(m).filter(i => i.module !== '{module}');\
          if (bad.length) {{ console.error(JSON.stringify(bad)); process.exit(1); }}"
     );
     util::run(Command::new("node").arg("-e").arg(script).arg(wasm))

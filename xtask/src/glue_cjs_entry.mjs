@@ -4,9 +4,9 @@ import * as glue from './tim_wasm_bg.js';
 
 export * from './tim_wasm_bg.js';
 
-/** The import object to instantiate the wasm with. */
+/** The import object to instantiate the wasm with (its one import module: xtask/src/import_names.rs). */
 export function __wbg_get_imports() {
-  return { './tim_wasm_bg.js': glue };
+  return { g: glue };
 }
 
 /** Hands the instance's exports to the glue and runs the module's start function; call once. */

@@ -1,93 +1,174 @@
-//! Shorter wasm-bindgen import names. wasm-bindgen names most imports `__wbg_<name>_<16 hex digits>`;
-//! the hash is written twice (the wasm's import, the glue's export) and does not compress. This strips
-//! the suffix, in the wasm-bindgen output before wasm-opt and every loader reads it, wherever the
-//! shorter name stays unique (otherwise the import keeps its name).
+//! Short names for what the wasm and its glue call each other by. wasm-bindgen names each import
+//! `__wbg_<name>_<16 hex digits>` in the module `./tim_wasm_bg.js`, and exports such as
+//! `tim_createTextMessage` or `wasm_bindgen__convert__closures_____invoke__h<16 hex digits>`: every
+//! name is written twice (in the wasm and in the glue) and the long unique ones barely compress. This
+//! renames, in the wasm-bindgen output before wasm-opt and every loader reads it:
+//! - the import module to [`GLUE_MODULE`] (the key of the import object every loader builds);
+//! - each import to `$a`, `$b`, ... (the glue's `export function NAME(` becomes `export function $a(`);
+//! - each export the glue reads as `wasm.NAME` to `$a`, `$b`, ... (`__wbindgen_start`, which the
+//!   loaders call, and any export the glue does not read keep their names).
+//!
+//! The glue's public names (`TIM`, `publishStatics`, `__wbg_set_wasm`, ...) are not wasm imports and
+//! stay. Any name it cannot rename exactly (an import named anywhere else in the glue, a new name
+//! already in use) fails the build rather than producing a package that does not link.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
 use crate::util::Result;
 
-/// Renames the imports of `wasm` and the matching names in `glue` (wasm-bindgen's JS glue), in place.
+/// The module every import of the wasm comes from: the key of the import object (`{ g: glue }`) in
+/// `pkg-template/index.mjs`, `pkg-template/node.mjs` and `xtask/src/glue_cjs_entry.mjs`.
+pub const GLUE_MODULE: &str = "g";
+
+/// Renames the imports and exports of `wasm` and the matching names in `glue` (wasm-bindgen's JS
+/// glue), in place.
 pub fn shorten(wasm: &Path, glue: &Path) -> Result {
     let bytes = fs::read(wasm)?;
-    let (out, renames) = rename_imports(&bytes)?;
-    let mut js = fs::read_to_string(glue)?;
-    for (old, new) in &renames {
-        if !js.contains(old.as_str()) {
-            return Err(format!("{}: the glue has no {old}", glue.display()).into());
-        }
-        js = js.replace(old.as_str(), new);
-    }
+    let js = fs::read_to_string(glue)?;
+    let (out, js) = rename(&bytes, &js).map_err(|e| format!("{}: {e}", glue.display()))?;
     fs::write(wasm, out)?;
     fs::write(glue, js)?;
     Ok(())
 }
 
-/// `name` without a trailing `_` and 16 lowercase hex digits, if it has one.
-fn strip_hash(name: &str) -> Option<&str> {
-    let cut = name.len().checked_sub(17)?;
-    let (head, tail) = name.split_at(cut);
-    let hex = tail.strip_prefix('_')?;
-    (hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && !head.is_empty()).then_some(head)
+/// The `n`-th short name: `$a` ... `$Z`, then `$ab` ...
+fn short_name(mut n: usize) -> String {
+    const LETTERS: &[u8; 52] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut name = String::from("$");
+    loop {
+        name.push(char::from(LETTERS[n % 52]));
+        n /= 52;
+        if n == 0 {
+            return name;
+        }
+    }
 }
 
-struct Import {
-    module: Vec<u8>,
-    name: String,
-    desc: Vec<u8>,
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
-/// Old and new import names.
-type Renames = Vec<(String, String)>;
+/// Where `token` occurs in `js` as a whole identifier (or a whole `wasm.name` member access).
+fn token_positions(js: &str, token: &str) -> Vec<usize> {
+    let bytes = js.as_bytes();
+    js.match_indices(token)
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(at + token.len()).copied();
+            !before.is_some_and(is_ident_byte) && !after.is_some_and(is_ident_byte)
+        })
+        .collect()
+}
 
-fn rename_imports(wasm: &[u8]) -> Result<(Vec<u8>, Renames)> {
+/// `js` with every whole-token `from` replaced by `to`.
+fn replace_token(js: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(js.len());
+    let mut last = 0;
+    for at in token_positions(js, from) {
+        out.push_str(&js[last..at]);
+        out.push_str(to);
+        last = at + from.len();
+    }
+    out.push_str(&js[last..]);
+    out
+}
+
+/// The renamed wasm and glue.
+fn rename(wasm: &[u8], glue: &str) -> Result<(Vec<u8>, String)> {
     if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
         return Err("not a wasm module".into());
     }
+    let mut js = glue.to_owned();
+    // The `n`-th short name, as long as the glue does not use it yet (as `prefix` + name).
+    let fresh = |js: &str, prefix: &str, n: usize| -> Result<String> {
+        let name = short_name(n);
+        if token_positions(js, &format!("{prefix}{name}")).is_empty() {
+            Ok(name)
+        } else {
+            Err(format!("the glue already uses the name {prefix}{name}").into())
+        }
+    };
     let mut out = wasm[..8].to_vec();
-    let mut renames = Vec::new();
     let mut pos = 8;
     while pos < wasm.len() {
         let id = wasm[pos];
         let (len, body_start) = leb(wasm, pos + 1)?;
         let body_end = body_start + len as usize;
         let body = wasm.get(body_start..body_end).ok_or("truncated section")?;
-        if id == 2 {
-            let mut imports = parse_imports(body)?;
-            let mut counts: HashMap<String, usize> = HashMap::new();
-            for i in &imports {
-                *counts.entry(i.name.clone()).or_default() += 1;
-                if let Some(short) = strip_hash(&i.name) {
-                    *counts.entry(short.to_owned()).or_default() += 1;
-                }
-            }
-            for i in &mut imports {
-                if let Some(short) = strip_hash(&i.name).map(str::to_owned) {
-                    if counts[&short] == 1 {
-                        renames.push((std::mem::replace(&mut i.name, short.clone()), short));
+        let section = match id {
+            2 => {
+                let mut imports = parse_imports(body)?;
+                for (n, import) in imports.iter_mut().enumerate() {
+                    let old = std::mem::take(&mut import.name);
+                    let definition = format!("export function {old}(");
+                    if !js.contains(&definition) || token_positions(&js, &old).len() != 1 {
+                        return Err(format!("the glue must name the import {old} once, in `{definition}`").into());
                     }
+                    import.name = fresh(&js, "", n)?;
+                    js = js.replacen(&definition, &format!("export function {}(", import.name), 1);
+                    import.module = GLUE_MODULE.as_bytes().to_vec();
                 }
+                let mut section = Vec::new();
+                put_leb(&mut section, imports.len() as u64);
+                for i in &imports {
+                    put_name(&mut section, &i.module);
+                    put_name(&mut section, i.name.as_bytes());
+                    section.extend_from_slice(&i.desc);
+                }
+                Some(section)
             }
-            let mut section = Vec::new();
-            put_leb(&mut section, imports.len() as u64);
-            for i in &imports {
-                put_leb(&mut section, i.module.len() as u64);
-                section.extend_from_slice(&i.module);
-                put_leb(&mut section, i.name.len() as u64);
-                section.extend_from_slice(i.name.as_bytes());
-                section.extend_from_slice(&i.desc);
+            7 => {
+                let (count, mut p) = leb(body, 0)?;
+                let mut section = Vec::new();
+                put_leb(&mut section, count);
+                let mut renamed = 0;
+                for _ in 0..count {
+                    let (name, q) = bytes(body, p)?;
+                    let name = String::from_utf8(name.to_vec())?;
+                    let kind = *body.get(q).ok_or("truncated export")?;
+                    let q_end = leb(body, q + 1)?.1;
+                    let member = format!("wasm.{name}");
+                    let new_name = if name == "__wbindgen_start" || token_positions(&js, &member).is_empty() {
+                        name
+                    } else {
+                        let short = fresh(&js, "wasm.", renamed)?;
+                        renamed += 1;
+                        js = replace_token(&js, &member, &format!("wasm.{short}"));
+                        short
+                    };
+                    put_name(&mut section, new_name.as_bytes());
+                    section.push(kind);
+                    section.extend_from_slice(&body[q + 1..q_end]);
+                    p = q_end;
+                }
+                Some(section)
             }
-            out.push(2);
-            put_leb(&mut out, section.len() as u64);
-            out.extend_from_slice(&section);
-        } else {
-            out.extend_from_slice(&wasm[pos..body_end]);
+            _ => None,
+        };
+        match section {
+            Some(section) => {
+                out.push(id);
+                put_leb(&mut out, section.len() as u64);
+                out.extend_from_slice(&section);
+            }
+            None => out.extend_from_slice(&wasm[pos..body_end]),
         }
         pos = body_end;
     }
-    Ok((out, renames))
+    Ok((out, js))
+}
+
+fn put_name(out: &mut Vec<u8>, name: &[u8]) {
+    put_leb(out, name.len() as u64);
+    out.extend_from_slice(name);
+}
+
+struct Import {
+    module: Vec<u8>,
+    name: String,
+    desc: Vec<u8>,
 }
 
 fn parse_imports(body: &[u8]) -> Result<Vec<Import>> {
@@ -162,13 +243,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn strips_only_a_16_digit_hex_suffix() {
+    fn short_names_are_unique_identifiers() {
+        let names: Vec<String> = (0..3000).map(short_name).collect();
+        assert_eq!(names[0], "$a");
+        assert_eq!(names[51], "$Z");
+        assert_eq!(names[52], "$ab");
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn tokens_match_whole_names_only() {
+        let js = "export function __wbg_set(a){}\nexport function __wbg_set_name(a){}\nx.__wbg_set;wasm.tim_on(1);wasm.tim_once()";
+        assert_eq!(token_positions(js, "__wbg_set").len(), 2);
         assert_eq!(
-            strip_hash("__wbg_set_onopen_41b1d6dd64ac12b9"),
-            Some("__wbg_set_onopen")
+            replace_token(js, "wasm.tim_on", "wasm.$a"),
+            "export function __wbg_set(a){}\nexport function __wbg_set_name(a){}\nx.__wbg_set;wasm.$a(1);wasm.tim_once()"
         );
-        assert_eq!(strip_hash("__wbg_set_onopen_41b1d6dd64ac12bX"), None);
-        assert_eq!(strip_hash("__wbindgen_start"), None);
+    }
+
+    /// A module importing `f` and `g_1` from `./m.js` and exporting `run`, `mem_x` and `__wbindgen_start`.
+    fn module() -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        let mut types = vec![1, 0x60, 0, 0];
+        section(&mut wasm, 1, &mut types);
+        let mut imports = vec![2];
+        for name in ["f", "g_1"] {
+            put_name(&mut imports, b"./m.js");
+            put_name(&mut imports, name.as_bytes());
+            imports.extend([0, 0]);
+        }
+        section(&mut wasm, 2, &mut imports);
+        let mut funcs = vec![1, 0];
+        section(&mut wasm, 3, &mut funcs);
+        let mut exports = vec![3];
+        for name in ["run", "__wbindgen_start", "mem_x"] {
+            put_name(&mut exports, name.as_bytes());
+            exports.extend([0, 2]);
+        }
+        section(&mut wasm, 7, &mut exports);
+        let mut code = vec![1, 2, 0, 0x0b];
+        section(&mut wasm, 10, &mut code);
+        wasm
+    }
+
+    fn section(wasm: &mut Vec<u8>, id: u8, body: &mut Vec<u8>) {
+        wasm.push(id);
+        put_leb(wasm, body.len() as u64);
+        wasm.append(body);
+    }
+
+    #[test]
+    fn renames_imports_and_the_exports_the_glue_reads() {
+        let glue = "export function f(a){wasm.run(a)}\nexport function g_1(){}\nexport function publish(){wasm.__wbindgen_start()}";
+        let (wasm, js) = rename(&module(), glue).unwrap();
+        assert_eq!(
+            js,
+            "export function $a(a){wasm.$a(a)}\nexport function $b(){}\nexport function publish(){wasm.__wbindgen_start()}"
+        );
+        let imports = parse_imports(&wasm[wasm.iter().position(|&b| b == 2).unwrap() + 2..]).unwrap();
+        let names: Vec<(&[u8], &str)> = imports.iter().map(|i| (&i.module[..], i.name.as_str())).collect();
+        assert_eq!(names, [(b"g".as_slice(), "$a"), (b"g".as_slice(), "$b")]);
+        let text = String::from_utf8_lossy(&wasm);
+        assert!(text.contains("__wbindgen_start") && text.contains("mem_x") && !text.contains("run"));
+    }
+
+    #[test]
+    fn an_import_the_glue_names_elsewhere_fails_the_build() {
+        let glue = "export function f(){}\nexport function g_1(){f()}";
+        assert!(rename(&module(), glue).is_err());
+        assert!(
+            rename(&module(), "export function f(){}").is_err(),
+            "g_1 has no definition"
+        );
+        assert!(rename(&module(), "export function f(){$a}\nexport function g_1(){}").is_err());
     }
 
     #[test]
