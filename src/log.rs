@@ -101,9 +101,13 @@ pub fn error(parts: &[&str]) {
     }
 }
 
-/// A panic's message and location, whatever the level (a panic is a bug to report).
-pub fn panic(text: &str) {
-    console_error(&line(&["panic: ", text]));
+/// A panic's location and message, whatever the level (a panic is a bug to report).
+pub fn panic(parts: &[&str]) {
+    let mut text = line(&["panic: "]);
+    for part in parts {
+        text.push_str(part);
+    }
+    console_error(&text);
 }
 
 /// Logs at level 3 with a JS value (an exception) after the text, so the console shows its stack.
