@@ -206,14 +206,6 @@ fn check_imports(wasm: &Path) -> Result {
         .map_err(|e| format!("the wasm imports from modules other than the glue: {e}").into())
 }
 
-fn gzip_len(path: &Path) -> Result<usize> {
-    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output()?;
-    if !out.status.success() {
-        return Err(format!("gzip failed on {}", path.display()).into());
-    }
-    Ok(out.stdout.len())
-}
-
 fn print_sizes(pkg: &Path) -> Result {
     let files = [
         format!("{STEM}_bg.wasm"),
@@ -225,8 +217,8 @@ fn print_sizes(pkg: &Path) -> Result {
     let (mut raw_total, mut gz_total) = (0, 0);
     for (i, name) in files.iter().enumerate() {
         let path = pkg.join(name);
-        let raw = fs::metadata(&path)?.len() as usize;
-        let gz = gzip_len(&path)?;
+        let raw = fs::metadata(&path)?.len();
+        let gz = crate::browser_files::gzip_file_len(&path)?;
         println!("{name:<24} {raw:>10} {gz:>12}");
         // A browser loads the wasm, the ESM glue and the loader; the CommonJS glue is Node's.
         if i != 2 {

@@ -170,31 +170,9 @@ fn config_json(base: &Value, pkg: &Path) -> String {
     config.to_string()
 }
 
-/// The browser ESM entry named by `pkg/package.json`: `exports["."]` (browser, then import, then default),
-/// then `module`, `browser`, `main`.
+/// The browser ESM entry named by `pkg/package.json` (as the size budget finds it).
 fn browser_entry(pkg: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(pkg.join("package.json")).ok()?;
-    let manifest: Value = serde_json::from_str(&text).ok()?;
-    let exports = match &manifest["exports"] {
-        Value::Object(map) if map.contains_key(".") => &map["."],
-        other => other,
-    };
-    let conditional = pick(exports, &["browser", "import", "default"]);
-    conditional
-        .or_else(|| manifest["module"].as_str().map(str::to_owned))
-        .or_else(|| manifest["browser"].as_str().map(str::to_owned))
-        .or_else(|| manifest["main"].as_str().map(str::to_owned))
-}
-
-/// Resolves a conditional export by the first condition present, recursively.
-fn pick(exports: &Value, conditions: &[&str]) -> Option<String> {
-    match exports {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(map) => conditions
-            .iter()
-            .find_map(|c| map.get(*c).and_then(|v| pick(v, conditions))),
-        _ => None,
-    }
+    crate::browser_files::browser_entry_of(pkg).ok().flatten()
 }
 
 fn print_welcome(demo: &Demo) {

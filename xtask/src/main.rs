@@ -6,6 +6,9 @@
 //! - `cargo xtask bench [--quick]`: measures size, latency and capacity beside their references.
 
 mod bench;
+// The browser files and their gzip size, as `cargo xtask bench` measures them (one definition).
+#[path = "../../crates/tim-bench/src/browser_files.rs"]
+mod browser_files;
 mod build;
 mod demo;
 mod glue_min;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::load::{self, App, Target, Workload};
 use crate::report::{self, bytes, micros, per_second, ratio, thousands, Row};
 use crate::servers::{self, ServerProcess};
-use crate::{attack, node, proc_info, sizes, usersig_rate, vendor};
+use crate::{attack, browser_files, node, proc_info, sizes, usersig_rate, vendor};
 
 /// The app every bench server hosts.
 pub const BENCH_APP: u64 = 1_400_000_000;
@@ -177,7 +177,7 @@ fn start_echo(plan: &Plan, name: &str, fair: bool) -> Result<ServerProcess, Stri
 // ---- 1. SDK size -------------------------------------------------------------------------------------
 
 fn size_rows(plan: &Plan) -> Vec<Row> {
-    let ours = sizes::browser_files(&plan.root.join("pkg")).and_then(|files| {
+    let ours = browser_files::browser_files(&plan.root.join("pkg")).and_then(|files| {
         let names: Vec<String> = files
             .iter()
             .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -223,19 +223,10 @@ fn size_rows(plan: &Plan) -> Vec<Row> {
 /// wasm's code by part (bytes of function bodies before wasm-opt, from the bindgen output's name section).
 fn size_by_part(plan: &Plan) -> Vec<Row> {
     let mut rows = Vec::new();
-    let budget = std::fs::read_to_string(plan.root.join("xtask/size-budget.txt"))
+    let budget = std::fs::read_to_string(plan.root.join(browser_files::BUDGET_FILE))
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .filter_map(|l| l.split('#').next())
-                .find_map(|l| l.trim().strip_prefix("browser_gzip_bytes"))
-                .and_then(|v| {
-                    v.trim_start()
-                        .strip_prefix('=')
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-        });
-    if let Ok(files) = sizes::browser_files(&plan.root.join("pkg")) {
+        .and_then(|t| browser_files::read_budget(&t).ok());
+    if let Ok(files) = browser_files::browser_files(&plan.root.join("pkg")) {
         let mut parts = Vec::new();
         let mut total = 0;
         for f in &files {

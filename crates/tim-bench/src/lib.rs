@@ -12,6 +12,7 @@
 //! - [`scale_out`]: three nodes on a real `redis-server` beside one memory-engine node.
 
 pub mod attack;
+pub mod browser_files;
 pub mod driver;
 pub mod echo;
 pub mod holder;
