@@ -77,7 +77,8 @@ pub fn browser_files(pkg: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// The browser entry named by `pkg/package.json` (see [`browser_entry`]); `Ok(None)` when it names none.
 pub fn browser_entry_of(pkg: &Path) -> Result<Option<String>, String> {
-    let text = std::fs::read_to_string(pkg.join("package.json")).map_err(|e| format!("no {}: {e}", manifest_path(pkg)))?;
+    let text =
+        std::fs::read_to_string(pkg.join("package.json")).map_err(|e| format!("no {}: {e}", manifest_path(pkg)))?;
     let manifest: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", manifest_path(pkg)))?;
     Ok(browser_entry(&manifest))
@@ -152,7 +153,10 @@ mod tests {
             "exports": {".": {"node": {"import": "./node/index.mjs"}, "browser": "./web/tim.js"}}
         });
         assert_eq!(browser_entry(&nested).as_deref(), Some("./web/tim.js"));
-        assert_eq!(browser_entry(&serde_json::json!({"module": "tim.js"})).as_deref(), Some("tim.js"));
+        assert_eq!(
+            browser_entry(&serde_json::json!({"module": "tim.js"})).as_deref(),
+            Some("tim.js")
+        );
         assert_eq!(browser_entry(&serde_json::json!({"types": "x.d.ts"})), None);
         let js = "import init from './tim_wasm.js';\nexport * from \"./b.mjs\";\nconst x = import('./c.js');\
                   import{a}from\"./d.mjs\";import 'pkg';from('x')";
