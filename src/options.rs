@@ -41,10 +41,11 @@ pub fn sdk_app_id(value: &JsValue) -> u64 {
     if let Some(n) = value.as_f64() {
         return if n >= 0.0 && n.fract() == 0.0 { n as u64 } else { 0 };
     }
-    let Some(text) = value.as_string() else {
+    // The host's `trim()` (the same white space as Rust's `str::trim`, plus U+FEFF), rather than
+    // carrying Rust's Unicode white-space table in the wasm.
+    let Some(text) = value.dyn_ref::<js_sys::JsString>().map(|s| String::from(s.trim())) else {
         return 0;
     };
-    let text = text.trim();
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return 0;
     }
