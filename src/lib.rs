@@ -55,7 +55,11 @@ static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
-        let message = info.payload_as_str().unwrap_or("(no message)");
+        // `PanicHookInfo::payload_as_str` by hand (it needs Rust 1.91; the MSRV is 1.85).
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
         log::panic(&[file, ":", &log::num(line.into()), ": ", message]);
     }));
 }
