@@ -87,10 +87,15 @@ test('import TIM from the browser entry needs no init; login, SDK_READY, N=1 kic
   await first.waitForFunction(() => window.events.some((e) => e.key === 'SDK_READY'));
   assert.equal(await first.evaluate(() => tim.getLoginUser()), user);
 
+  const before = Date.now();
   await second.evaluate(({ user, sig }) => tim.login({ userID: user, userSig: sig }), { user, sig });
+  const after = Date.now();
   await first.waitForFunction(() => window.events.some((e) => e.key === 'SDK_NOT_READY'));
   const kicked = await first.evaluate(() => window.events.find((e) => e.key === 'KICKED_OUT'));
-  assert.deepEqual(kicked.data, { type: 'multipleAccount' });
+  // Who took the slot: the second page (the browser entry logs in as 'web') and when it logged in.
+  const { time, ...rest } = kicked.data;
+  assert.deepEqual(rest, { type: 'multipleAccount', platform: 'web' });
+  assert.ok(time >= before && time <= after, `kick time ${time} outside [${before}, ${after}]`);
   const order = (await keys(first)).filter((k) => ['SDK_READY', 'KICKED_OUT', 'SDK_NOT_READY'].includes(k));
   assert.deepEqual(order, ['SDK_READY', 'KICKED_OUT', 'SDK_NOT_READY']);
   assert.equal(await second.evaluate(() => tim.isReady()), true);
