@@ -85,10 +85,23 @@ class RawClient {
   }
 }
 
-/** A TIM instance of `TIM` for the bench's app and server, over `ws`, logging only errors. */
+/**
+ * A TIM instance of `TIM` for the bench's app and server, over `ws`, logging only errors. Its
+ * `lastSocketClosed()` resolves when the last socket it opened has closed: a sample starts once the
+ * previous connection is gone, as the raw floor's samples do (an SDK socket still closing behind a
+ * `logout()` would otherwise slow the next login's connect and be counted against the SDK).
+ */
 function createQuietTim(TIM, a) {
-  const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: wsClass() });
+  let last = Promise.resolve();
+  class TrackedWebSocket extends wsClass() {
+    constructor(...args) {
+      super(...args);
+      last = new Promise((resolve) => this.once('close', resolve));
+    }
+  }
+  const tim = TIM.create({ SDKAppID: Number(a.sdkappid), serverUrl: a.url, WebSocket: TrackedWebSocket });
   if (typeof tim.setLogLevel === 'function') tim.setLogLevel(4);
+  tim.lastSocketClosed = () => last;
   return tim;
 }
 

@@ -17,6 +17,7 @@ async function sdk(a, count) {
     const t1 = now();
     if (i >= WARMUP) samples.push((t1 - t0) * 1000);
     await within(10000, tim.logout(), 'logout');
+    await within(10000, tim.lastSocketClosed(), 'close after logout');
   }
   if (typeof tim.destroy === 'function') await tim.destroy();
   return samples;
