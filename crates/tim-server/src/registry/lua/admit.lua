@@ -38,16 +38,9 @@ if n > limit then
   local victims = redis.call('ZRANGE', order, 0, n - limit - 1)
   for _, v in ipairs(victims) do
     local vr = redis.call('HGET', inst, v)
-    local p = vr and parse(vr) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web', ip = ''}
     -- The kick type names the evicting login (platform, time) for the reconciliation of the victim's node.
     remove_kicked(inst, order, kicked, kick_type, v, 'multipleAccount ' .. platform .. ' ' .. ARGV[6], now, cap)
-    table.insert(out, v)
-    table.insert(out, p.node)
-    table.insert(out, p.conn)
-    table.insert(out, p.seq)
-    table.insert(out, tostring(p.untl))
-    table.insert(out, p.platform)
-    table.insert(out, p.ip or '')
+    push_removed(out, v, vr)
   end
 end
 return out

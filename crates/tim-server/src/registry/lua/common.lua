@@ -13,6 +13,15 @@ local function record(r)
   return out
 end
 -- Removes an instance and remembers it as kicked (so that its resume gets 80007) with its kick type.
+-- Appends a removed instance to a script's reply: id node conn seq until platform ip (what
+-- `Inner::evicted` reads), from its record `cur` (nil when it had none).
+local function push_removed(out, id, cur)
+  local p = cur and parse(cur) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web', ip = ''}
+  for _, field in ipairs({id, p.node, p.conn, p.seq, tostring(p.untl), p.platform, p.ip or ''}) do
+    table.insert(out, field)
+  end
+end
+
 local function remove_kicked(inst, order, kicked, kick_type, id, ktype, now, cap)
   redis.call('HDEL', inst, id)
   redis.call('ZREM', order, id)

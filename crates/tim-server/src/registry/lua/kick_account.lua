@@ -6,14 +6,7 @@ if tonumber(ARGV[1]) > r then redis.call('SET', KEYS[5], ARGV[1]) end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local cur = redis.call('HGET', KEYS[1], id)
-  local p = cur and parse(cur) or {node = '', conn = '0', seq = '0', untl = 0, platform = 'web', ip = ''}
   remove_kicked(KEYS[1], KEYS[2], KEYS[3], KEYS[4], id, 'REST_API_Kick', tonumber(ARGV[2]), tonumber(ARGV[3]))
-  table.insert(out, id)
-  table.insert(out, p.node)
-  table.insert(out, p.conn)
-  table.insert(out, p.seq)
-  table.insert(out, tostring(p.untl))
-  table.insert(out, p.platform)
-  table.insert(out, p.ip or '')
+  push_removed(out, id, cur)
 end
 return out
