@@ -202,13 +202,7 @@ async fn serve_connection(
     let read = if state.dev {
         Vec::new()
     } else {
-        let slot = ctx.slot.as_ref().ok();
-        let evicted = async {
-            match slot {
-                Some(slot) => slot.evicted().await,
-                None => std::future::pending().await,
-            }
-        };
+        let evicted = until_evicted(ctx.slot.as_ref().ok());
         let mut shutdown = state.shutdown.subscribe();
         let head = tokio::select! {
             head = tokio::time::timeout(header_timeout, ws_direct::read_head(&tcp)) => head,
@@ -235,6 +229,15 @@ async fn serve_connection(
     // Boxed: the HTTP connection's state is large, and an idle WebSocket of the direct way should not
     // carry room for it.
     Box::pin(serve_http(tcp, read, peer, ctx, app, state, header_timeout, refusal)).await
+}
+
+/// Resolves when the cap evicts the connection holding `slot`; never for a connection without one (a
+/// refusal being answered).
+async fn until_evicted(slot: Option<&Arc<ConnSlot>>) {
+    match slot {
+        Some(slot) => slot.evicted().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A direct `/ws` upgrade: the 101, then the connection loop in this task.
@@ -291,12 +294,7 @@ async fn serve_http(
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let mut shutdown = state.shutdown.subscribe();
-    let evicted = async {
-        match &slot {
-            Some(slot) => slot.evicted().await,
-            None => std::future::pending().await,
-        }
-    };
+    let evicted = until_evicted(slot.as_ref());
     tokio::select! {
         // Served to the end, or upgraded (the WebSocket task now owns the socket and a share of the slot).
         _ = conn.as_mut() => return,
