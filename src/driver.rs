@@ -1,9 +1,11 @@
 //! The driver of one instance: feeds the core, performs its outputs, then delivers.
 //!
-//! `feed` runs in two phases. First it hands the input to the core and drains every output into a
-//! `Vec` (the session is borrowed only for that); then it performs the I/O ones (open, send, close a
-//! socket), which can produce more inputs (a socket that cannot open), and re-arms the timer. Second, it
-//! settles Promises and calls listeners in the core's order. **No `RefCell` borrow is held across any
+//! `feed` runs in three phases. First it hands the input to the core and drains every output into a
+//! `Vec` (the session is borrowed only for that); then it performs the ones the peer must see at once
+//! (open a socket, send), which can produce more inputs (a socket that cannot open). Second, it settles
+//! Promises and calls listeners in the core's order. Third, it closes the sockets the core let go and
+//! re-arms the timer: that work is only bookkeeping for the app, so it waits until the app has heard
+//! (a `kicked` frame reaches `KICKED_OUT` without a close handshake's write in front of it). **No `RefCell` borrow is held across any
 //! call into JS** (socket constructor, `send`, `close`, timers, listeners): a platform may call back at
 //! once, e.g. a mini-program adapter that reports a failed `send` by firing `error` and `close` from
 //! inside it. Inputs go through one queue: an input that arrives while a feed is running (from inside
@@ -30,7 +32,13 @@ use crate::{convert, log};
 /// Something to hand to JS once no borrow is held.
 enum Delivery {
     Settle(Handle, Result<Response, TimError>),
-    Emit(&'static str, JsValue),
+    Emit(&'static str, Payload),
+}
+
+/// An event's `data`: made into a JS value only when a listener is there to receive it.
+enum Payload {
+    Core(Event),
+    Js(JsValue),
 }
 
 /// The state behind one `TIM` object.
@@ -48,6 +56,8 @@ pub struct Instance {
     pub listeners: RefCell<Listeners>,
     /// Inputs not yet handed to the core (see the module docs).
     inputs: RefCell<VecDeque<Input>>,
+    /// Sockets the core let go, closed once the feed has delivered (see the module docs).
+    closing: RefCell<Vec<(Rc<SocketHandle>, u16)>>,
     feeding: Cell<bool>,
     queue: RefCell<VecDeque<Delivery>>,
     delivering: Cell<bool>,
@@ -74,6 +84,7 @@ impl Instance {
             promises: RefCell::new(Pending::default()),
             listeners: RefCell::new(Listeners::default()),
             inputs: RefCell::new(VecDeque::new()),
+            closing: RefCell::new(Vec::new()),
             feeding: Cell::new(false),
             queue: RefCell::new(VecDeque::new()),
             delivering: Cell::new(false),
@@ -119,7 +130,9 @@ impl Instance {
 
     /// Queues an event of the bindings themselves (`SDK_DESTROY`) and delivers it.
     pub fn emit(self: &Rc<Self>, name: &'static str, data: JsValue) {
-        self.queue.borrow_mut().push_back(Delivery::Emit(name, data));
+        self.queue
+            .borrow_mut()
+            .push_back(Delivery::Emit(name, Payload::Js(data)));
         deliver(self);
     }
 
@@ -149,6 +162,7 @@ impl Instance {
         self.released.set(true);
         let sockets = std::mem::take(&mut *self.sockets.borrow_mut());
         drop(sockets);
+        self.close_released();
         let timer = self.timer.borrow_mut().take();
         drop(timer);
         self.listeners.borrow_mut().clear();
@@ -182,6 +196,7 @@ impl Instance {
         match output {
             Output::OpenSocket { socket, url } => self.open(socket, &url),
             Output::CloseSocket { socket, code } => {
+                // Out of the map now (no input reaches the core from it), closed after delivery.
                 let handle = self.take_socket(socket);
                 if let Some(handle) = handle {
                     log::log(&[
@@ -190,13 +205,13 @@ impl Instance {
                         " with code ",
                         &log::num(code.into()),
                     ]);
-                    handle.close(code);
+                    self.closing.borrow_mut().push((handle, code));
                 }
             }
             Output::Transmit { socket, frame } => self.transmit(socket, &frame),
             Output::Event(event) => {
                 log_event(&event);
-                let delivery = Delivery::Emit(convert::event_name(&event), convert::event_data(&event));
+                let delivery = Delivery::Emit(convert::event_name(&event), Payload::Core(event));
                 self.queue.borrow_mut().push_back(delivery);
             }
             Output::Completed { handle, result } => {
@@ -243,6 +258,15 @@ impl Instance {
         }
     }
 
+    /// Closes the sockets the core let go, with no borrow held while each `close` runs.
+    fn close_released(&self) {
+        loop {
+            let next = self.closing.borrow_mut().pop();
+            let Some((handle, code)) = next else { break };
+            handle.close(code);
+        }
+    }
+
     fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
         if let Some(timer) = self.timer() {
@@ -284,10 +308,11 @@ pub fn feed(instance: &Rc<Instance>, input: Input) {
         }
     }
     instance.feeding.set(false);
+    deliver(instance);
+    instance.close_released();
     if !instance.released.get() {
         instance.arm_timer();
     }
-    deliver(instance);
 }
 
 /// Settles Promises and calls listeners, in order, with no borrow held across a call into JS.
@@ -306,8 +331,15 @@ fn deliver(instance: &Rc<Instance>) {
                     settler.settle(&result);
                 }
             }
-            Some(Delivery::Emit(name, data)) => {
+            Some(Delivery::Emit(name, payload)) => {
                 let calls = instance.listeners.borrow_mut().take_calls(name);
+                if calls.is_empty() {
+                    continue;
+                }
+                let data = match payload {
+                    Payload::Core(event) => convert::event_data(&event),
+                    Payload::Js(data) => data,
+                };
                 let event = convert::listener_event(name, data);
                 for call in calls {
                     call.invoke(name, &event);
