@@ -214,6 +214,7 @@ impl ConnLogin {
             platform,
             login_ms: now_ms,
         };
+        let mut signalled = false;
         for evicted in &admission.evicted {
             state.metrics.kick(KickType::MultipleAccount.as_str());
             state.record_kick(KickRecord {
@@ -231,8 +232,14 @@ impl ConnLogin {
                     kick_type: KickType::MultipleAccount,
                     by: Some(by),
                 };
-                state.hub.control(conn, kick);
+                signalled |= state.hub.control(conn, kick);
             }
+        }
+        if signalled {
+            // The evicted connections' tasks were just woken: let them write `kicked` before this
+            // task writes the ack, so that the instance losing its slot hears first (no moment in
+            // which both instances think they are online), and its app is told as soon as it can be.
+            tokio::task::yield_now().await;
         }
         // A resume within the grace is no transition for the app's backend: no callback.
         if !admission.resumed {
