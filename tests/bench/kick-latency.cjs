@@ -7,7 +7,7 @@
 
 const { freshTIM, createQuietTim, nextEvent, RawClient, within, runSamples, now } = require('./common.cjs');
 
-const WARMUP = 10;
+const WARMUP = 100;
 
 async function sdk(a, count) {
   const make = () => {

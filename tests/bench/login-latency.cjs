@@ -4,7 +4,7 @@
 
 const { freshTIM, createQuietTim, nextEvent, RawClient, within, runSamples, now } = require('./common.cjs');
 
-const WARMUP = 20;
+const WARMUP = 100;
 
 async function sdk(a, count) {
   const TIM = freshTIM();

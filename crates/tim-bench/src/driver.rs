@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::load::{self, App, Target, Workload};
 use crate::report::{self, bytes, micros, per_second, ratio, thousands, Row};
 use crate::servers::{self, ServerProcess};
+use crate::stats::Samples;
 use crate::{attack, browser_files, node, proc_info, sizes, usersig_rate, vendor};
 
 /// The app every bench server hosts.
@@ -307,6 +308,9 @@ fn link_package(plan: &Plan) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// SDK/floor run pairs a latency row pools (each run has its own warm-up samples, not counted).
+const LATENCY_ROUNDS: usize = 4;
+
 fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind: &str) -> Vec<Row> {
     let (what, count, script) = match kind {
         "login" => (
@@ -331,11 +335,16 @@ fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind:
     let app = plan.app();
     let user = format!("bench-node-{kind}");
     let sig = app.usersig(&user);
-    let mut results = Vec::new();
-    for mode in ["sdk", "raw"] {
+    // Rounds of one SDK run then one floor run, pooled: a shared machine's speed drifts over a run's
+    // seconds, and alternating makes the drift fall on both sides alike instead of on whichever ran last.
+    let rounds = LATENCY_ROUNDS.min(count.max(1));
+    let mut results: Vec<Result<Samples, String>> = vec![Ok(Samples::default()), Ok(Samples::default())];
+    for (round, mode) in (0..rounds).flat_map(|r| [(r, 0), (r, 1)]) {
+        let per_round = count / rounds + usize::from(round < count % rounds);
+        let name = ["sdk", "raw"][mode];
         let args: Vec<String> = vec![
             "--mode".into(),
-            mode.into(),
+            name.into(),
             "--url".into(),
             server.url.clone(),
             "--sdkappid".into(),
@@ -347,11 +356,17 @@ fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind:
             "--login-frame".into(),
             app.login_frame(1, &user, &sig),
             "--count".into(),
-            count.to_string(),
+            per_round.to_string(),
         ];
         let out =
             node::run_json(&dir, script, &args, Duration::from_secs(300)).and_then(|v| node::samples(&v, "samples_us"));
-        results.push(out);
+        results[mode] = match (std::mem::replace(&mut results[mode], Ok(Samples::default())), out) {
+            (Ok(mut pooled), Ok(more)) => {
+                pooled.extend(more);
+                Ok(pooled)
+            }
+            (Err(why), _) | (_, Err(why)) => Err(why),
+        };
     }
     let (sdk, raw) = (results.remove(0), results.remove(0));
     let sdk = match sdk {
@@ -809,10 +824,12 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   `.wasm`), each compressed on its own, summed; beside the official bundles fetched with `npm pack` into
   `.cache/bench` (a row says `skipped` when the registry cannot be reached).
 - **Login latency**: one `TIM` instance in Node 20 (with the `ws` package), `login()` call until both the
-  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 20 warm-up logins dropped. Floor: a
+  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 100 warm-up logins dropped per run (the JIT tiers the SDK's wasm up over the first ones). Floor: a
   raw `ws` client's connect + login frame + `loginAck` against the same server.
 - **Kick latency**: two `TIM` instances (two module loads) of one account with N = 1 take turns: time from one
   instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients doing the same with frames.
+- Both latency rows pool 4 rounds of one SDK process then one floor process (a quarter of the samples each,
+  after its own warm-up), so that the machine's drift during the run falls on both sides alike.
 - **Logins/s**: K Rust clients (tokio-tungstenite, 8 loopback source addresses), each repeating connect +
   login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against
   the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
