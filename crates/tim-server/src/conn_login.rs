@@ -80,8 +80,15 @@ fn valid_instance_id(id: &str) -> bool {
 }
 
 fn new_instance_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // By hand: `format!` per byte was 16 allocations and a formatter run on every login.
+    let mut id = String::with_capacity(32);
+    for b in bytes {
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
+    }
+    id
 }
 
 impl ConnLogin {
@@ -383,5 +390,24 @@ impl ConnLogin {
             }
         }
         Reply::frame(ServerFrame::SendMessageAck { id, seq, time_ms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_are_32_lowercase_hex_digits_and_differ() {
+        let (a, b) = (new_instance_id(), new_instance_id());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')), "{id}");
+            assert!(valid_instance_id(id), "{id}");
+        }
+        assert_ne!(a, b);
+        // Every digit value appears over many ids (the table is indexed by both nibbles).
+        let seen: std::collections::HashSet<u8> = (0..64).flat_map(|_| new_instance_id().into_bytes()).collect();
+        assert_eq!(seen.len(), 16);
     }
 }
