@@ -175,6 +175,45 @@ async fn a_listener_may_log_out_inside_kicked_out_and_events_keep_their_order() 
     settle(call(&tim, "destroy", &[])).await.unwrap();
 }
 
+/// A kick reaches the app before the socket's close handshake is started (the close is bookkeeping and
+/// costs a write in Node's `ws`), and the socket is closed once the frame's feed has delivered. Events
+/// with no listener (NET_STATE_CHANGE here) are skipped without disturbing the ones that have one.
+#[wasm_bindgen_test]
+async fn kicked_out_is_delivered_before_the_socket_is_closed() {
+    let (tim, socket, events) = logged_in(96).await;
+    let seen = Array::new();
+    let listener = Function::new_with_args(
+        "socket, seen",
+        "return (e) => seen.push(e.name + ':' + e.data.type + ':closed=' + (socket.closedWith !== null));",
+    )
+    .call2(&JsValue::NULL, &socket, &seen)
+    .unwrap();
+    call(&tim, "on", &["kickedOut".into(), listener]);
+    let kicked = r#"{"type":"kicked","kickType":"multipleAccount","platform":"web","time":1700000000001}"#;
+    fire(&socket, "onmessage", object(&[("data", kicked.into())]));
+    assert_eq!(
+        seen.to_vec(),
+        vec![JsValue::from("kickedOut:multipleAccount:closed=false")]
+    );
+    assert_eq!(
+        get(&socket, "closedWith").as_f64(),
+        Some(1000.0),
+        "closed after delivery"
+    );
+    assert!(get(&socket, "onmessage").is_null(), "handlers detached");
+    assert_eq!(
+        events.to_vec(),
+        vec![
+            JsValue::from("sdkStateReady"),
+            JsValue::from("kickedOut"),
+            JsValue::from("sdkStateNotReady")
+        ]
+    );
+    let counts = call(&tim, "__debugCounts", &[]);
+    assert_eq!(get(&counts, "sockets").as_f64(), Some(0.0));
+    settle(call(&tim, "destroy", &[])).await.unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn frames_that_do_not_decode_and_a_dropped_socket_are_reported_not_panicked() {
     let (tim, socket, _events) = logged_in(93).await;
