@@ -19,7 +19,13 @@ pub struct Metrics {
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    *map.entry(label.to_string()).or_insert(0) += 1;
+    // The label's String is made once, when it is first seen (two bumps per login otherwise allocate).
+    match map.get_mut(label) {
+        Some(count) => *count += 1,
+        None => {
+            map.insert(label.to_string(), 1);
+        }
+    }
 }
 
 impl Metrics {
