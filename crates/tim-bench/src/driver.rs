@@ -878,6 +878,23 @@ full mode, same machine, same session:
   buffering for the internally tagged frame enums (~28 KB) and float formatting (~18 KB, pulled in by serde's
   `invalid type: floating point` error messages); decoding frames without `#[serde(tag)]` buffering would drop
   both.
+
+## Profile findings (2026-12-02)
+
+- `tim-server` under the logins/s row (`perf record --call-graph dwarf`): after the syscalls (send, close,
+  accept, recv: about half of its time, the same calls as the floor's), the top user-space symbol was
+  miniz_oxide's `init_tree`: a UserSig is one fixed-Huffman block, and miniz_oxide builds the fixed tree again
+  for every stream. zlib-rs decodes fixed blocks with static tables: 8.6 µs -> 2.9 µs per official UserSig
+  (one state per thread, reset per call; a fresh state per call cost ~600 B of resident memory per idle
+  instance through malloc fragmentation). Instance ids were hex-encoded with one `format!` per byte (~2%).
+- SDK kick in Node, timed by phase: `kicked` arrived ~300 µs after the new login's `loginAck` (tokio ran the
+  evicted connection's task after the login's, and Node then handled the ack first), and the old socket's
+  close handshake write (~100 µs in `ws`) ran before `KICKED_OUT`. Now the login yields once before its ack,
+  and sockets are closed after delivery: `onmessage` -> `KICKED_OUT` 228 µs -> 77 µs.
+- The Node client is CPU bound here: per login + logout cycle the SDK process uses ~1.9 ms of CPU against
+  ~1.5 ms for the raw floor's. The SDK's share (wasm ~100 µs, glue and JS objects ~90 µs) has no single hot
+  spot: allocator, the JSON codec, one `Reflect.set` and one `TextDecoder` call per key. Hot in a loop, an ack
+  costs 23 µs and a kick 26 µs; in the bench, between `ws` and the network stack, 80-120 µs.
 ";
 
 /// The results file: a header saying how the figures were made, the table, the notes.
