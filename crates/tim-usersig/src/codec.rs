@@ -76,11 +76,22 @@ pub(crate) fn decode(sig: &str) -> Result<Vec<u8>, UserSigError> {
     inflate_bounded(&compressed)
 }
 
+/// A thread's inflate state and output buffer, reused for every UserSig.
+struct Inflater {
+    state: zlib_rs::Inflate,
+    /// Room for [`MAX_INFLATED_LEN`] bytes and one more (see [`inflate_bounded`]).
+    out: Box<[u8]>,
+}
+
 thread_local! {
-    /// One inflate state per thread, reset for each UserSig: a fresh one allocates its state and window
-    /// on every login, and those short-lived blocks between the long-lived ones of each connection grew
-    /// the server's memory per idle instance by ~600 B (logins/s row of the bench, glibc malloc).
-    static INFLATER: RefCell<zlib_rs::Inflate> = RefCell::new(zlib_rs::Inflate::new(true, 15));
+    /// One per thread, reset for each UserSig. A fresh state per call allocated its state and window on
+    /// every login, and those short-lived blocks between the long-lived ones of each connection grew the
+    /// server's memory per idle instance by ~600 B (logins/s row of the bench, glibc malloc); a fresh
+    /// output buffer was an 8 KiB allocation and memset per login for a document of ~200 bytes.
+    static INFLATER: RefCell<Inflater> = RefCell::new(Inflater {
+        state: zlib_rs::Inflate::new(true, 15),
+        out: vec![0u8; MAX_INFLATED_LEN + 1].into_boxed_slice(),
+    });
 }
 
 /// Inflates a zlib stream (checking its Adler-32), refusing output larger than [`MAX_INFLATED_LEN`]:
@@ -91,26 +102,24 @@ thread_local! {
 /// fixed tree again for every stream: 2.9 us against 8.6 us per official UserSig, the largest single
 /// cost of a login in a profile of the server.
 fn inflate_bounded(compressed: &[u8]) -> Result<Vec<u8>, UserSigError> {
-    let mut inflated = vec![0u8; MAX_INFLATED_LEN + 1];
-    let (status, written) = INFLATER.with(|cell| {
-        let mut inflater = cell.borrow_mut();
-        inflater.reset(true);
-        let status = inflater.decompress(compressed, &mut inflated, zlib_rs::InflateFlush::Finish);
-        (status, inflater.total_out() as usize)
-    });
-    match status {
-        Ok(zlib_rs::Status::StreamEnd) if written <= MAX_INFLATED_LEN => {
-            inflated.truncate(written);
-            Ok(inflated)
+    INFLATER.with(|cell| {
+        let inflater = &mut *cell.borrow_mut();
+        inflater.state.reset(true);
+        let status = inflater
+            .state
+            .decompress(compressed, &mut inflater.out, zlib_rs::InflateFlush::Finish);
+        let written = inflater.state.total_out() as usize;
+        match status {
+            Ok(zlib_rs::Status::StreamEnd) if written <= MAX_INFLATED_LEN => Ok(inflater.out[..written].to_vec()),
+            Ok(_) if written > MAX_INFLATED_LEN => Err(UserSigError::malformed(format!(
+                "the document inflates to more than {MAX_INFLATED_LEN} bytes"
+            ))),
+            Ok(_) => Err(UserSigError::malformed("not a zlib stream: it ends too early")),
+            Err(_) => Err(UserSigError::malformed(
+                "not a zlib stream: corrupt data or a bad checksum",
+            )),
         }
-        Ok(_) if written > MAX_INFLATED_LEN => Err(UserSigError::malformed(format!(
-            "the document inflates to more than {MAX_INFLATED_LEN} bytes"
-        ))),
-        Ok(_) => Err(UserSigError::malformed("not a zlib stream: it ends too early")),
-        Err(_) => Err(UserSigError::malformed(
-            "not a zlib stream: corrupt data or a bad checksum",
-        )),
-    }
+    })
 }
 
 #[cfg(test)]
