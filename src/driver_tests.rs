@@ -143,6 +143,12 @@ async fn login_then_logout_over_the_socket() {
     );
 }
 
+/// The events of a logged-in instance that was then kicked, in the core's order.
+fn assert_kicked_in_order(events: &Array) {
+    let expected = ["sdkStateReady", "kickedOut", "sdkStateNotReady"].map(JsValue::from);
+    assert_eq!(events.to_vec(), expected.to_vec());
+}
+
 #[wasm_bindgen_test]
 async fn a_listener_may_log_out_inside_kicked_out_and_events_keep_their_order() {
     let (tim, socket, events) = logged_in(92).await;
@@ -158,14 +164,7 @@ async fn a_listener_may_log_out_inside_kicked_out_and_events_keep_their_order() 
     call(&tim, "on", &["kickedOut".into(), reenter]);
     let kicked = r#"{"type":"kicked","kickType":"multipleAccount"}"#;
     fire(&socket, "onmessage", object(&[("data", kicked.into())]));
-    assert_eq!(
-        events.to_vec(),
-        vec![
-            JsValue::from("sdkStateReady"),
-            JsValue::from("kickedOut"),
-            JsValue::from("sdkStateNotReady")
-        ]
-    );
+    assert_kicked_in_order(&events);
     // Let the rejection of the inner logout() run.
     settle(Promise::resolve(&JsValue::NULL).into()).await.unwrap();
     settle(Promise::resolve(&JsValue::NULL).into()).await.unwrap();
@@ -201,14 +200,7 @@ async fn kicked_out_is_delivered_before_the_socket_is_closed() {
         "closed after delivery"
     );
     assert!(get(&socket, "onmessage").is_null(), "handlers detached");
-    assert_eq!(
-        events.to_vec(),
-        vec![
-            JsValue::from("sdkStateReady"),
-            JsValue::from("kickedOut"),
-            JsValue::from("sdkStateNotReady")
-        ]
-    );
+    assert_kicked_in_order(&events);
     let counts = call(&tim, "__debugCounts", &[]);
     assert_eq!(get(&counts, "sockets").as_f64(), Some(0.0));
     settle(call(&tim, "destroy", &[])).await.unwrap();
