@@ -123,14 +123,10 @@ pub(crate) fn check_conversation_type(conversation_type: &str) -> Result<(), Tim
 }
 
 /// A message id: 32 hex digits from the session's generator (seeded per instance).
-/// (By hand: `{:016x}` would bring `core::fmt`'s hex formatting into the wasm.)
 pub(crate) fn new_id(random: [u64; 2]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(32);
     for word in random {
-        for shift in (0..16).rev() {
-            id.push(char::from(HEX[((word >> (shift * 4)) & 0xf) as usize]));
-        }
+        tim_protocol::hex::push_lower(&mut id, &word.to_be_bytes());
     }
     id
 }

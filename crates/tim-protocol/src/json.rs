@@ -391,7 +391,6 @@ pub(crate) fn push_u64(out: &mut String, mut value: u64) {
 /// Appends `value` as a JSON string, escaped as `serde_json` and `JSON.stringify` escape it: `"`, `\`
 /// and the control characters below U+0020 (with their short forms where JSON has one).
 fn push_string(out: &mut String, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     let mut start = 0;
     for (i, b) in value.bytes().enumerate() {
@@ -410,8 +409,7 @@ fn push_string(out: &mut String, value: &str) {
         out.push_str(value.get(start..i).unwrap_or_default());
         if short.is_empty() {
             out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            crate::hex::push_lower(out, &[b]);
         } else {
             out.push_str(short);
         }

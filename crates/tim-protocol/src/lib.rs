@@ -17,6 +17,7 @@ pub mod close;
 mod codec;
 mod codes;
 mod frames;
+pub mod hex;
 mod json;
 mod kick;
 pub mod limits;

@@ -22,9 +22,7 @@ use crate::registry::{AccountKey, Registry};
 
 /// A node id unique per process start: `node-` and 12 hex digits.
 pub fn new_node_id() -> String {
-    let bytes: [u8; 6] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("node-{hex}")
+    format!("node-{}", tim_protocol::hex::lower(&rand::random::<[u8; 6]>()))
 }
 
 /// One hosted app; `online_web_instances` can change at run time (admin API).

@@ -131,7 +131,7 @@ impl StateChange {
 /// `hex(sha256(token + RequestTime))`, the vendor's callback signature.
 pub fn sign(token: &str, request_time: u64) -> String {
     let digest = Sha256::digest(format!("{token}{request_time}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    tim_protocol::hex::lower(&digest)
 }
 
 fn query_escape(s: &str) -> String {

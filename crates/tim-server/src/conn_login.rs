@@ -80,15 +80,7 @@ fn valid_instance_id(id: &str) -> bool {
 }
 
 fn new_instance_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes: [u8; 16] = rand::random();
-    // By hand: `format!` per byte was 16 allocations and a formatter run on every login.
-    let mut id = String::with_capacity(32);
-    for b in bytes {
-        id.push(HEX[usize::from(b >> 4)] as char);
-        id.push(HEX[usize::from(b & 15)] as char);
-    }
-    id
+    tim_protocol::hex::lower(&rand::random::<[u8; 16]>())
 }
 
 impl ConnLogin {

@@ -82,6 +82,5 @@ fn fail(code: i32, message: &str) -> ! {
 
 /// 32 random bytes as 64 hex digits, the shape of the vendor's secret keys.
 fn random_key() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tim_protocol::hex::lower(&rand::random::<[u8; 32]>())
 }
