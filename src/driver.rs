@@ -5,11 +5,13 @@
 //! (open a socket, send), which can produce more inputs (a socket that cannot open). Second, it settles
 //! Promises and calls listeners in the core's order. Third, it closes the sockets the core let go and
 //! re-arms the timer: that work is only bookkeeping for the app, so it waits until the app has heard
-//! (a `kicked` frame reaches `KICKED_OUT` without a close handshake's write in front of it). **No `RefCell` borrow is held across any
-//! call into JS** (socket constructor, `send`, `close`, timers, listeners): a platform may call back at
-//! once, e.g. a mini-program adapter that reports a failed `send` by firing `error` and `close` from
-//! inside it. Inputs go through one queue: an input that arrives while a feed is running (from inside
-//! such a call) waits for that feed's loop, so the core sees inputs one at a time, in order.
+//! (a `kicked` frame reaches `KICKED_OUT` without a close handshake's write in front of it).
+//!
+//! **No `RefCell` borrow is held across any call into JS** (socket constructor, `send`, `close`,
+//! timers, listeners): a platform may call back at once, e.g. a mini-program adapter that reports a
+//! failed `send` by firing `error` and `close` from inside it. Inputs go through one queue: an input that
+//! arrives while a feed is running (from inside such a call) waits for that feed's loop, so the core
+//! sees inputs one at a time, in order.
 //! Deliveries go through a second queue: a listener that calls an SDK method (`logout()` inside
 //! `KICKED_OUT`) feeds the core again, and what that produces is delivered after the events already
 //! queued, so listeners always see the core's order.

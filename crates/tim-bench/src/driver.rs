@@ -360,13 +360,12 @@ fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind:
         ];
         let out =
             node::run_json(&dir, script, &args, Duration::from_secs(300)).and_then(|v| node::samples(&v, "samples_us"));
-        results[mode] = match (std::mem::replace(&mut results[mode], Ok(Samples::default())), out) {
-            (Ok(mut pooled), Ok(more)) => {
-                pooled.extend(more);
-                Ok(pooled)
-            }
-            (Err(why), _) | (_, Err(why)) => Err(why),
-        };
+        // The first failure of a side stands for that side.
+        match (&mut results[mode], out) {
+            (Ok(pooled), Ok(more)) => pooled.extend(more),
+            (slot @ Ok(_), Err(why)) => *slot = Err(why),
+            (Err(_), _) => {}
+        }
     }
     let (sdk, raw) = (results.remove(0), results.remove(0));
     let sdk = match sdk {
@@ -824,8 +823,9 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   `.wasm`), each compressed on its own, summed; beside the official bundles fetched with `npm pack` into
   `.cache/bench` (a row says `skipped` when the registry cannot be reached).
 - **Login latency**: one `TIM` instance in Node 20 (with the `ws` package), `login()` call until both the
-  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 100 warm-up logins dropped per run (the JIT tiers the SDK's wasm up over the first ones). Floor: a
-  raw `ws` client's connect + login frame + `loginAck` against the same server.
+  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 100 warm-up logins dropped per run
+  (the JIT tiers the SDK's wasm up over the first ones). Floor: a raw `ws` client's connect + login frame +
+  `loginAck` against the same server.
 - **Kick latency**: two `TIM` instances (two module loads) of one account with N = 1 take turns: time from one
   instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients doing the same with frames.
 - Both latency rows pool 4 rounds of one SDK process then one floor process (a quarter of the samples each,
@@ -892,7 +892,7 @@ full mode, same machine, same session:
   close handshake write (~100 µs in `ws`) ran before `KICKED_OUT`. Now the login yields once before its ack,
   and sockets are closed after delivery: `onmessage` -> `KICKED_OUT` 228 µs -> 77 µs.
 - The Node client is CPU bound here: per login + logout cycle the SDK process uses ~1.9 ms of CPU against
-  ~1.5 ms for the raw floor's. The SDK's share (wasm ~100 µs, glue and JS objects ~90 µs) has no single hot
+  ~1.5 ms for the raw floor's. The SDK's share (wasm ~100 µs, glue and JS objects ~80 µs) has no single hot
   spot: allocator, the JSON codec, one `Reflect.set` and one `TextDecoder` call per key. Hot in a loop, an ack
   costs 23 µs and a kick 26 µs; in the bench, between `ws` and the network stack, 80-120 µs.
 ";
