@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { scratchProject } from './lib/scratch.mjs';
 import { APPS, startServer, userSig } from './lib/server.mjs';
-import { sample } from './lib/doc-samples.mjs';
+import { sample, sharedDocDiffers } from './lib/doc-samples.mjs';
 import { SdkClient } from './support/sdk-client.mjs';
 
 /** Every TIM.EVENT key: the agents record them all. */
@@ -24,6 +24,12 @@ before(async () => {
 after(async () => {
   await Promise.all(agents.map((a) => a.terminate()));
   await server?.stop();
+});
+
+test('the login doc the samples come from is the shared reference copy', (t) => {
+  const differs = sharedDocDiffers();
+  if (differs === null) return t.skip('no shared/reference beside the checkout');
+  assert.equal(differs, false, 'tests/reference/login-web-and-mini-programs.txt differs from shared/reference');
 });
 
 /** A fresh user name per test, so that tests never kick each other. */

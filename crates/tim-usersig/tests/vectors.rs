@@ -1,5 +1,5 @@
-//! The official vectors (`shared/reference/usersig-vectors.json`, made by the official npm signer with its
-//! clock pinned) decode to the documented fields and verify, expire and mismatch as the file records.
+//! The official vectors (`tests/reference/usersig-vectors.json`, a copy of the project's
+//! `shared/reference/` one, made by the official npm signer with its clock pinned) decode to the documented fields and verify, expire and mismatch as the file records.
 //! Decoded fields and documents are compared, never sig strings (zlib builds differ).
 
 use std::path::PathBuf;
@@ -22,15 +22,24 @@ struct Vector {
 }
 
 fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/usersig-vectors.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference/usersig-vectors.json")
+}
+
+/// The copy in the repo is the file in `shared/reference/` when that sits beside the checkout (CI).
+#[test]
+fn the_vectors_are_the_shared_reference_copy() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/usersig-vectors.json");
+    if let Ok(original) = std::fs::read(&shared) {
+        let copy = std::fs::read(vectors_path()).expect("tests/reference/usersig-vectors.json");
+        assert!(copy == original, "tests/reference/usersig-vectors.json differs from {}", shared.display());
+    }
 }
 
 fn load_vectors() -> Vec<Vector> {
     let path = vectors_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
         panic!(
-            "cannot read the official UserSig vectors at {}: {err}. The repo must be checked out with \
-             `shared/reference/` beside it (as in CI).",
+            "cannot read the official UserSig vectors at {}: {err}",
             path.display()
         )
     });

@@ -1,5 +1,5 @@
-// The code samples of the login doc (`../shared/reference/login-web-and-mini-programs.txt`), cut out
-// verbatim so that tests run them as written.
+// The code samples of the login doc (`tests/reference/login-web-and-mini-programs.txt`, a copy of the
+// project's `shared/reference/` one), cut out verbatim so that tests run them as written.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -7,9 +7,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-// `shared/` sits beside the checkout (CI, the integration checkout); TIM_SHARED_DIR points elsewhere.
-const SHARED = process.env.TIM_SHARED_DIR || path.resolve(repoRoot, '../shared');
-const DOC = readFileSync(path.join(SHARED, 'reference/login-web-and-mini-programs.txt'), 'utf8');
+const DOC = readFileSync(path.join(repoRoot, 'tests/reference/login-web-and-mini-programs.txt'), 'utf8');
+
+/** The copy is the file of `shared/reference/` when that sits beside the checkout (CI); else `null`. */
+export function sharedDocDiffers() {
+  const shared = path.join(process.env.TIM_SHARED_DIR || path.resolve(repoRoot, '../shared'), 'reference');
+  let original;
+  try {
+    original = readFileSync(path.join(shared, 'login-web-and-mini-programs.txt'), 'utf8');
+  } catch {
+    return null;
+  }
+  return original !== DOC;
+}
 
 /** The code of a sample in the doc: from its first line to the end of its `.catch(...)` call, or to `last`. */
 export function sample(first, last) {
