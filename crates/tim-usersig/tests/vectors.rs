@@ -31,18 +31,18 @@ fn the_vectors_are_the_shared_reference_copy() {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/usersig-vectors.json");
     if let Ok(original) = std::fs::read(&shared) {
         let copy = std::fs::read(vectors_path()).expect("tests/reference/usersig-vectors.json");
-        assert!(copy == original, "tests/reference/usersig-vectors.json differs from {}", shared.display());
+        assert!(
+            copy == original,
+            "tests/reference/usersig-vectors.json differs from {}",
+            shared.display()
+        );
     }
 }
 
 fn load_vectors() -> Vec<Vector> {
     let path = vectors_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read the official UserSig vectors at {}: {err}",
-            path.display()
-        )
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read the official UserSig vectors at {}: {err}", path.display()));
     let entries: Vec<Value> = serde_json::from_str(&text).expect("usersig-vectors.json is a JSON array");
     assert!(!entries.is_empty(), "usersig-vectors.json holds no vectors");
     entries.iter().map(parse_vector).collect()
