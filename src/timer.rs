@@ -39,9 +39,18 @@ impl Timer {
     }
 
     /// Arms the timer for the absolute `deadline` (ms on the `Date.now()` clock), or disarms it.
-    /// Keeps a pending timeout that already has this deadline.
+    /// A pending timeout due at or before `deadline` is kept: when it fires early the core finds nothing
+    /// due and the timer is armed again. A deadline that moves later (a login's ack replaces the login
+    /// deadline with the heartbeat's) costs no `clearTimeout` + `setTimeout` pair on the hot path.
+    /// `None` always clears: a pending timeout would keep a Node process alive after `logout()`.
     pub fn arm(&self, deadline: Option<u64>, now: u64) {
-        if self.armed.borrow().as_ref().map(|(_, d)| *d) == deadline {
+        let pending = self.armed.borrow().as_ref().map(|(_, d)| *d);
+        if let (Some(pending), Some(deadline)) = (pending, deadline) {
+            if pending <= deadline {
+                return;
+            }
+        }
+        if pending.is_none() && deadline.is_none() {
             return;
         }
         self.disarm();
@@ -70,5 +79,60 @@ impl Drop for Timer {
     fn drop(&mut self) {
         self.disarm();
         debug::closure_dropped(1);
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    async fn sleep(ms: f64) {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = set_timeout(&resolve, ms);
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+
+    fn counting_timer() -> (Timer, Rc<Cell<u32>>) {
+        let fired = Rc::new(Cell::new(0));
+        let count = fired.clone();
+        (Timer::new(move || count.set(count.get() + 1)), fired)
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_later_deadline_keeps_the_pending_timeout_which_fires_early() {
+        let (timer, fired) = counting_timer();
+        let now = js_sys::Date::now() as u64;
+        timer.arm(Some(now + 20), now);
+        timer.arm(Some(now + 600_000), now);
+        sleep(150.0).await;
+        assert_eq!(fired.get(), 1, "the first timeout was kept");
+        // The driver notes the early fire, the core finds nothing due, and the later deadline is armed.
+        timer.fired();
+        timer.arm(Some(now + 600_000), now);
+        sleep(50.0).await;
+        assert_eq!(fired.get(), 1);
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_earlier_deadline_replaces_the_pending_timeout_and_none_clears_it() {
+        let (timer, fired) = counting_timer();
+        let now = js_sys::Date::now() as u64;
+        timer.arm(Some(now + 600_000), now);
+        timer.arm(Some(now + 20), now);
+        sleep(150.0).await;
+        assert_eq!(fired.get(), 1, "the earlier deadline fired");
+        timer.fired();
+        let now = js_sys::Date::now() as u64;
+        timer.arm(Some(now + 20), now);
+        timer.arm(None, now);
+        sleep(150.0).await;
+        assert_eq!(fired.get(), 1, "disarmed: no timeout left pending");
     }
 }
