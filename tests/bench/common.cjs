@@ -105,20 +105,32 @@ function createQuietTim(TIM, a) {
   return tim;
 }
 
+/** Warm-up samples of each side, dropped: the JIT tiers the SDK's wasm and `ws` up over the first ones. */
+const WARMUP = 100;
+
 /**
- * The main of a latency script: runs `raw(args, count)` for `--mode raw`, else `sdk(args, count)`, with
- * `--count` samples (default 1000), and prints {"samples_us": [...]} (or {"skipped": why} if it threw).
+ * The main of a latency script: `makeSides(args)` gives `{sdk, raw}`, each a function that takes one
+ * sample (µs). They run in turn in this one process, the first of each pair alternating, so that the
+ * machine's drift and the process's state fall on both sides alike; after WARMUP pairs, `--count` pairs
+ * (default 1000) are kept. Prints {"sdk_us": [...], "raw_us": [...]} (or {"skipped": why} if one threw).
  */
-async function runSamples({ sdk, raw }) {
+async function runPaired(makeSides) {
   const a = args();
   const count = Number(a.count || 1000);
-  let samples;
+  const kept = { sdk: [], raw: [] };
   try {
-    samples = a.mode === 'raw' ? await raw(a, count) : await sdk(a, count);
+    const sides = await makeSides(a);
+    for (let i = 0; i < WARMUP + count; i++) {
+      const order = i % 2 === 0 ? ['sdk', 'raw'] : ['raw', 'sdk'];
+      for (const side of order) {
+        const sample = await sides[side]();
+        if (i >= WARMUP) kept[side].push(sample);
+      }
+    }
   } catch (e) {
     return skip(e);
   }
-  finish({ samples_us: samples });
+  finish({ sdk_us: kept.sdk, raw_us: kept.raw });
 }
 
 /** Rejects after `ms` so that no loop can hang. */
@@ -140,6 +152,6 @@ module.exports = {
   nextEvent,
   RawClient,
   within,
-  runSamples,
+  runPaired,
   now: () => performance.now(),
 };

@@ -308,7 +308,7 @@ fn link_package(plan: &Plan) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// SDK/floor run pairs a latency row pools (each run has its own warm-up samples, not counted).
+/// Node processes a latency row pools (each runs the SDK and the floor in turn, after its own warm-up).
 const LATENCY_ROUNDS: usize = 4;
 
 fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind: &str) -> Vec<Row> {
@@ -333,18 +333,19 @@ fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind:
         Err(why) => return vec![Row::skipped(what, why)],
     };
     let app = plan.app();
+    // The SDK and the floor log in as different users: neither side's instance kicks the other's.
     let user = format!("bench-node-{kind}");
     let sig = app.usersig(&user);
-    // Rounds of one SDK run then one floor run, pooled: a shared machine's speed drifts over a run's
-    // seconds, and alternating makes the drift fall on both sides alike instead of on whichever ran last.
+    let raw_user = format!("bench-node-{kind}-raw");
+    let raw_frame = app.login_frame(1, &raw_user, &app.usersig(&raw_user));
+    // Each process alternates an SDK sample and a floor sample, so that a shared machine's drift falls on
+    // both sides alike (separate SDK and floor processes moved the ratio by ±0.1 from run to run); a few
+    // processes are pooled, so that one process's luck (where its heap and code landed) does not decide.
     let rounds = LATENCY_ROUNDS.min(count.max(1));
-    let mut results: Vec<Result<Samples, String>> = vec![Ok(Samples::default()), Ok(Samples::default())];
-    for (round, mode) in (0..rounds).flat_map(|r| [(r, 0), (r, 1)]) {
+    let (mut sdk, mut raw) = (Samples::default(), Samples::default());
+    for round in 0..rounds {
         let per_round = count / rounds + usize::from(round < count % rounds);
-        let name = ["sdk", "raw"][mode];
         let args: Vec<String> = vec![
-            "--mode".into(),
-            name.into(),
             "--url".into(),
             server.url.clone(),
             "--sdkappid".into(),
@@ -353,41 +354,33 @@ fn node_latency_rows(plan: &Plan, server: Result<&ServerProcess, &String>, kind:
             user.clone(),
             "--sig".into(),
             sig.clone(),
-            "--login-frame".into(),
-            app.login_frame(1, &user, &sig),
+            "--raw-frame".into(),
+            raw_frame.clone(),
             "--count".into(),
             per_round.to_string(),
         ];
-        let out =
-            node::run_json(&dir, script, &args, Duration::from_secs(300)).and_then(|v| node::samples(&v, "samples_us"));
-        // The first failure of a side stands for that side.
-        match (&mut results[mode], out) {
-            (Ok(pooled), Ok(more)) => pooled.extend(more),
-            (slot @ Ok(_), Err(why)) => *slot = Err(why),
-            (Err(_), _) => {}
+        let both = node::run_json(&dir, script, &args, Duration::from_secs(300))
+            .and_then(|v| Ok((node::samples(&v, "sdk_us")?, node::samples(&v, "raw_us")?)));
+        match both {
+            Ok((s, r)) => {
+                sdk.extend(s);
+                raw.extend(r);
+            }
+            Err(why) => return vec![Row::skipped(what, why)],
         }
     }
-    let (sdk, raw) = (results.remove(0), results.remove(0));
-    let sdk = match sdk {
-        Ok(s) if !s.is_empty() => s,
-        Ok(_) => return vec![Row::skipped(what, "no samples")],
-        Err(why) => return vec![Row::skipped(what, why)],
-    };
+    if sdk.is_empty() || raw.is_empty() {
+        return vec![Row::skipped(what, "no samples")];
+    }
     let mut rows = Vec::new();
     for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
         let ours = sdk.quantile(q).unwrap_or(f64::NAN);
-        let (reference, r) = match &raw {
-            Ok(raw) => {
-                let theirs = raw.quantile(q).unwrap_or(f64::NAN);
-                (format!("{} raw `ws` floor", micros(theirs)), ratio(ours, theirs))
-            }
-            Err(why) => (format!("skipped: {why}"), None),
-        };
+        let theirs = raw.quantile(q).unwrap_or(f64::NAN);
         rows.push(Row::new(
             format!("{what}, {label} of {} (Node, loopback)", sdk.len()),
             micros(ours),
-            reference,
-            r,
+            format!("{} raw `ws` floor", micros(theirs)),
+            ratio(ours, theirs),
         ));
     }
     rows
