@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::load::{self, App, Target};
@@ -63,8 +63,7 @@ fn attacker_source(i: usize) -> Ipv4Addr {
 }
 
 async fn tcp_from(source: Ipv4Addr, addr: SocketAddr) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(source.into(), 0)).ok()?;
+    let socket = load::socket_from(source).ok()?;
     timeout(Duration::from_secs(2), socket.connect(addr)).await.ok()?.ok()
 }
 
@@ -176,8 +175,7 @@ fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 /// A raw WebSocket, upgraded and logged in as `bench-p{i}`, with a small receive buffer it never reads.
 async fn raw_logged_in(source: Ipv4Addr, target: &Target, app: &App, i: usize) -> Option<TcpStream> {
-    let socket = TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::new(source.into(), 0)).ok()?;
+    let socket = load::socket_from(source).ok()?;
     socket.set_recv_buffer_size(4096).ok()?;
     let mut tcp = timeout(Duration::from_secs(2), socket.connect(target.addr))
         .await

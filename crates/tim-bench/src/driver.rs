@@ -816,13 +816,15 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   `.wasm`), each compressed on its own, summed; beside the official bundles fetched with `npm pack` into
   `.cache/bench` (a row says `skipped` when the registry cannot be reached).
 - **Login latency**: one `TIM` instance in Node 20 (with the `ws` package), `login()` call until both the
-  Promise resolved and `SDK_READY` fired, then `logout()` (not timed); 100 warm-up logins dropped per run
-  (the JIT tiers the SDK's wasm up over the first ones). Floor: a raw `ws` client's connect + login frame +
-  `loginAck` against the same server.
+  Promise resolved and `SDK_READY` fired, then `logout()` (not timed). Floor: a raw `ws` client's connect +
+  login frame + `loginAck` against the same server, as another user.
 - **Kick latency**: two `TIM` instances (two module loads) of one account with N = 1 take turns: time from one
-  instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients doing the same with frames.
-- Both latency rows pool 4 rounds of one SDK process then one floor process (a quarter of the samples each,
-  after its own warm-up), so that the machine's drift during the run falls on both sides alike.
+  instance's `login()` call to the other's `KICKED_OUT`. Floor: raw `ws` clients of another account doing
+  the same with frames.
+- Both latency rows run the SDK and its floor in one Node process, one sample of each in turn (which side
+  goes first alternates), after 100 warm-up pairs (the JIT tiers the SDK's wasm up over the first ones); 4
+  such processes are pooled. Paired so, the p50 ratio moves by about ±0.02 between runs; with the SDK and
+  the floor in separate processes it moved by ±0.1 (0.98x to 1.25x for the same build).
 - **Logins/s**: K Rust clients (tokio-tungstenite, 8 loopback source addresses), each repeating connect +
   login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against
   the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
@@ -888,6 +890,34 @@ full mode, same machine, same session:
   ~1.5 ms for the raw floor's. The SDK's share (wasm ~100 µs, glue and JS objects ~80 µs) has no single hot
   spot: allocator, the JSON codec, one `Reflect.set` and one `TextDecoder` call per key. Hot in a loop, an ack
   costs 23 µs and a kick 26 µs; in the bench, between `ws` and the network stack, 80-120 µs.
+
+## Profile findings (2026-12-02, second round)
+
+- SDK login in Node, paired with the floor and timed by phase (p50): the SDK is ~18 µs later at the
+  `WebSocket` constructor and ~10 µs more before the connect starts (the rest of `login()`'s synchronous
+  work; Node connects on the next tick), even through the server's answer, and then takes ~48 µs from the
+  `loginAck` message to the resolved Promise where the floor takes ~6 µs.
+- In that last phase, building the JS objects (`imResponse`, the `{name, data}` event: one crossing per key
+  and per string value) was ~70% of the delivery. Building them instead with one `JSON.parse` of text
+  written in Rust cut the phase's crossings from 31 to 11 and the login ratio from 1.14x to 1.12x, but Node
+  20's V8 then aborted in its deoptimizer (`Fatal error: unreachable code` in
+  `DoComputeBuiltinContinuation`) in about 1 of 8 runs of 4,000 login cycles, against 0 of 20 without
+  `JSON.parse` called from the wasm; handlers made with `Function.prototype.bind` over one closure
+  aborted in 3 of 3. Both were dropped: no speed is worth a crash of the app's process.
+- A login's ack moved the timer's deadline later (login deadline -> heartbeat) and cost a `clearTimeout` +
+  `setTimeout` pair; the pending timeout is now kept and fires early once.
+- The load generator measured itself in the attack rows: it binds each socket to its source address, and a
+  `bind` to port 0 must find a port that no socket holds, TIME_WAIT ones included; with ~30,000 of them on
+  loopback each bind scanned the port range (`tim-bench` at 190% CPU, mostly kernel, the server at 6%).
+  With `IP_BIND_ADDRESS_NO_PORT` (the port chosen at `connect`, per destination) the attackers run at full
+  speed: 1,800 -> 60,000 silent connections and 16,000 -> 65,000 failed-login connections in a row, and the
+  calm side of the ping-flood row, 600/s before, is 13,000/s like the others.
+- At full speed, the silent-connection flood shows a server limit: valid logins/s fall to ~0.09x of calm,
+  because the accept loop pauses (up to 50 x 1 ms) for evicted connections to close whenever the caps are
+  full, and meanwhile every newcomer, valid ones included, waits in the backlog. Without the pause the row
+  was 0.96x-1.03x (two runs, 0 failed), but one run of the server's attack tests then refused a valid
+  connect at a 1,024-file limit; moving the pause into each waiting connection's task (16 at a time) gave
+  0.08x with 797 valid cycles refused. Not changed yet: the pause is kept until a design passes both.
 ";
 
 /// The results file: a header saying how the figures were made, the table, the notes.

@@ -111,12 +111,35 @@ async fn timed<T>(what: &str, f: impl std::future::Future<Output = T>) -> Result
         .map_err(|_| err(format!("{what}: no answer within {STEP_TIMEOUT:?}")))
 }
 
+/// A TCP socket bound to `source`, its port left for `connect` to choose. `IP_BIND_ADDRESS_NO_PORT`: a
+/// `bind` to port 0 must find a port no other socket holds, TIME_WAIT ones included, and with tens of
+/// thousands of them on loopback each bind scanned the port range (the load generator then spent
+/// ~40 ms of kernel time per connection and measured itself); `connect` picks a port per destination
+/// and reuses TIME_WAIT ones.
+pub fn socket_from(source: Ipv4Addr) -> std::io::Result<TcpSocket> {
+    use std::os::fd::AsRawFd;
+    let socket = TcpSocket::new_v4()?;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option value of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    socket.bind(SocketAddr::new(source.into(), 0))?;
+    Ok(socket)
+}
+
 /// Opens a WebSocket to `target` from `source` (port chosen by the kernel).
 pub async fn connect(target: &Target, source: Ipv4Addr) -> Result<Ws, LoadError> {
-    let socket = TcpSocket::new_v4().map_err(|e| err(format!("socket: {e}")))?;
-    socket
-        .bind(SocketAddr::new(source.into(), 0))
-        .map_err(|e| err(format!("bind {source}: {e}")))?;
+    let socket = socket_from(source).map_err(|e| err(format!("bind {source}: {e}")))?;
     let stream = timed("connect", socket.connect(target.addr))
         .await?
         .map_err(|e| err(format!("connect {}: {e}", target.addr)))?;
