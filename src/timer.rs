@@ -45,12 +45,12 @@ impl Timer {
     /// `None` always clears: a pending timeout would keep a Node process alive after `logout()`.
     pub fn arm(&self, deadline: Option<u64>, now: u64) {
         let pending = self.armed.borrow().as_ref().map(|(_, d)| *d);
-        if let (Some(pending), Some(deadline)) = (pending, deadline) {
-            if pending <= deadline {
-                return;
-            }
-        }
-        if pending.is_none() && deadline.is_none() {
+        let keep = match (pending, deadline) {
+            (Some(pending), Some(deadline)) => pending <= deadline,
+            (None, None) => true,
+            _ => false,
+        };
+        if keep {
             return;
         }
         self.disarm();

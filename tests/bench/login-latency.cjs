@@ -34,4 +34,4 @@ function sides(a) {
   return { sdk, raw };
 }
 
-runPaired(async (a) => sides(a));
+runPaired(sides);

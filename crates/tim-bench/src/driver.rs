@@ -824,7 +824,7 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
 - Both latency rows run the SDK and its floor in one Node process, one sample of each in turn (which side
   goes first alternates), after 100 warm-up pairs (the JIT tiers the SDK's wasm up over the first ones); 4
   such processes are pooled. Paired so, the p50 ratio moves by about ±0.02 between runs; with the SDK and
-  the floor in separate processes it moved by ±0.1 (0.98x to 1.25x for the same build).
+  the floor in separate processes it moved by ±0.1 (1.08x to 1.25x for one build).
 - **Logins/s**: K Rust clients (tokio-tungstenite, 8 loopback source addresses), each repeating connect +
   login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against
   the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
