@@ -10,7 +10,8 @@
 //! without hyper ([`crate::ws_direct`], the bench's login path); anything else is served by hyper with the
 //! bytes read put back in front.
 //!
-//! When the caps are full, a new connection evicts a pending one (`limits`); a connection that cannot be
+//! On Linux a connection reaches `accept` only once it has sent bytes ([`defer_until_first_bytes`]):
+//! silent ones wait in the kernel. When the caps are full, a new connection evicts a pending one (`limits`); a connection that cannot be
 //! placed is served a refusal (80004 + close 4003 on `/ws`) by a small pool with a short deadline, or
 //! closed at once when that pool is busy. Accept errors (out of descriptors) are logged and retried after
 //! a short pause: they never stop the server.
@@ -47,9 +48,6 @@ pub const REFUSAL_POOL: usize = 16;
 
 /// Header deadline of a connection that is only being refused.
 const REFUSAL_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// How many 1 ms pauses the accept loop waits for evicted connections to close before refusing.
-const EVICTION_WAIT_STEPS: u32 = 50;
 
 /// Pause after a failed accept (EMFILE and the like) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
@@ -104,6 +102,60 @@ pub fn raise_nofile_limit() -> u64 {
     }
 }
 
+/// The listen backlog: room for connections the kernel holds until their first bytes
+/// ([`defer_until_first_bytes`]) and for bursts (Linux caps it at `net.core.somaxconn`, 4,096 by
+/// default; past it, new connections fall back to SYN cookies, which are not deferred).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `listen` (`host:port`) with [`LISTEN_BACKLOG`] (tokio's `bind` uses 1,024).
+pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(listen).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: a restarted server can listen while old connections linger.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")))
+}
+
+/// Linux: the kernel hands a connection to `accept` only once its first bytes have come (or, for one
+/// that stays silent, once `wait_ms` has passed: the SYN-ACK retransmit after that lets it in, and the
+/// header deadline then closes it). A silent connection meanwhile holds no descriptor and no place in
+/// the caps, and its client does not reconnect: a flood of them neither locks valid users out nor
+/// turns into a storm of evictions and reconnects. Clients of this server always speak first.
+pub fn defer_until_first_bytes(listener: &TcpListener, wait_ms: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let secs = libc::c_int::try_from(wait_ms.div_ceil(1000).max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `&secs`, which lives across the call.
+        let done = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&secs as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if done != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "TCP_DEFER_ACCEPT not set");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (listener, wait_ms);
+}
+
 /// The connection cap that leaves [`FD_RESERVE`] descriptors free under `nofile`.
 pub fn connection_cap(configured: usize, nofile: u64) -> usize {
     let room = nofile.saturating_sub(FD_RESERVE).max(nofile / 2).max(1);
@@ -134,16 +186,10 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
         // Without TCP_NODELAY, Nagle plus delayed ACKs hold small frames (a kick, an ack) back by tens of
         // milliseconds: the bench measured kick latency p50 23.6 ms with it off, 0.9 ms with it on.
         let _ = tcp.set_nodelay(true);
-        let mut slot = state.caps.acquire(peer.ip()).map(Arc::new);
-        // Out of places while evicted connections are still closing: give them a moment (the next
-        // connections wait in the kernel's backlog meanwhile) rather than refuse a newcomer for nothing.
-        for _ in 0..EVICTION_WAIT_STEPS {
-            if slot.is_ok() || state.caps.evictions_in_flight() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            slot = state.caps.acquire(peer.ip()).map(Arc::new);
-        }
+        // Never a pause here: attackers reconnect as fast as they are closed, and while this loop waits
+        // the kernel's backlog fills with their connections and drops a valid user's (a 1 s SYN retry).
+        // A valid user among attackers whose evictions are still closing has its own band (`limits`).
+        let slot = state.caps.acquire(peer.ip()).map(Arc::new);
         let (header_timeout, refusal) = match &slot {
             Ok(_) => (Duration::from_millis(state.limits.header_read_timeout_ms), None),
             Err(why) => match RefusalTicket::take(&refusing) {

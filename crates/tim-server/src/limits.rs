@@ -5,7 +5,10 @@
 //! pending connection of the address that holds the most pending ones (for the per-IP cap: of its own
 //! address), so silent or slow connections can never keep a valid user out; only logged-in connections
 //! make the server refuse. Evicted connections close at once; until they have, up to `overcommit`
-//! connections beyond the cap are allowed (the file-descriptor reserve covers them).
+//! connections beyond the cap are allowed, and `overcommit` more for newcomers from a *light* address
+//! (one holding fewer than half the pending connections of the heaviest): a valid user among
+//! attackers whose evictions are still closing (the file-descriptor reserve covers both bands).
+//! Everyone else is refused at once: a refusal is cheap, and waiting would stall the accept loop.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -17,8 +20,8 @@ use tokio::time::Instant;
 
 use tokio::sync::Notify;
 
-/// Places beyond the caps that may be taken while evicted connections close (within the descriptor
-/// reserve of `accept::FD_RESERVE`).
+/// Places beyond the caps that may be taken while evicted connections close; twice as many for a
+/// light address (both bands within the descriptor reserve of `accept::FD_RESERVE`).
 pub const EVICTION_OVERCOMMIT: usize = 16;
 
 /// Counts open connections; a [`ConnSlot`] gives its place back on drop.
@@ -101,7 +104,9 @@ impl ConnectionCaps {
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, Refusal> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        if inner.total >= self.max_total + self.overcommit {
+        if inner.total >= self.max_total + self.overcommit
+            && (inner.total >= self.max_total + 2 * self.overcommit || !inner.is_light(ip))
+        {
             return Err(Refusal::ServerFull);
         }
         let mine = inner.per_ip.entry(ip).or_default();
@@ -158,6 +163,15 @@ impl ConnectionCaps {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Inner {
+    /// True when `ip` holds fewer than half the pending connections of the heaviest address.
+    fn is_light(&self, ip: IpAddr) -> bool {
+        let pending = |p: &PerIp| p.pending.len();
+        let heaviest = self.per_ip.values().map(pending).max().unwrap_or(0);
+        self.per_ip.get(&ip).map_or(0, pending) * 2 < heaviest
     }
 }
 
@@ -381,6 +395,33 @@ mod tests {
         let _b = caps.acquire(ip).unwrap();
         let _c = caps.acquire(ip).unwrap(); // evicts a, which has not closed yet
         assert_eq!(caps.acquire(ip).unwrap_err(), Refusal::ServerFull);
+    }
+
+    #[test]
+    fn a_light_address_has_a_second_band_while_evictions_are_under_way() {
+        let caps = ConnectionCaps::new(4, 100, 1);
+        let attacker: IpAddr = "10.0.0.9".parse().unwrap();
+        let user: IpAddr = "10.0.0.1".parse().unwrap();
+        let _held: Vec<ConnSlot> = (0..5).map(|_| caps.acquire(attacker).unwrap()).collect();
+        // The fifth evicted the attacker's oldest, still closing: the band is full for the attacker...
+        assert_eq!(caps.evictions_in_flight(), 1);
+        assert_eq!(caps.acquire(attacker).unwrap_err(), Refusal::ServerFull);
+        // ...but a valid user from a light address gets in (and evicts in turn), once.
+        let newcomer = caps.acquire(user).unwrap();
+        assert!(!newcomer.is_evicted());
+        assert_eq!(caps.evictions_in_flight(), 2);
+        assert_eq!(caps.acquire(user).unwrap_err(), Refusal::ServerFull);
+        // Light means under half the heaviest's pending connections: an equal address is not.
+        let caps = ConnectionCaps::new(3, 100, 1);
+        let other: IpAddr = "10.0.0.8".parse().unwrap();
+        let _a: Vec<ConnSlot> = (0..2).map(|_| caps.acquire(attacker).unwrap()).collect();
+        let _b = caps.acquire(other).unwrap();
+        let _c = caps.acquire(attacker).unwrap(); // evicts the attacker's oldest, still closing
+        assert_eq!(
+            caps.acquire(other).unwrap_err(),
+            Refusal::ServerFull,
+            "1 of 2 is not light"
+        );
     }
 
     #[test]

@@ -77,9 +77,10 @@ pub fn client_addr(bound: SocketAddr) -> SocketAddr {
 /// within `limits.shutdown_grace_ms` whatever the clients do. `listen` overrides the config's address.
 pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) -> std::io::Result<()> {
     let listen = listen.unwrap_or_else(|| config.listen.clone());
-    let listener = TcpListener::bind(&listen)
+    let listener = accept::bind(&listen)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+    accept::defer_until_first_bytes(&listener, config.limits.header_read_timeout_ms);
     let addr = client_addr(listener.local_addr()?);
     // Every accepted connection needs a descriptor: use all the process may have, and cap connections
     // below it so that accepting (and refusing or evicting) never runs out.

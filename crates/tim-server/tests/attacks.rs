@@ -117,12 +117,14 @@ async fn silent_and_slowloris_connections_are_cut_off_and_valid_users_get_in_at_
 async fn tcp_connections_count_against_the_per_address_cap_and_pending_ones_make_room() {
     raise_own_nofile();
     let server = Server::start(&config(1, "max_connections_per_ip = 20\nheader_read_timeout_ms = 5000"));
+    // Each sends a first byte (of a request head that never completes): the kernel hands a connection
+    // to the server only once bytes come (a silent one is the next test's case).
     let mut held = Vec::new();
     for _ in 0..20 {
-        held.push(tcp_from(attacker(0), &server).await.unwrap());
+        held.push(tcp_with_a_byte(attacker(0), &server).await);
     }
     // A 21st from that address evicts its oldest pending connection.
-    let _newest = tcp_from(attacker(0), &server).await.unwrap();
+    let _newest = tcp_with_a_byte(attacker(0), &server).await;
     assert!(
         closed_within(&mut held[0], Duration::from_secs(2)).await,
         "the oldest was evicted"
@@ -131,6 +133,39 @@ async fn tcp_connections_count_against_the_per_address_cap_and_pending_ones_make
     assert_eq!(valid_logins(&server, "other-address", 3).await, 3);
     let metrics = server.metrics().await;
     assert!(metrics.contains("reason=\"evicted\""), "{metrics}");
+}
+
+/// A connection from `src` that has sent one byte of a request head.
+async fn tcp_with_a_byte(src: Ipv4Addr, server: &Server) -> TcpStream {
+    let mut tcp = tcp_from(src, server).await.unwrap();
+    tcp.write_all(b"G").await.unwrap();
+    tcp
+}
+
+/// Linux: a connection that sends nothing is held by the kernel (`TCP_DEFER_ACCEPT`), so it takes no
+/// descriptor and no place in the caps, and it is closed after the wait and the header deadline.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn silent_connections_take_no_place_until_they_speak_and_are_closed_after_the_deadline() {
+    raise_own_nofile();
+    let server = Server::start(&config(1, "max_connections_per_ip = 20\nheader_read_timeout_ms = 1000"));
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(tcp_from(attacker(0), &server).await.unwrap());
+    }
+    // Five times the address's cap, and not one was evicted to make room: none holds a place.
+    let metrics = server.metrics().await;
+    assert!(!metrics.contains("reason=\"evicted\""), "{metrics}");
+    assert_eq!(valid_logins(&server, "beside-silence", 5).await, 5);
+    // After the 1 s wait the kernel hands them over; the 1 s header deadline (or an eviction) closes them.
+    let mut still_open = 0;
+    let all_by = Instant::now() + Duration::from_secs(6);
+    for tcp in silent.iter_mut() {
+        if !closed_within(tcp, all_by.saturating_duration_since(Instant::now())).await {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "silent connections left open");
 }
 
 #[tokio::test]
