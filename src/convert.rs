@@ -2,10 +2,30 @@
 //!
 //! Wire frames need none: `tim-protocol`'s codec reads and writes their JSON text in Rust, the same
 //! code the server runs, so a frame crosses the wasm boundary once, as the text the socket carries.
+//!
+//! The objects of the hot paths (a login's `imResponse`, the `{name, data}` a listener gets,
+//! `KICKED_OUT`'s data) are object literals in `src/js/shapes.js`: one call each, where [`object`]
+//! costs a key string and a `Reflect.set` per property.
 
 use js_sys::{Array, Object, Reflect};
 use tim_core::{Event, Message, MessageStatus, Response, CONV_C2C, MSG_TEXT};
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/js/shapes.js")]
+extern "C" {
+    /// `{code: 0, data}`.
+    pub fn response(data: JsValue) -> JsValue;
+    /// A login's `imResponse.data`: `{actionStatus: 'OK', errorCode: 0, errorInfo: ''}` (and
+    /// `repeatLogin: true`).
+    #[wasm_bindgen(js_name = loginData)]
+    fn login_data(repeat: bool) -> JsValue;
+    /// `{name, data}`.
+    #[wasm_bindgen(js_name = listenerEvent)]
+    fn listener_event_object(name: &str, data: JsValue) -> JsValue;
+    /// `KICKED_OUT`'s data: `{type}`, plus `platform` and `time` when given.
+    #[wasm_bindgen(js_name = kickData)]
+    fn kick_data(kick_type: &str, platform: Option<&str>, time: Option<f64>) -> JsValue;
+}
 
 /// A plain object with these properties.
 pub fn object(entries: &[(&str, JsValue)]) -> JsValue {
@@ -38,17 +58,11 @@ pub fn event_data(event: &Event) -> JsValue {
             kick_type,
             platform,
             time_ms,
-        } => {
-            // `platform` and `time` (the login that took the slot) only when the server named it.
-            let data = object(&[("type", kick_type.as_str().into())]);
-            if let Some(platform) = platform {
-                let _ = Reflect::set(&data, &"platform".into(), &platform.as_str().into());
-            }
-            if let Some(time_ms) = time_ms {
-                let _ = Reflect::set(&data, &"time".into(), &(*time_ms as f64).into());
-            }
-            data
-        }
+        } => kick_data(
+            kick_type.as_str(),
+            platform.map(|p| p.as_str()),
+            time_ms.map(|t| t as f64),
+        ),
         Event::NetStateChange { state } => object(&[("state", state.as_str().into())]),
         Event::Error { code, message } => object(&[("code", (*code).into()), ("message", message.into())]),
         Event::MessageReceived { messages } => messages.iter().map(message).collect::<Array>().into(),
@@ -57,7 +71,7 @@ pub fn event_data(event: &Event) -> JsValue {
 
 /// The object a listener receives: `{name, data}`.
 pub fn listener_event(name: &str, data: JsValue) -> JsValue {
-    object(&[("name", name.into()), ("data", data)])
+    listener_event_object(name, data)
 }
 
 /// A message as the official SDK's Message object: `{ID, type, payload: {text}, from, to,
@@ -105,17 +119,7 @@ pub fn mark_failed(target: &JsValue) {
 /// `imResponse.data` of a successful command.
 pub fn response_data(response: &Response) -> JsValue {
     match response {
-        Response::Login { repeat_login } => {
-            let mut entries = vec![
-                ("actionStatus", JsValue::from_str("OK")),
-                ("errorCode", JsValue::from(0)),
-                ("errorInfo", JsValue::from_str("")),
-            ];
-            if *repeat_login {
-                entries.push(("repeatLogin", JsValue::TRUE));
-            }
-            object(&entries)
-        }
+        Response::Login { repeat_login } => login_data(*repeat_login),
         Response::Logout => object(&[]),
         Response::SendMessage { message: m } => send_message_data(message(m), m),
     }
@@ -134,7 +138,7 @@ pub fn send_message_data(message_object: JsValue, m: &Message) -> JsValue {
 
 /// `imResponse`: `{code: 0, data}`.
 pub fn im_response(response: &Response) -> JsValue {
-    object(&[("code", 0.into()), ("data", response_data(response))])
+    self::response(response_data(response))
 }
 
 #[cfg(all(test, target_arch = "wasm32"))]

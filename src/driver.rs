@@ -272,7 +272,7 @@ impl Instance {
     fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
         if let Some(timer) = self.timer() {
-            timer.arm(deadline, now());
+            timer.arm(deadline, now);
         }
     }
 }

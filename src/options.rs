@@ -25,6 +25,17 @@ pub struct CreateOptions {
     pub platform: Option<Platform>,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `login()`'s options, read through plain getters (the hot path: no key string crosses per read;
+    /// `catch`: a getter may throw).
+    type LoginOptions;
+    #[wasm_bindgen(method, getter, catch, js_name = userID)]
+    fn user_id(this: &LoginOptions) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, catch, js_name = userSig)]
+    fn user_sig(this: &LoginOptions) -> Result<JsValue, JsValue>;
+}
+
 fn get(options: &JsValue, key: &str) -> JsValue {
     Reflect::get(options, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
@@ -126,13 +137,21 @@ pub fn runtime_options(options: &JsValue) -> Result<(Option<Function>, Option<Pl
 /// A string option: missing (`undefined`, `null`) reads as `""`, so that the core reports the
 /// option's own "missing" code; any other non-string is 8002.
 fn string_option(options: &JsValue, key: &str) -> Result<String, JsValue> {
-    let value = get(options, key);
+    string_value(get(options, key), key)
+}
+
+/// Option `key`'s `value` as a string (`undefined` and `null` read as the empty string).
+fn string_value(value: JsValue, key: &str) -> Result<String, JsValue> {
+    if let Some(text) = value.as_string() {
+        return Ok(text);
+    }
     if value.is_undefined() || value.is_null() {
         return Ok(String::new());
     }
-    value
-        .as_string()
-        .ok_or_else(|| error::with_message(ErrorCode::InvalidArgument, &(String::from(key) + " must be a string.")))
+    Err(error::with_message(
+        ErrorCode::InvalidArgument,
+        &(String::from(key) + " must be a string."),
+    ))
 }
 
 fn require_object(options: &JsValue, call: &str) -> Result<(), JsValue> {
@@ -149,9 +168,11 @@ fn require_object(options: &JsValue, call: &str) -> Result<(), JsValue> {
 /// Reads `login({userID, userSig})`.
 pub fn login(options: &JsValue) -> Result<Command, JsValue> {
     require_object(options, "login")?;
+    let options: &LoginOptions = options.unchecked_ref();
+    let read = |value: Result<JsValue, JsValue>| value.unwrap_or(JsValue::UNDEFINED);
     Ok(Command::Login {
-        user_id: string_option(options, "userID")?,
-        user_sig: string_option(options, "userSig")?,
+        user_id: string_value(read(options.user_id()), "userID")?,
+        user_sig: string_value(read(options.user_sig()), "userSig")?,
     })
 }
 

@@ -77,10 +77,7 @@ impl Settler {
             (Ok(Response::SendMessage { message: sent }), Some(target)) => {
                 convert::assign_message(&target, sent);
                 let data = convert::send_message_data(target, sent);
-                resolve.call1(
-                    &JsValue::UNDEFINED,
-                    &convert::object(&[("code", 0.into()), ("data", data)]),
-                )
+                resolve.call1(&JsValue::UNDEFINED, &convert::response(data))
             }
             (Ok(response), _) => resolve.call1(&JsValue::UNDEFINED, &convert::im_response(response)),
             (Err(e), target) => {

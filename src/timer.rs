@@ -38,12 +38,13 @@ impl Timer {
         }
     }
 
-    /// Arms the timer for the absolute `deadline` (ms on the `Date.now()` clock), or disarms it.
+    /// Arms the timer for the absolute `deadline` (ms on the `Date.now()` clock), or disarms it; `now`
+    /// is read only when a timeout is set (one `Date.now()` crossing fewer per input otherwise).
     /// A pending timeout due at or before `deadline` is kept: when it fires early the core finds nothing
     /// due and the timer is armed again. A deadline that moves later (a login's ack replaces the login
     /// deadline with the heartbeat's) costs no `clearTimeout` + `setTimeout` pair on the hot path.
     /// `None` always clears: a pending timeout would keep a Node process alive after `logout()`.
-    pub fn arm(&self, deadline: Option<u64>, now: u64) {
+    pub fn arm(&self, deadline: Option<u64>, now: impl FnOnce() -> u64) {
         let pending = self.armed.borrow().as_ref().map(|(_, d)| *d);
         let keep = match (pending, deadline) {
             (Some(pending), Some(deadline)) => pending <= deadline,
@@ -56,7 +57,7 @@ impl Timer {
         self.disarm();
         if let Some(deadline) = deadline {
             // +1 ms: a timer that fires a hair early must not find its deadline still ahead.
-            let delay = deadline.saturating_sub(now).saturating_add(1).min(MAX_DELAY_MS);
+            let delay = deadline.saturating_sub(now()).saturating_add(1).min(MAX_DELAY_MS);
             let id = set_timeout(self.callback.as_ref().unchecked_ref(), delay as f64);
             *self.armed.borrow_mut() = Some((id, deadline));
         }
@@ -109,13 +110,13 @@ mod tests {
     async fn a_later_deadline_keeps_the_pending_timeout_which_fires_early() {
         let (timer, fired) = counting_timer();
         let now = js_sys::Date::now() as u64;
-        timer.arm(Some(now + 20), now);
-        timer.arm(Some(now + 600_000), now);
+        timer.arm(Some(now + 20), || now);
+        timer.arm(Some(now + 600_000), || now);
         sleep(150.0).await;
         assert_eq!(fired.get(), 1, "the first timeout was kept");
         // The driver notes the early fire, the core finds nothing due, and the later deadline is armed.
         timer.fired();
-        timer.arm(Some(now + 600_000), now);
+        timer.arm(Some(now + 600_000), || now);
         sleep(50.0).await;
         assert_eq!(fired.get(), 1);
     }
@@ -124,14 +125,14 @@ mod tests {
     async fn an_earlier_deadline_replaces_the_pending_timeout_and_none_clears_it() {
         let (timer, fired) = counting_timer();
         let now = js_sys::Date::now() as u64;
-        timer.arm(Some(now + 600_000), now);
-        timer.arm(Some(now + 20), now);
+        timer.arm(Some(now + 600_000), || now);
+        timer.arm(Some(now + 20), || now);
         sleep(150.0).await;
         assert_eq!(fired.get(), 1, "the earlier deadline fired");
         timer.fired();
         let now = js_sys::Date::now() as u64;
-        timer.arm(Some(now + 20), now);
-        timer.arm(None, now);
+        timer.arm(Some(now + 20), || now);
+        timer.arm(None, || now);
         sleep(150.0).await;
         assert_eq!(fired.get(), 1, "disarmed: no timeout left pending");
     }

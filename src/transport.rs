@@ -2,16 +2,16 @@
 //!
 //! The constructor comes from `TIM.create({WebSocket})`, else from the default a loader installed
 //! ([`crate::runtime`]: Node's entry installs the `ws` package, the mini-program entry an adapter over
-//! `connectSocket`), else from the global `WebSocket`. [`SocketHandle`] owns the four handler closures
-//! it installs; dropping it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
+//! `connectSocket`), else from the global `WebSocket`. [`SocketHandle`] owns the one closure its four
+//! handlers call (made in `src/js/socket.js`, so one closure crosses per socket, not four); dropping
+//! it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
 //! shared no-op (the `ws` package throws on an `error` event nobody listens to) and closes the socket.
 
 use std::cell::Cell;
 
-use js_sys::{Array, Function, Reflect};
+use js_sys::{Function, Reflect};
 use tim_core::{Input, SocketId};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use tim_protocol::ServerFrame;
 
@@ -26,21 +26,10 @@ extern "C" {
     fn send(this: &Socket, text: &str) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch)]
     fn close(this: &Socket, code: u16) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, setter)]
-    fn set_onopen(this: &Socket, handler: &JsValue);
-    #[wasm_bindgen(method, setter)]
-    fn set_onmessage(this: &Socket, handler: &JsValue);
-    #[wasm_bindgen(method, setter)]
-    fn set_onclose(this: &Socket, handler: &JsValue);
-    #[wasm_bindgen(method, setter)]
-    fn set_onerror(this: &Socket, handler: &JsValue);
-
-    /// The event a socket handler receives (`MessageEvent`, `CloseEvent`, an error event), read
-    /// through plain getters: no key string crosses into JS per read. `catch`: a fake or adapter
-    /// may pass anything, even `undefined`.
+    /// The event a socket handler receives (`CloseEvent`, an error event; a message arrives as its
+    /// text, read in `src/js/socket.js`), read through plain getters: no key string crosses into JS per
+    /// read. `catch`: a fake or adapter may pass anything, even `undefined`.
     type SocketEvent;
-    #[wasm_bindgen(method, getter, catch)]
-    fn data(this: &SocketEvent) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, getter, catch)]
     fn code(this: &SocketEvent) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, getter, catch)]
@@ -49,69 +38,67 @@ extern "C" {
     fn message(this: &SocketEvent) -> Result<JsValue, JsValue>;
 }
 
-thread_local! {
-    /// The one process-wide no-op error handler, owned here for the life of the module.
-    static IGNORE_ERRORS: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+#[wasm_bindgen(module = "/src/js/socket.js")]
+extern "C" {
+    /// `new ctor(url)`.
+    #[wasm_bindgen(catch)]
+    fn open(ctor: &Function, url: &str) -> Result<Socket, JsValue>;
+    /// Points the socket's four handlers at `handler(kind, event)` (kinds: [`OPEN`], [`MESSAGE`],
+    /// [`CLOSE`], [`ERROR`]).
+    fn attach(socket: &Socket, handler: &Handler);
+    /// Sets `onopen`/`onmessage`/`onclose` to `null` and `onerror` to a no-op.
+    fn detach(socket: &Socket);
 }
 
-/// The closures one socket's handlers run.
-type Handler = Closure<dyn FnMut(SocketEvent)>;
+const OPEN: u8 = 0;
+const MESSAGE: u8 = 1;
+const CLOSE: u8 = 2;
+
+/// The one closure a socket's handlers call.
+type Handler = Closure<dyn FnMut(u8, SocketEvent)>;
 
 /// An open (or opening) socket and the closures it calls; see the module docs for what drop does.
 pub struct SocketHandle {
     socket: Socket,
-    /// Owned for their lifetime only: dropping them releases the JS functions the handlers point at.
-    _handlers: [Handler; 4],
+    /// Owned for its lifetime only: dropping it releases the JS function the handlers call.
+    _handler: Handler,
     closed: Cell<bool>,
 }
 
 /// Where a socket's events go: the driver's `feed`, given the input they make.
 pub type Sink = std::rc::Rc<dyn Fn(Input)>;
 
-const NUM_HANDLERS: i64 = 4;
+/// Closures one socket hands to JS (its handlers call one).
+const NUM_HANDLERS: i64 = 1;
 
 impl SocketHandle {
     /// `new ctor(url)` with handlers that turn the socket's events into inputs for `socket`.
     /// A constructor that throws (a bad URL, say) gives the exception's text.
     pub fn open(ctor: &Function, url: &str, socket: SocketId, sink: Sink) -> Result<SocketHandle, String> {
-        let raw = Reflect::construct(ctor, &Array::of1(&JsValue::from_str(url)))
-            .map_err(|e| String::from("the WebSocket constructor threw: ") + &describe(&e))?;
-        let ws: Socket = raw.unchecked_into();
-        let on_open = {
-            let sink = sink.clone();
-            Closure::new(move |_: SocketEvent| sink(Input::SocketOpened { socket }))
-        };
-        let on_message = {
-            let sink = sink.clone();
-            Closure::new(move |event: SocketEvent| sink(message_input(socket, &event)))
-        };
-        let on_close = {
-            let sink = sink.clone();
-            Closure::new(move |event: SocketEvent| {
-                let code = read(&event, SocketEvent::code).as_f64().map_or(1006, |c| c as u16);
-                let reason = read(&event, SocketEvent::reason).as_string().unwrap_or_default();
-                sink(Input::SocketClosed { socket, code, reason })
-            })
-        };
-        // Some runtimes report a failure only through `error`: treat it as the close it means.
-        let on_error = Closure::new(move |event: SocketEvent| {
-            let reason = describe(&read(&event, SocketEvent::message));
-            sink(Input::SocketClosed {
-                socket,
-                code: 1006,
-                reason: String::from("socket error: ") + &reason,
+        let ws = open(ctor, url).map_err(|e| String::from("the WebSocket constructor threw: ") + &describe(&e))?;
+        let handler = Closure::new(move |kind: u8, event: SocketEvent| {
+            sink(match kind {
+                OPEN => Input::SocketOpened { socket },
+                MESSAGE => message_input(socket, event.as_string()),
+                CLOSE => {
+                    let code = read(&event, SocketEvent::code).as_f64().map_or(1006, |c| c as u16);
+                    let reason = read(&event, SocketEvent::reason).as_string().unwrap_or_default();
+                    Input::SocketClosed { socket, code, reason }
+                }
+                // Some runtimes report a failure only through `error`: treat it as the close it means.
+                _ => Input::SocketClosed {
+                    socket,
+                    code: 1006,
+                    reason: String::from("socket error: ") + &describe(&read(&event, SocketEvent::message)),
+                },
             })
         });
-        let handlers: [Handler; 4] = [on_open, on_message, on_close, on_error];
-        ws.set_onopen(handlers[0].as_ref());
-        ws.set_onmessage(handlers[1].as_ref());
-        ws.set_onclose(handlers[2].as_ref());
-        ws.set_onerror(handlers[3].as_ref());
+        attach(&ws, &handler);
         debug::closure_created(NUM_HANDLERS);
         debug::socket_created();
         Ok(SocketHandle {
             socket: ws,
-            _handlers: handlers,
+            _handler: handler,
             closed: Cell::new(false),
         })
     }
@@ -132,10 +119,7 @@ impl SocketHandle {
     }
 
     fn detach(&self) {
-        self.socket.set_onopen(&JsValue::NULL);
-        self.socket.set_onmessage(&JsValue::NULL);
-        self.socket.set_onclose(&JsValue::NULL);
-        IGNORE_ERRORS.with(|noop| self.socket.set_onerror(noop.as_ref()));
+        detach(&self.socket);
     }
 }
 
@@ -169,10 +153,10 @@ fn read(event: &SocketEvent, getter: fn(&SocketEvent) -> Result<JsValue, JsValue
     }
 }
 
-/// A message event as an input: text frames are decoded (the text crosses into wasm once, and the
-/// protocol's codec checks its size and reads it), binary ones are undecodable.
-fn message_input(socket: SocketId, event: &SocketEvent) -> Input {
-    match read(event, SocketEvent::data).as_string() {
+/// A message (its text, `None` for binary data) as an input: text frames are decoded (the text crosses
+/// into wasm once, and the protocol's codec checks its size and reads it), binary ones are undecodable.
+fn message_input(socket: SocketId, text: Option<String>) -> Input {
+    match text {
         Some(text) => match ServerFrame::decode(&text) {
             Ok(frame) => Input::FrameReceived { socket, frame },
             Err(error) => Input::FrameUndecodable {

@@ -14,7 +14,14 @@ pub fn write(node_modules: &Path, glue: &Path, out: &Path) -> Result {
     util::run(
         Command::new(node_modules.join(".bin/esbuild"))
             .arg(glue)
-            .args(["--format=esm", "--minify", "--log-level=warning"])
+            // `--bundle` inlines the glue's JS snippets (`src/js/`); a loader's import of the glue stays.
+            .args([
+                "--bundle",
+                "--external:./tim_wasm_bg.mjs",
+                "--format=esm",
+                "--minify",
+                "--log-level=warning",
+            ])
             .arg(format!("--outfile={}", out.display())),
     )?;
     let js = fs::read_to_string(out)?;

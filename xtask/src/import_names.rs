@@ -4,7 +4,8 @@
 //! name is written twice (in the wasm and in the glue) and the long unique ones barely compress. This
 //! renames, in the wasm-bindgen output before wasm-opt and every loader reads it:
 //! - the import module to [`GLUE_MODULE`] (the key of the import object every loader builds);
-//! - each import to `$a`, `$b`, ... (the glue's `export function NAME(` becomes `export function $a(`);
+//! - each import to `$a`, `$b`, ... (the glue's `export function NAME(` becomes `export function $a(`;
+//!   a function of a JS snippet that the wasm imports directly is re-exported by the glue as `$a`);
 //! - each export the glue reads as `wasm.NAME` to `$a`, `$b`, ... (`__wbindgen_start`, which the
 //!   loaders call, and any export the glue does not read keep their names).
 //!
@@ -102,6 +103,15 @@ fn rename(wasm: &[u8], glue: &str) -> Result<(Vec<u8>, String)> {
                 let mut imports = parse_imports(body)?;
                 for (n, import) in imports.iter_mut().enumerate() {
                     let old = std::mem::take(&mut import.name);
+                    if import.module.starts_with(b"./snippets/") {
+                        // A JS snippet's function the wasm calls as it is (no conversion shim): the glue
+                        // re-exports it under the short name.
+                        let module = String::from_utf8(import.module.clone())?;
+                        import.name = fresh(&js, "", n)?;
+                        js.push_str(&format!("\nexport {{ {old} as {} }} from '{module}';\n", import.name));
+                        import.module = GLUE_MODULE.as_bytes().to_vec();
+                        continue;
+                    }
                     let definition = format!("export function {old}(");
                     if !js.contains(&definition) || token_positions(&js, &old).len() != 1 {
                         return Err(format!("the glue must name the import {old} once, in `{definition}`").into());

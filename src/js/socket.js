@@ -1,0 +1,33 @@
+// `new Ctor(url)`: the socket of a login (a constructor that throws reaches the wasm as an error).
+export const open = (Ctor, url) => new Ctor(url);
+
+// A message's text: `undefined` for binary data, and for an event whose `data` cannot be read (a fake
+// or an adapter may pass anything).
+const text = (e) => {
+  try {
+    const data = e.data;
+    return typeof data === 'string' ? data : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+// A socket's four handlers, made here around the one function the wasm gives (`f(kind, value)`, kind
+// 0 open, 1 message (value: its text), 2 close, 3 error (value: the event)): one closure crosses
+// from the wasm per socket, not four.
+export const attach = (ws, f) => {
+  ws.onopen = (e) => f(0, e);
+  ws.onmessage = (e) => f(1, text(e));
+  ws.onclose = (e) => f(2, e);
+  ws.onerror = (e) => f(3, e);
+};
+
+// The `ws` package throws on an `error` event nobody listens to: a detached socket keeps a no-op.
+const ignore = () => {};
+
+export const detach = (ws) => {
+  ws.onopen = null;
+  ws.onmessage = null;
+  ws.onclose = null;
+  ws.onerror = ignore;
+};
