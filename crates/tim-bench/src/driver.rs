@@ -924,6 +924,23 @@ full mode, same machine, same session:
   0.03x-0.04x with valid p99 ~1 s: SYN retransmits, so the churn itself, not only the pause, holds valid
   users back (in the kernel's accept queue). Not changed yet: the pause is kept until a design passes both
   the bench and the tests.
+
+## Profile findings (2026-12-02, third round)
+
+- The silent-connection flood no longer churns: the listener has `TCP_DEFER_ACCEPT` (and a 4,096 backlog),
+  so the kernel hands a connection to `accept` only once it sends bytes. The 1,200 silent attackers wait in
+  the kernel, holding no descriptor and no place, and see no close to reconnect after: three `--only attack`
+  runs gave 0.95x / 1.01x / 1.18x with exactly 1,200 attacker connections, where the same build without the
+  deferral gave 0.04x (138,000 attacker connections) and 0.45x (63,000). The accept loop's pause is gone; a
+  newcomer from a light address (under half the heaviest's pending connections) has 16 places of its own
+  while evictions close, which is what the pause was for (the server's attack tests pass).
+- SDK crossings, each glue import counted (a loop with a fake socket): `login()` 19, a socket's open 3,
+  `loginAck` 9, `kicked` 20. Now the hot objects (a login's `imResponse`, `{name, data}`, `KICKED_OUT`'s data)
+  are JS object literals made in one call, a socket's four handlers are made in JS around one closure,
+  `userID`/`userSig` are read through getters and the timer reads the clock only when it sets a timeout:
+  11 / 2 / 6 / 8. Paired p50, four `--only login,kick` runs each: login 1.13x -> 1.08x-1.10x, kick 1.17x-1.19x
+  -> 1.13x-1.15x. The gzip total fell by 556 B (fewer imports). A 4,000-cycle login and kick loop against the
+  server ran clean 30 times of 30 (last round's `JSON.parse` variant aborted Node in 1 of 8).
 ";
 
 /// The results file: a header saying how the figures were made, the table, the notes.
