@@ -71,7 +71,7 @@ pub trait Field: Sized {
 impl Field for String {
     fn read(value: Option<&Value>) -> Result<Self, &'static str> {
         match value {
-            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::String(s)) => Ok(String::from(&**s)),
             _ => Err("a string"),
         }
     }
@@ -138,7 +138,7 @@ pub(crate) fn read_name<T: Copy>(
     expected: &'static str,
 ) -> Result<T, &'static str> {
     match value {
-        Some(Value::String(s)) => all.iter().copied().find(|&t| name(t) == s).ok_or(expected),
+        Some(Value::String(s)) => all.iter().copied().find(|&t| name(t) == &**s).ok_or(expected),
         _ => Err(expected),
     }
 }
@@ -163,12 +163,15 @@ pub(crate) fn read_field_or_default<T: Field + Default>(object: &Object, key: &s
 }
 
 /// Checks the size and parses the object; returns it with its `type`.
-pub(crate) fn open(text: &str, max: usize) -> Result<(Object, String), DecodeError> {
+pub(crate) fn open(text: &str, max: usize) -> Result<(Object<'_>, std::borrow::Cow<'_, str>), DecodeError> {
     if text.len() > max {
         return Err(DecodeError::TooLarge { len: text.len(), max });
     }
     let object = Object::parse(text).map_err(|why| DecodeError::Malformed(why.to_owned()))?;
-    let kind = read_field::<String>(&object, TYPE_KEY)?;
+    let kind = match object.get(TYPE_KEY) {
+        Some(Value::String(kind)) => kind.clone(),
+        _ => return Err(field_error(TYPE_KEY, "a string")),
+    };
     Ok((object, kind))
 }
 
@@ -254,7 +257,7 @@ macro_rules! wire_frames {
             /// Unknown fields are ignored; unknown types, missing or mistyped fields are errors.
             pub fn decode_limited(text: &str, max: usize) -> Result<Self, $crate::DecodeError> {
                 let (object, kind) = $crate::codec::open(text, max)?;
-                match kind.as_str() {
+                match &*kind {
                     $(
                         $tag => Ok($Enum::$Variant {
                             $( $field: $crate::codec::read_schema_field!(object, $key, $ty $(, $default)?)?, )*

@@ -5,6 +5,8 @@
 //! skipped (no frame field is an object or an array), so unknown fields of a newer peer are ignored.
 //! Writing produces the same text as `serde_json::to_string` and the host's `JSON.stringify` would.
 
+use std::borrow::Cow;
+
 /// Deepest nesting accepted inside a skipped value (serde_json's default limit is 128 too).
 const MAX_DEPTH: usize = 128;
 
@@ -12,28 +14,30 @@ const MAX_DEPTH: usize = 128;
 /// Both ends refuse larger ones when reading, and the writer never sends one (see [`Writer::int`]).
 pub const MAX_WIRE_INTEGER: u64 = (1 << 53) - 1;
 
-/// A field's value as the frame codec sees it.
+/// A field's value as the frame codec sees it. Strings borrow the text unless they hold an escape: a
+/// frame is read with one allocation per string field it keeps, none per key (the wasm's allocator was
+/// a tenth of a login's time in the SDK).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Value {
+pub(crate) enum Value<'a> {
     Null,
     Bool(bool),
     /// A number: `Some` when it is written as a non-negative integer of at most [`MAX_WIRE_INTEGER`]
     /// (no fraction, no exponent), `None` for any other number.
     Number(Option<u64>),
-    String(String),
+    String(Cow<'a, str>),
     /// An array or an object (checked, not kept).
     Nested,
 }
 
 /// The top-level fields of one JSON object, in text order; a key appears at most once.
 #[derive(Debug, Default)]
-pub(crate) struct Object {
-    fields: Vec<(String, Value)>,
+pub(crate) struct Object<'a> {
+    fields: Vec<(Cow<'a, str>, Value<'a>)>,
 }
 
-impl Object {
+impl<'a> Object<'a> {
     /// Parses `text` as exactly one JSON object (surrounding whitespace allowed).
-    pub(crate) fn parse(text: &str) -> Result<Object, &'static str> {
+    pub(crate) fn parse(text: &'a str) -> Result<Object<'a>, &'static str> {
         let mut p = Parser {
             bytes: text.as_bytes(),
             text,
@@ -57,7 +61,7 @@ impl Object {
     }
 
     /// The value of `key`, `None` when absent.
-    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 }
@@ -68,7 +72,7 @@ struct Parser<'a> {
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -99,9 +103,12 @@ impl Parser<'_> {
     }
 
     /// The fields of the object starting at `pos` (which holds `{`).
-    fn object_fields(&mut self) -> Result<Object, &'static str> {
+    fn object_fields(&mut self) -> Result<Object<'a>, &'static str> {
         self.eat(b'{')?;
-        let mut object = Object::default();
+        // Room for every field of the largest frame: no regrowth while reading one.
+        let mut object = Object {
+            fields: Vec::with_capacity(12),
+        };
         self.space();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -128,7 +135,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, &'static str> {
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, &'static str> {
         self.space();
         match self.peek() {
             Some(b'"') => self.string().map(Value::String),
@@ -232,16 +239,16 @@ impl Parser<'_> {
         }
     }
 
-    /// A string at `pos` (which must hold `"`), unescaped. Lone surrogates are refused.
-    fn string(&mut self) -> Result<String, &'static str> {
+    /// A string at `pos` (which must hold `"`), unescaped: borrowed from the text when it holds no
+    /// escape. Lone surrogates are refused.
+    fn string(&mut self) -> Result<Cow<'a, str>, &'static str> {
         if self.peek() != Some(b'"') {
             return Err("not JSON");
         }
         self.pos += 1;
-        let mut out = String::new();
+        let mut unescaped: Option<String> = None;
         loop {
-            // Copy the run of plain characters at once; `"` and `\` are ASCII, so the cut is on a
-            // character boundary.
+            // The run of plain characters; `"` and `\` are ASCII, so the cut is on a character boundary.
             let start = self.pos;
             while let Some(b) = self.peek() {
                 if b == b'"' || b == b'\\' || b < 0x20 {
@@ -249,15 +256,23 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            out.push_str(self.text.get(start..self.pos).unwrap_or_default());
+            let run = self.text.get(start..self.pos).unwrap_or_default();
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(match unescaped {
+                        None => Cow::Borrowed(run),
+                        Some(mut out) => {
+                            out.push_str(run);
+                            Cow::Owned(out)
+                        }
+                    });
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    self.escape(&mut out)?;
+                    let out = unescaped.get_or_insert_with(String::new);
+                    out.push_str(run);
+                    self.escape(out)?;
                 }
                 // End of text, or a raw control character (JSON wants them escaped).
                 _ => return Err("not JSON"),
@@ -327,7 +342,8 @@ pub(crate) struct Writer {
 impl Writer {
     /// An object being written; `{` is out.
     pub(crate) fn new() -> Writer {
-        let mut out = String::with_capacity(128);
+        // Room for most frames (a login ack, a kick) without regrowth.
+        let mut out = String::with_capacity(256);
         out.push('{');
         Writer { out }
     }
@@ -423,8 +439,9 @@ fn push_string(out: &mut String, value: &str) {
 mod tests {
     use super::*;
 
-    fn fields(text: &str) -> Vec<(String, Value)> {
-        Object::parse(text).unwrap().fields
+    fn fields(text: &str) -> Vec<(String, Value<'_>)> {
+        let object = Object::parse(text).unwrap();
+        object.fields.into_iter().map(|(k, v)| (k.into_owned(), v)).collect()
     }
 
     #[test]
@@ -448,7 +465,7 @@ mod tests {
             ("o", Value::Nested),
             ("a", Value::Nested),
         ];
-        let want: Vec<(String, Value)> = want.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let want: Vec<(String, Value<'_>)> = want.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         assert_eq!(got, want);
         assert_eq!(fields("{}"), vec![]);
     }
@@ -530,7 +547,7 @@ mod tests {
         let mut w = Writer::new();
         w.string("all", &all);
         let text = w.finish();
-        assert_eq!(fields(&text), vec![("all".to_owned(), Value::String(all))]);
+        assert_eq!(fields(&text), vec![("all".to_owned(), Value::String(all.into()))]);
         for n in [0, 1, 9, 10, 99, 100, 1 << 32, MAX_WIRE_INTEGER] {
             let mut s = String::new();
             push_u64(&mut s, n);
