@@ -28,7 +28,7 @@ use wasm_bindgen::prelude::*;
 use crate::listeners::Listeners;
 use crate::promise::Pending;
 use crate::timer::Timer;
-use crate::transport::{Sink, SocketHandle};
+use crate::transport::{SocketEvents, SocketHandle};
 use crate::{convert, log};
 
 /// Something to hand to JS once no borrow is held.
@@ -60,6 +60,8 @@ pub struct Instance {
     inputs: RefCell<VecDeque<Input>>,
     /// Sockets the core let go, closed once the feed has delivered (see the module docs).
     closing: RefCell<Vec<(Rc<SocketHandle>, u16)>>,
+    /// The closure every socket's handlers call; released by `destroy()` after the sockets.
+    socket_events: RefCell<Option<Rc<SocketEvents>>>,
     feeding: Cell<bool>,
     queue: RefCell<VecDeque<Delivery>>,
     delivering: Cell<bool>,
@@ -77,7 +79,7 @@ impl Instance {
     /// A logged-out instance; `websocket` is the constructor its logins will use.
     pub fn new(config: Config, websocket: Option<Function>) -> Rc<Instance> {
         let sdk_app_id = config.sdk_app_id;
-        let instance = Rc::new(Instance {
+        let instance = Rc::new_cyclic(|weak: &Weak<Instance>| Instance {
             sdk_app_id,
             session: RefCell::new(Session::new(config)),
             websocket,
@@ -87,6 +89,14 @@ impl Instance {
             listeners: RefCell::new(Listeners::default()),
             inputs: RefCell::new(VecDeque::new()),
             closing: RefCell::new(Vec::new()),
+            socket_events: RefCell::new(Some(Rc::new(SocketEvents::new({
+                let weak = weak.clone();
+                Box::new(move |input| {
+                    if let Some(instance) = weak.upgrade() {
+                        feed(&instance, input);
+                    }
+                })
+            })))),
             feeding: Cell::new(false),
             queue: RefCell::new(VecDeque::new()),
             delivering: Cell::new(false),
@@ -167,6 +177,8 @@ impl Instance {
         self.close_released();
         let timer = self.timer.borrow_mut().take();
         drop(timer);
+        let socket_events = self.socket_events.borrow_mut().take();
+        drop(socket_events);
         self.listeners.borrow_mut().clear();
     }
 
@@ -182,15 +194,6 @@ impl Instance {
             return None;
         }
         self.session.borrow().poll_timeout()
-    }
-
-    fn sink(self: &Rc<Self>) -> Sink {
-        let weak: Weak<Instance> = Rc::downgrade(self);
-        Rc::new(move |input| {
-            if let Some(instance) = weak.upgrade() {
-                feed(&instance, input);
-            }
-        })
     }
 
     /// Performs one output; I/O failures become inputs queued behind the current one.
@@ -223,10 +226,11 @@ impl Instance {
     }
 
     fn open(self: &Rc<Self>, socket: SocketId, url: &str) {
-        let failure = match (&self.websocket, self.released.get()) {
-            (_, true) => Some("the instance was destroyed".to_owned()),
-            (None, false) => Some(tim_core::ErrorCode::NoWebSocket.message().to_owned()),
-            (Some(ctor), false) => match SocketHandle::open(ctor, url, socket, self.sink()) {
+        let events = self.socket_events.borrow().clone();
+        let failure = match (&self.websocket, events) {
+            (_, None) => Some("the instance was destroyed".to_owned()),
+            (None, Some(_)) => Some(tim_core::ErrorCode::NoWebSocket.message().to_owned()),
+            (Some(ctor), Some(events)) => match SocketHandle::open(ctor, url, socket, &events) {
                 Ok(handle) => {
                     log::log(&["socket ", &log::num(socket), " opening to ", url]);
                     self.sockets.borrow_mut().push((socket, Rc::new(handle)));

@@ -2,9 +2,9 @@
 //!
 //! The constructor comes from `TIM.create({WebSocket})`, else from the default a loader installed
 //! ([`crate::runtime`]: Node's entry installs the `ws` package, the mini-program entry an adapter over
-//! `connectSocket`), else from the global `WebSocket`. [`SocketHandle`] owns the one closure its four
-//! handlers call (made in `src/js/socket.js`, so one closure crosses per socket, not four); dropping
-//! it sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
+//! `connectSocket`), else from the global `WebSocket`. Its four handlers are made in `src/js/socket.js`
+//! around the instance's one [`SocketEvents`] closure, so opening a socket creates no closure in the
+//! wasm. Dropping a [`SocketHandle`] sets `onopen`/`onmessage`/`onclose` to `null`, points `onerror` at a
 //! shared no-op (the `ws` package throws on an `error` event nobody listens to) and closes the socket.
 
 use std::cell::Cell;
@@ -43,9 +43,9 @@ extern "C" {
     /// `new ctor(url)`.
     #[wasm_bindgen(catch)]
     fn open(ctor: &Function, url: &str) -> Result<Socket, JsValue>;
-    /// Points the socket's four handlers at `handler(kind, event)` (kinds: [`OPEN`], [`MESSAGE`],
-    /// [`CLOSE`], [`ERROR`]).
-    fn attach(socket: &Socket, handler: &Handler);
+    /// Points the socket's four handlers at `events(socket, kind, value)` (kinds: [`OPEN`],
+    /// [`MESSAGE`] with the message's text, [`CLOSE`] and [`ERROR`] with the event).
+    fn attach(ws: &Socket, socket: f64, events: &JsValue);
     /// Sets `onopen`/`onmessage`/`onclose` to `null` and `onerror` to a no-op.
     fn detach(socket: &Socket);
 }
@@ -54,51 +54,69 @@ const OPEN: u8 = 0;
 const MESSAGE: u8 = 1;
 const CLOSE: u8 = 2;
 
-/// The one closure a socket's handlers call.
-type Handler = Closure<dyn FnMut(u8, SocketEvent)>;
+/// Where a socket's events go: the driver's `feed`, given the input they make.
+pub type Sink = Box<dyn Fn(Input)>;
 
-/// An open (or opening) socket and the closures it calls; see the module docs for what drop does.
+/// The one closure every socket of an instance calls, `(socket, kind, value)`: made once per
+/// instance, so a login creates (and its close drops) no closure. It must outlive the sockets that
+/// call it; the instance drops its sockets first.
+pub struct SocketEvents {
+    closure: Closure<dyn FnMut(f64, u8, SocketEvent)>,
+}
+
+impl SocketEvents {
+    /// Turns each socket event into an input for `sink`.
+    pub fn new(sink: Sink) -> SocketEvents {
+        debug::closure_created(1);
+        let closure = Closure::new(move |socket: f64, kind: u8, event: SocketEvent| {
+            sink(input(socket as SocketId, kind, &event))
+        });
+        SocketEvents { closure }
+    }
+}
+
+impl Drop for SocketEvents {
+    fn drop(&mut self) {
+        // wasm-bindgen defers freeing the closure if it is running right now (an instance dropped from
+        // inside one of its sockets' events).
+        debug::closure_dropped(1);
+    }
+}
+
+/// The input a socket event makes.
+fn input(socket: SocketId, kind: u8, event: &SocketEvent) -> Input {
+    match kind {
+        OPEN => Input::SocketOpened { socket },
+        MESSAGE => message_input(socket, event.as_string()),
+        CLOSE => {
+            let code = read(event, SocketEvent::code).as_f64().map_or(1006, |c| c as u16);
+            let reason = read(event, SocketEvent::reason).as_string().unwrap_or_default();
+            Input::SocketClosed { socket, code, reason }
+        }
+        // Some runtimes report a failure only through `error`: treat it as the close it means.
+        _ => Input::SocketClosed {
+            socket,
+            code: 1006,
+            reason: String::from("socket error: ") + &describe(&read(event, SocketEvent::message)),
+        },
+    }
+}
+
+/// An open (or opening) socket; see the module docs for what drop does.
 pub struct SocketHandle {
     socket: Socket,
-    /// Owned for its lifetime only: dropping it releases the JS function the handlers call.
-    _handler: Handler,
     closed: Cell<bool>,
 }
 
-/// Where a socket's events go: the driver's `feed`, given the input they make.
-pub type Sink = std::rc::Rc<dyn Fn(Input)>;
-
-/// Closures one socket hands to JS (its handlers call one).
-const NUM_HANDLERS: i64 = 1;
-
 impl SocketHandle {
-    /// `new ctor(url)` with handlers that turn the socket's events into inputs for `socket`.
+    /// `new ctor(url)` with handlers that pass the socket's events to `events` as `socket`'s.
     /// A constructor that throws (a bad URL, say) gives the exception's text.
-    pub fn open(ctor: &Function, url: &str, socket: SocketId, sink: Sink) -> Result<SocketHandle, String> {
+    pub fn open(ctor: &Function, url: &str, socket: SocketId, events: &SocketEvents) -> Result<SocketHandle, String> {
         let ws = open(ctor, url).map_err(|e| String::from("the WebSocket constructor threw: ") + &describe(&e))?;
-        let handler = Closure::new(move |kind: u8, event: SocketEvent| {
-            sink(match kind {
-                OPEN => Input::SocketOpened { socket },
-                MESSAGE => message_input(socket, event.as_string()),
-                CLOSE => {
-                    let code = read(&event, SocketEvent::code).as_f64().map_or(1006, |c| c as u16);
-                    let reason = read(&event, SocketEvent::reason).as_string().unwrap_or_default();
-                    Input::SocketClosed { socket, code, reason }
-                }
-                // Some runtimes report a failure only through `error`: treat it as the close it means.
-                _ => Input::SocketClosed {
-                    socket,
-                    code: 1006,
-                    reason: String::from("socket error: ") + &describe(&read(&event, SocketEvent::message)),
-                },
-            })
-        });
-        attach(&ws, &handler);
-        debug::closure_created(NUM_HANDLERS);
+        attach(&ws, socket as f64, events.closure.as_ref());
         debug::socket_created();
         Ok(SocketHandle {
             socket: ws,
-            _handler: handler,
             closed: Cell::new(false),
         })
     }
@@ -129,9 +147,6 @@ impl Drop for SocketHandle {
             self.detach();
             let _ = self.socket.close(1000);
         }
-        // The handlers drop with `self`; wasm-bindgen defers freeing one that is running right now
-        // (a socket closed from inside its own `onclose`).
-        debug::closure_dropped(NUM_HANDLERS);
         debug::socket_dropped();
     }
 }

@@ -12,14 +12,14 @@ const text = (e) => {
   }
 };
 
-// A socket's four handlers, made here around the one function the wasm gives (`f(kind, value)`, kind
-// 0 open, 1 message (value: its text), 2 close, 3 error (value: the event)): one closure crosses
-// from the wasm per socket, not four.
-export const attach = (ws, f) => {
-  ws.onopen = (e) => f(0, e);
-  ws.onmessage = (e) => f(1, text(e));
-  ws.onclose = (e) => f(2, e);
-  ws.onerror = (e) => f(3, e);
+// A socket's four handlers, made here around the instance's one function (`f(socket, kind, value)`,
+// kind 0 open, 1 message (value: its text), 2 close, 3 error (value: the event)): opening a socket
+// creates no closure in the wasm.
+export const attach = (ws, socket, f) => {
+  ws.onopen = (e) => f(socket, 0, e);
+  ws.onmessage = (e) => f(socket, 1, text(e));
+  ws.onclose = (e) => f(socket, 2, e);
+  ws.onerror = (e) => f(socket, 3, e);
 };
 
 // The `ws` package throws on an `error` event nobody listens to: a detached socket keeps a no-op.
