@@ -934,13 +934,17 @@ full mode, same machine, same session:
   deferral gave 0.04x (138,000 attacker connections) and 0.45x (63,000). The accept loop's pause is gone; a
   newcomer from a light address (under half the heaviest's pending connections) has 16 places of its own
   while evictions close, which is what the pause was for (the server's attack tests pass).
-- SDK crossings, each glue import counted (a loop with a fake socket): `login()` 19, a socket's open 3,
-  `loginAck` 9, `kicked` 20. Now the hot objects (a login's `imResponse`, `{name, data}`, `KICKED_OUT`'s data)
-  are JS object literals made in one call, a socket's four handlers are made in JS around one closure,
-  `userID`/`userSig` are read through getters and the timer reads the clock only when it sets a timeout:
-  11 / 2 / 6 / 8. Paired p50, four `--only login,kick` runs each: login 1.13x -> 1.08x-1.10x, kick 1.17x-1.19x
-  -> 1.13x-1.15x. The gzip total fell by 556 B (fewer imports). A 4,000-cycle login and kick loop against the
-  server ran clean 30 times of 30 (last round's `JSON.parse` variant aborted Node in 1 of 8).
+- SDK crossings per path, each call from the wasm into JS counted (a loop with a fake socket): `login()`
+  19, a socket's open 3, `loginAck` 9, `kicked` 20. Now the hot objects (a login's `imResponse`,
+  `{name, data}`, `KICKED_OUT`'s data) are JS object literals made in one call; a socket's four handlers
+  are made in JS around the instance's one closure (a login created four closures, each with a
+  `FinalizationRegistry` entry); `userID`/`userSig` are read through getters; the timer reads the clock
+  only when it sets a timeout: 11 / 2 / 7 / 8. The frame reader borrows strings from the text (a key
+  cost an allocation, a kept string two; the allocator was ~11% of the SDK's hot loop). Paired p50, four
+  `--only login,kick` runs each: login 1.13x -> 1.07x-1.09x, kick 1.17x-1.19x -> 1.11x-1.13x; hot in the
+  loop, a `loginAck` 8.8 -> ~4.5 µs and a kick 7 -> ~4.5 µs. The gzip total fell by 306 B. A 4,000-cycle
+  login and kick loop against the server ran clean 30 times of 30 (last round's `JSON.parse` variant
+  aborted Node in 1 of 8).
 ";
 
 /// The results file: a header saying how the figures were made, the table, the notes.
