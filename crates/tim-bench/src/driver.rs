@@ -555,8 +555,9 @@ fn tuned_cycles_row(
     )
 }
 
-/// Runs the two servers' cycles in alternating rounds (A B A B ...), so that a change in the machine's
-/// background load hits both alike; each side's rounds are merged.
+/// Runs the two servers' cycles in alternating rounds, the first side alternating too (A B, B A, A B,
+/// ...), so that a change in the machine's background load, and whatever one side's round leaves behind
+/// for the next (TIME_WAIT sockets, a warm cache), falls on both alike; each side's rounds are merged.
 fn alternate(
     runtime: &tokio::runtime::Runtime,
     plan: &Plan,
@@ -568,8 +569,9 @@ fn alternate(
     let rounds: u32 = if plan.quick { 2 } else { 4 };
     let slice = plan.capacity_time / rounds;
     let mut merged: [Option<load::CycleReport>; 2] = [None, None];
-    for _ in 0..rounds {
-        for side in 0..2 {
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
             let target = match Target::parse(&servers[side].url) {
                 Ok(t) => t,
                 Err(e) => return (Err(e.0.clone()), Err(e.0)),
@@ -829,10 +831,11 @@ another `tim-server` build (before/after a patch). Traffic goes to 127.0.0.0/8 o
   login (UserSig verified by the server) + logout + close for a fixed time; beside the same cycle against
   the fair floor: a raw tokio-tungstenite echo server with `tim-server`'s WebSocket settings (4 KiB read
   buffer, unbuffered writes, 64 KiB write cap, 1 MiB message limit, `TCP_NODELAY`), answering two messages
-  of the same sizes. Rounds alternate between the two servers so that background load hits both alike.
-  Each side also shows its server process's CPU time per cycle (all threads, user + system, from
-  `/proc/PID/task/*/schedstat`): the work a cycle costs the server, far less disturbed by other load on
-  the machine than the rate.
+  of the same sizes. Rounds alternate between the two servers, and so does which one goes first (A B,
+  B A, ...), so that background load hits both alike. Each side also shows its server process's CPU time
+  per cycle (all threads, user + system, from `/proc/PID/task/*/schedstat`): the work a cycle costs the
+  server, far less disturbed by other load on the machine than the rate. With 8 clients the ratio moved
+  between 0.87x and 0.98x over the full runs of one day (the machine's speed changed by a third).
 - **Idle instances**: N distinct users logged in and left idle; the server's `VmRSS` growth divided by N,
   beside the fair echo floor holding N idle connections. Fresh server processes for each level.
 - **Win shown on the floor**: the fair echo floor beside the same echo server with tungstenite's defaults
