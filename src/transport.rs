@@ -44,7 +44,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn open(ctor: &Function, url: &str) -> Result<Socket, JsValue>;
     /// Points the socket's four handlers at `events(socket, kind, value)` (kinds: [`OPEN`],
-    /// [`MESSAGE`] with the message's text, [`CLOSE`] and [`ERROR`] with the event).
+    /// [`MESSAGE`] with the message's text, [`CLOSE`] with the event, and 3, an error, with the event).
     fn attach(ws: &Socket, socket: f64, events: &JsValue);
     /// Sets `onopen`/`onmessage`/`onclose` to `null` and `onerror` to a no-op.
     fn detach(socket: &Socket);

@@ -11,10 +11,10 @@
 //! bytes read put back in front.
 //!
 //! On Linux a connection reaches `accept` only once it has sent bytes ([`defer_until_first_bytes`]):
-//! silent ones wait in the kernel. When the caps are full, a new connection evicts a pending one (`limits`); a connection that cannot be
-//! placed is served a refusal (80004 + close 4003 on `/ws`) by a small pool with a short deadline, or
-//! closed at once when that pool is busy. Accept errors (out of descriptors) are logged and retried after
-//! a short pause: they never stop the server.
+//! silent ones wait in the kernel. When the caps are full, a new connection evicts a pending one
+//! (`limits`); a connection that cannot be placed is served a refusal (80004 + close 4003 on `/ws`) by a
+//! small pool with a short deadline, or closed at once when that pool is busy. Accept errors (out of
+//! descriptors) are logged and retried after a short pause: they never stop the server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
