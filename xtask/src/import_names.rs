@@ -276,12 +276,17 @@ mod tests {
 
     /// A module importing `f` and `g_1` from `./m.js` and exporting `run`, `mem_x` and `__wbindgen_start`.
     fn module() -> Vec<u8> {
+        module_importing(&[("./m.js", "f"), ("./m.js", "g_1")])
+    }
+
+    /// A module importing `imports` (module, name) and exporting `run`, `mem_x` and `__wbindgen_start`.
+    fn module_importing(imports_of: &[(&str, &str)]) -> Vec<u8> {
         let mut wasm = b"\0asm\x01\0\0\0".to_vec();
         let mut types = vec![1, 0x60, 0, 0];
         section(&mut wasm, 1, &mut types);
-        let mut imports = vec![2];
-        for name in ["f", "g_1"] {
-            put_name(&mut imports, b"./m.js");
+        let mut imports = vec![imports_of.len() as u8];
+        for (module, name) in imports_of {
+            put_name(&mut imports, module.as_bytes());
             put_name(&mut imports, name.as_bytes());
             imports.extend([0, 0]);
         }
@@ -318,6 +323,19 @@ mod tests {
         assert_eq!(names, [(b"g".as_slice(), "$a"), (b"g".as_slice(), "$b")]);
         let text = String::from_utf8_lossy(&wasm);
         assert!(text.contains("__wbindgen_start") && text.contains("mem_x") && !text.contains("run"));
+    }
+
+    #[test]
+    fn a_snippet_function_the_wasm_imports_directly_is_re_exported_by_the_glue() {
+        let wasm = module_importing(&[("./m.js", "f"), ("./snippets/x-1/src/js/a.js", "attach")]);
+        let (wasm, js) = rename(&wasm, "export function f(){}").unwrap();
+        assert_eq!(
+            js,
+            "export function $a(){}\nexport { attach as $b } from './snippets/x-1/src/js/a.js';\n"
+        );
+        let imports = parse_imports(&wasm[wasm.iter().position(|&b| b == 2).unwrap() + 2..]).unwrap();
+        let names: Vec<(&[u8], &str)> = imports.iter().map(|i| (&i.module[..], i.name.as_str())).collect();
+        assert_eq!(names, [(b"g".as_slice(), "$a"), (b"g".as_slice(), "$b")]);
     }
 
     #[test]
