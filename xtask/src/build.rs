@@ -22,7 +22,7 @@ use crate::install;
 use crate::util::{self, cargo, root, Result};
 
 /// The wasm-bindgen output name (`<STEM>_bg.wasm`, `<STEM>_bg.js`).
-const STEM: &str = "tim_wasm";
+pub(crate) const STEM: &str = "tim_wasm";
 
 /// `cargo xtask build` builds `pkg/` (the test layers are `cargo xtask test`'s).
 pub fn run(args: &[String]) -> Result {

@@ -17,7 +17,7 @@ pub fn write(node_modules: &Path, glue: &Path, out: &Path) -> Result {
             // `--bundle` inlines the glue's JS snippets (`src/js/`); a loader's import of the glue stays.
             .args([
                 "--bundle",
-                "--external:./tim_wasm_bg.mjs",
+                &format!("--external:./{}_bg.mjs", crate::build::STEM),
                 "--format=esm",
                 "--minify",
                 "--log-level=warning",

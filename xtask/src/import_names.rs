@@ -304,6 +304,16 @@ mod tests {
         wasm
     }
 
+    /// The (module, name) of each import of a test module (its import section's length fits one byte).
+    fn imports_of(wasm: &[u8]) -> Vec<(String, String)> {
+        let at = wasm.iter().position(|&b| b == 2).unwrap() + 2;
+        parse_imports(&wasm[at..])
+            .unwrap()
+            .into_iter()
+            .map(|i| (String::from_utf8(i.module).unwrap(), i.name))
+            .collect()
+    }
+
     fn section(wasm: &mut Vec<u8>, id: u8, body: &mut Vec<u8>) {
         wasm.push(id);
         put_leb(wasm, body.len() as u64);
@@ -318,9 +328,10 @@ mod tests {
             js,
             "export function $a(a){wasm.$a(a)}\nexport function $b(){}\nexport function publish(){wasm.__wbindgen_start()}"
         );
-        let imports = parse_imports(&wasm[wasm.iter().position(|&b| b == 2).unwrap() + 2..]).unwrap();
-        let names: Vec<(&[u8], &str)> = imports.iter().map(|i| (&i.module[..], i.name.as_str())).collect();
-        assert_eq!(names, [(b"g".as_slice(), "$a"), (b"g".as_slice(), "$b")]);
+        assert_eq!(
+            imports_of(&wasm),
+            [("g".to_owned(), "$a".to_owned()), ("g".to_owned(), "$b".to_owned())]
+        );
         let text = String::from_utf8_lossy(&wasm);
         assert!(text.contains("__wbindgen_start") && text.contains("mem_x") && !text.contains("run"));
     }
@@ -333,9 +344,10 @@ mod tests {
             js,
             "export function $a(){}\nexport { attach as $b } from './snippets/x-1/src/js/a.js';\n"
         );
-        let imports = parse_imports(&wasm[wasm.iter().position(|&b| b == 2).unwrap() + 2..]).unwrap();
-        let names: Vec<(&[u8], &str)> = imports.iter().map(|i| (&i.module[..], i.name.as_str())).collect();
-        assert_eq!(names, [(b"g".as_slice(), "$a"), (b"g".as_slice(), "$b")]);
+        assert_eq!(
+            imports_of(&wasm),
+            [("g".to_owned(), "$a".to_owned()), ("g".to_owned(), "$b".to_owned())]
+        );
     }
 
     #[test]

@@ -50,6 +50,18 @@ async fn valid_logins(server: &Server, tag: &str, n: usize) -> usize {
     ok
 }
 
+/// How many of `conns` the server has not closed within `limit` (one deadline for them all).
+async fn open_after<'a>(conns: impl Iterator<Item = &'a mut TcpStream>, limit: Duration) -> usize {
+    let all_by = Instant::now() + limit;
+    let mut still_open = 0;
+    for tcp in conns {
+        if !closed_within(tcp, all_by.saturating_duration_since(Instant::now())).await {
+            still_open += 1;
+        }
+    }
+    still_open
+}
+
 /// Reads until EOF or error; true when the server closed the connection within `limit`.
 async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> bool {
     let mut buf = [0u8; 4096];
@@ -97,14 +109,7 @@ async fn silent_and_slowloris_connections_are_cut_off_and_valid_users_get_in_at_
     let (_, during_trickle) = tokio::join!(trickle, valid_logins(&server, "amid-trickle", 5));
     assert_eq!(during_trickle, 5);
     // Every attacking connection was closed by the server (evicted or past the header deadline).
-    let mut still_open = 0;
-    let all_by = Instant::now() + Duration::from_secs(3);
-    for tcp in silent.iter_mut().chain(slow.iter_mut()) {
-        let left = all_by.saturating_duration_since(Instant::now());
-        if !closed_within(tcp, left).await {
-            still_open += 1;
-        }
-    }
+    let still_open = open_after(silent.iter_mut().chain(slow.iter_mut()), Duration::from_secs(3)).await;
     assert_eq!(still_open, 0, "connections left open past the header deadline");
     let metrics = server.metrics().await;
     assert!(
@@ -158,13 +163,7 @@ async fn silent_connections_take_no_place_until_they_speak_and_are_closed_after_
     assert!(!metrics.contains("reason=\"evicted\""), "{metrics}");
     assert_eq!(valid_logins(&server, "beside-silence", 5).await, 5);
     // After the 1 s wait the kernel hands them over; the 1 s header deadline (or an eviction) closes them.
-    let mut still_open = 0;
-    let all_by = Instant::now() + Duration::from_secs(6);
-    for tcp in silent.iter_mut() {
-        if !closed_within(tcp, all_by.saturating_duration_since(Instant::now())).await {
-            still_open += 1;
-        }
-    }
+    let still_open = open_after(silent.iter_mut(), Duration::from_secs(6)).await;
     assert_eq!(still_open, 0, "silent connections left open");
 }
 
