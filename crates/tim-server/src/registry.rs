@@ -14,6 +14,9 @@
 //! Instance states: *attached* (a connection holds it) or *detached* (its connection dropped without
 //! logout; it keeps its slot until `detached_until_ms`, so that a reconnect can resume it).
 
+pub mod ledger;
+#[cfg(test)]
+mod ledger_model;
 pub mod memory;
 pub mod redis;
 mod redis_bus;
