@@ -194,7 +194,10 @@ fn user_id_of(body: &Value) -> Result<String, Json<Value>> {
 
 async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
     let account = account_of(app, body)?;
-    let removed = state.registry.kick_account(&account, state.clock.unix_secs()).await;
+    let removed = state
+        .registry
+        .kick_account(&account, state.clock.unix_secs(), state.clock.unix_ms())
+        .await;
     let now = state.clock.unix_ms();
     for instance in &removed {
         state.metrics.kick(KickType::RestApi.as_str());

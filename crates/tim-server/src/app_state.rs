@@ -126,7 +126,7 @@ impl AppState {
         metrics_apart: Option<std::net::SocketAddr>,
         clock: Clock,
     ) -> Arc<AppState> {
-        let registry = Arc::new(MemoryRegistry::new(config.limits.recent_kicked_capacity));
+        let registry = Arc::new(MemoryRegistry::new(config.limits.ledger_policy()));
         let hub = Arc::new(Hub::default());
         AppState::with_registry(config, dev_origins, metrics_apart, registry, hub, new_node_id(), clock)
     }

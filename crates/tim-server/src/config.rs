@@ -183,8 +183,12 @@ pub struct Limits {
     pub outbound_queue_frames: usize,
     /// A write to a client that does not complete in this time closes the connection.
     pub write_timeout_ms: u64,
-    /// How many kicked instance ids are remembered so that their resume is refused (80007).
+    /// Kicked instance ids remembered per account (the newest, each for 24 h) so that their resume is
+    /// refused (80007).
     pub recent_kicked_capacity: usize,
+    /// How long a REST kick's revocation is kept, seconds: UserSigs issued before the kick are refused
+    /// for this long (the vendor's default UserSig lifetime, 180 days).
+    pub revocation_retention_secs: u64,
     /// An HTTP request's headers (so also a WebSocket upgrade) must have arrived this long after the
     /// connection was accepted or its previous request answered; else the connection is closed.
     pub header_read_timeout_ms: u64,
@@ -231,7 +235,8 @@ impl Default for Limits {
             resume_grace_ms: 60_000,
             outbound_queue_frames: 256,
             write_timeout_ms: 10_000,
-            recent_kicked_capacity: 100_000,
+            recent_kicked_capacity: 16,
+            revocation_retention_secs: 180 * 86_400,
             header_read_timeout_ms: 5_000,
             body_read_timeout_ms: 10_000,
             max_socket_message_bytes: 1024 * 1024,
@@ -360,8 +365,17 @@ impl Config {
 }
 
 impl Limits {
+    /// What the account ledger remembers, and for how long.
+    pub fn ledger_policy(&self) -> crate::registry::ledger::Policy {
+        crate::registry::ledger::Policy {
+            kicked_capacity: self.recent_kicked_capacity,
+            kicked_ttl_ms: 86_400_000,
+            revocation_retention_ms: self.revocation_retention_secs.saturating_mul(1000),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive: [(&str, u64); 20] = [
+        let positive: [(&str, u64); 21] = [
             ("login_deadline_ms", self.login_deadline_ms),
             ("max_connections", self.max_connections as u64),
             ("max_connections_per_ip", self.max_connections_per_ip as u64),
@@ -372,6 +386,7 @@ impl Limits {
             ("outbound_queue_frames", self.outbound_queue_frames as u64),
             ("write_timeout_ms", self.write_timeout_ms),
             ("recent_kicked_capacity", self.recent_kicked_capacity as u64),
+            ("revocation_retention_secs", self.revocation_retention_secs),
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("shutdown_grace_ms", self.shutdown_grace_ms),

@@ -295,7 +295,12 @@ impl ConnLogin {
         let released = self
             .state
             .registry
-            .release(&current.account, &current.instance_id, self.conn)
+            .release(
+                &current.account,
+                &current.instance_id,
+                self.conn,
+                self.state.clock.unix_ms(),
+            )
             .await;
         if released {
             self.state.state_change(

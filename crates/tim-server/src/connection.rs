@@ -253,7 +253,13 @@ impl<S: Socket> Conn<S> {
         let removed = self
             .state
             .registry
-            .remove_instance(&current.account, &current.instance_id, self.id, kick)
+            .remove_instance(
+                &current.account,
+                &current.instance_id,
+                self.id,
+                kick,
+                self.state.clock.unix_ms(),
+            )
             .await;
         // When not removed, someone else evicted the instance first and their kick is on its way.
         if removed {
@@ -421,14 +427,20 @@ impl<S: Socket> Conn<S> {
         let registry = &self.state.registry;
         match ending {
             Ending::Dropped => {
-                let until = self.state.clock.unix_ms() + self.state.limits.resume_grace_ms;
+                let (grace, now) = (self.state.limits.resume_grace_ms, self.state.clock.unix_ms());
                 registry
-                    .detach(&current.account, &current.instance_id, self.id, until)
+                    .detach(&current.account, &current.instance_id, self.id, grace, now)
                     .await;
             }
             Ending::Idle => {
                 let removed = registry
-                    .remove_instance(&current.account, &current.instance_id, self.id, None)
+                    .remove_instance(
+                        &current.account,
+                        &current.instance_id,
+                        self.id,
+                        None,
+                        self.state.clock.unix_ms(),
+                    )
                     .await;
                 if removed {
                     self.state.state_change(

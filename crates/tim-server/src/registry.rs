@@ -22,6 +22,7 @@ pub mod redis;
 mod redis_bus;
 mod redis_keys;
 mod redis_kicks;
+mod redis_ledger;
 
 use crate::kick_log::KickRecord;
 use std::future::Future;
@@ -148,10 +149,17 @@ pub trait Registry: Send + Sync + 'static {
     fn admit(&self, req: AdmitRequest) -> RegistryFuture<'_, Result<Admission, AdmitError>>;
 
     /// Logout: removes the instance if `conn` holds it. True when it was removed.
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId) -> RegistryFuture<'_, bool>;
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> RegistryFuture<'_, bool>;
 
-    /// The connection dropped without logout: keeps the slot until `until_ms` if `conn` still holds it.
-    fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, until_ms: u64) -> RegistryFuture<'_, bool>;
+    /// The connection dropped without logout: keeps the slot for `grace_ms` if `conn` still holds it.
+    fn detach(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        conn: ConnId,
+        grace_ms: u64,
+        now_ms: u64,
+    ) -> RegistryFuture<'_, bool>;
 
     /// Kicks one instance held by `conn` (UserSig expiry, idle timeout): removes it and, for a kick,
     /// remembers the id so that its resume is refused. True when this call removed it.
@@ -161,11 +169,17 @@ pub trait Registry: Send + Sync + 'static {
         instance_id: &str,
         conn: ConnId,
         kick: Option<KickType>,
+        now_ms: u64,
     ) -> RegistryFuture<'_, bool>;
 
     /// REST kick: removes every instance of the account, remembers their ids as kicked, and refuses
     /// UserSigs with `TLS.time <= revoke_time_secs` from now on. Returns the removed instances.
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> RegistryFuture<'_, Vec<Evicted>>;
+    fn kick_account(
+        &self,
+        account: &AccountKey,
+        revoke_time_secs: u64,
+        now_ms: u64,
+    ) -> RegistryFuture<'_, Vec<Evicted>>;
 
     /// Frees detached instances whose grace ended before `now_ms`; returns them. Each freed instance is
     /// returned by exactly one call, on one node (that node sends its `Disconnect` callback).

@@ -164,6 +164,7 @@ async fn build_state(
             node_id.clone(),
             Arc::clone(&hub),
             config.limits.resume_grace_ms,
+            config.limits.ledger_policy(),
             clock,
         )
         .await;

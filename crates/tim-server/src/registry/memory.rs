@@ -5,60 +5,28 @@
 //! with ids this process never saw, which `admit` treats as fresh logins while a slot is free and refuses
 //! (80007) otherwise, so that a late resume never evicts a newer login (see the crate README).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use tim_protocol::{KickType, Platform};
+use tim_protocol::KickType;
 
+use super::ledger::{self, Event, Holder, HolderMatch, Leave, Ledger, Op, Policy, Refusal};
 use super::{
     AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Expired, InstanceInfo, Registry, RegistryFuture,
 };
 
-#[derive(Debug, Clone)]
-struct Instance {
-    id: String,
-    platform: Platform,
-    logged_in_at_ms: u64,
-    conn: Option<ConnId>,
-    detached_until_ms: u64,
-    /// The client address of its last connection.
-    ip: IpAddr,
-}
-
-/// A bounded memory of kicked instance ids (oldest forgotten first).
-#[derive(Debug, Default)]
-struct RecentKicked {
-    order: VecDeque<(AccountKey, String)>,
-    set: HashSet<(AccountKey, String)>,
-    capacity: usize,
-}
-
-impl RecentKicked {
-    fn insert(&mut self, account: &AccountKey, id: &str) {
-        let entry = (account.clone(), id.to_string());
-        if self.set.insert(entry.clone()) {
-            self.order.push_back(entry);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-
-    fn contains(&self, account: &AccountKey, id: &str) -> bool {
-        self.set.contains(&(account.clone(), id.to_string()))
-    }
-}
+/// The node name in this engine's holders (one process: every holder is this one).
+const NODE: &str = "local";
 
 #[derive(Debug, Default)]
 struct State {
-    /// Live instances per account, in login order (earliest first).
-    accounts: HashMap<AccountKey, Vec<Instance>>,
-    /// Last REST kick per account, Unix seconds.
-    revoked: HashMap<AccountKey, u64>,
-    kicked: RecentKicked,
+    /// The ledger of every account that has one (an empty ledger is dropped, as Redis drops its key).
+    ledgers: HashMap<AccountKey, Ledger>,
+    /// Accounts with a detached instance (what the sweep looks at).
+    detached: HashSet<AccountKey>,
+    /// Accounts whose ledger holds no instance but retained data (recent kicks, a revocation).
+    retained: HashSet<AccountKey>,
+    /// Live instances of all accounts.
     total: usize,
 }
 
@@ -66,20 +34,24 @@ struct State {
 #[derive(Debug)]
 pub struct MemoryRegistry {
     state: Mutex<State>,
+    policy: Policy,
+}
+
+fn evicted(instance: &ledger::Instance) -> Evicted {
+    Evicted {
+        instance_id: instance.id.clone(),
+        conn: instance.holder.as_ref().map(|h| h.conn),
+        platform: instance.platform,
+        ip: instance.ip,
+    }
 }
 
 impl MemoryRegistry {
-    /// A registry that remembers up to `recent_kicked_capacity` kicked instance ids.
-    pub fn new(recent_kicked_capacity: usize) -> MemoryRegistry {
-        let kicked = RecentKicked {
-            capacity: recent_kicked_capacity,
-            ..RecentKicked::default()
-        };
+    /// A registry whose ledgers remember what `policy` says.
+    pub fn new(policy: Policy) -> MemoryRegistry {
         MemoryRegistry {
-            state: Mutex::new(State {
-                kicked,
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
+            policy,
         }
     }
 
@@ -89,94 +61,112 @@ impl MemoryRegistry {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn admit_now(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
+    /// Runs `op` on the account's ledger at `now_ms`, keeping the engine's indexes in step.
+    fn apply(&self, account: &AccountKey, op: Op, now_ms: u64) -> Result<Vec<Event>, Refusal> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        if state.revoked.get(&req.account).is_some_and(|&t| req.sig_time <= t) {
-            return Err(AdmitError::Revoked);
+        let ledger = state.ledgers.entry(account.clone()).or_default();
+        let before = ledger.instances.len();
+        let result = ledger.apply(op, now_ms, &self.policy);
+        let after = ledger.instances.len();
+        let has_detached = ledger.instances.iter().any(|i| !i.attached());
+        let drop_now = ledger.retained_until(&self.policy).is_some_and(|t| t <= now_ms) || ledger.is_empty();
+        let retained = !drop_now && ledger.instances.is_empty();
+        if drop_now {
+            state.ledgers.remove(account);
         }
-        if req.presented && state.kicked.contains(&req.account, &req.instance_id) {
-            return Err(AdmitError::InstanceGone);
+        state.total = state.total + after - before;
+        if has_detached {
+            state.detached.insert(account.clone());
+        } else {
+            state.detached.remove(account);
         }
-        let list = state.accounts.entry(req.account.clone()).or_default();
-        if let Some(inst) = list.iter_mut().find(|i| i.id == req.instance_id) {
-            // Resume: keep the slot and its login time; evict no one.
-            let replaced_conn = inst.conn.filter(|&c| c != req.conn);
-            inst.conn = Some(req.conn);
-            inst.platform = req.platform;
-            inst.detached_until_ms = 0;
-            inst.ip = req.ip;
-            return Ok(Admission {
-                resumed: true,
-                replaced_conn,
-                evicted: Vec::new(),
-            });
+        if retained {
+            state.retained.insert(account.clone());
+        } else {
+            state.retained.remove(account);
         }
-        let limit = req.limit.max(1);
-        if req.presented && list.len() >= limit {
-            // An unknown id (grace over, state lost) must not evict the logins that took its place.
-            if list.is_empty() {
-                state.accounts.remove(&req.account);
-            }
-            return Err(AdmitError::InstanceGone);
-        }
-        list.push(Instance {
+        result
+    }
+
+    fn admit_now(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
+        let op = Op::Admit(ledger::Admit {
             id: req.instance_id,
+            presented: req.presented,
+            holder: Holder {
+                node: NODE.into(),
+                conn: req.conn,
+            },
             platform: req.platform,
-            logged_in_at_ms: req.now_ms,
-            conn: Some(req.conn),
-            detached_until_ms: 0,
-            ip: req.ip,
+            limit: req.limit,
+            sig_time: req.sig_time,
+            ip: Some(req.ip),
         });
-        let excess = list.len().saturating_sub(limit);
-        let evicted: Vec<Evicted> = list
-            .drain(..excess)
-            .map(|i| Evicted {
-                instance_id: i.id,
-                conn: i.conn,
-                platform: i.platform,
-                ip: Some(i.ip),
-            })
-            .collect();
-        state.total = state.total + 1 - evicted.len();
-        for e in &evicted {
-            state.kicked.insert(&req.account, &e.instance_id);
-        }
-        Ok(Admission {
+        let events = self.apply(&req.account, op, req.now_ms).map_err(|r| match r {
+            Refusal::InstanceGone => AdmitError::InstanceGone,
+            Refusal::Revoked => AdmitError::Revoked,
+        })?;
+        let mut admission = Admission {
             resumed: false,
             replaced_conn: None,
-            evicted,
+            evicted: Vec::new(),
+        };
+        for event in &events {
+            match event {
+                Event::Resumed { replaced, .. } => {
+                    admission.resumed = true;
+                    admission.replaced_conn = replaced.as_ref().map(|h| h.conn);
+                }
+                Event::Evicted { instance, .. } => admission.evicted.push(evicted(instance)),
+                _ => {}
+            }
+        }
+        Ok(admission)
+    }
+
+    fn holder(conn: ConnId) -> HolderMatch {
+        HolderMatch::Exact(Holder {
+            node: NODE.into(),
+            conn,
         })
     }
 
-    /// Removes the instance with this id (held by `conn`, when given); true when one was removed.
-    fn remove_where(
-        &self,
-        account: &AccountKey,
-        instance_id: &str,
-        conn: Option<ConnId>,
-        kick: Option<KickType>,
-    ) -> bool {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let Some(list) = state.accounts.get_mut(account) else {
-            return false;
+    /// Frees detached instances due at `now_ms` and forgets ledgers past their retention.
+    fn expire_now(&self, now_ms: u64) -> Vec<Expired> {
+        let candidates: Vec<AccountKey> = {
+            let state = self.lock();
+            let retained_due = state.retained.iter().filter(|a| {
+                state
+                    .ledgers
+                    .get(*a)
+                    .and_then(|l| l.retained_until(&self.policy))
+                    .is_none_or(|t| t <= now_ms)
+            });
+            state.detached.iter().chain(retained_due).cloned().collect()
         };
-        let Some(pos) = list
-            .iter()
-            .position(|i| i.id == instance_id && (conn.is_none() || i.conn == conn))
-        else {
-            return false;
-        };
-        list.remove(pos);
-        if list.is_empty() {
-            state.accounts.remove(account);
+        let mut freed = Vec::new();
+        for account in candidates {
+            let Ok(events) = self.apply(&account, Op::Expire, now_ms) else {
+                continue;
+            };
+            for event in events {
+                if let Event::Expired(instance) = event {
+                    freed.push(Expired {
+                        account: account.clone(),
+                        instance_id: instance.id,
+                        platform: instance.platform,
+                        ip: instance.ip,
+                    });
+                }
+            }
         }
-        state.total -= 1;
-        if kick.is_some() {
-            state.kicked.insert(account, instance_id);
-        }
-        true
+        freed
+    }
+
+    /// Accounts with a ledger (live or retained), for the tests of retention.
+    #[cfg(test)]
+    fn ledger_count(&self) -> usize {
+        self.lock().ledgers.len()
     }
 }
 
@@ -186,25 +176,30 @@ impl Registry for MemoryRegistry {
         Box::pin(std::future::ready(result))
     }
 
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId) -> RegistryFuture<'_, bool> {
-        let removed = self.remove_where(account, instance_id, Some(conn), None);
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> RegistryFuture<'_, bool> {
+        let op = Op::Remove {
+            id: instance_id.into(),
+            holder: Self::holder(conn),
+            why: Leave::Logout,
+        };
+        let removed = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
         Box::pin(std::future::ready(removed))
     }
 
-    fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, until_ms: u64) -> RegistryFuture<'_, bool> {
-        let mut state = self.lock();
-        let inst = state
-            .accounts
-            .get_mut(account)
-            .and_then(|list| list.iter_mut().find(|i| i.id == instance_id && i.conn == Some(conn)));
-        let detached = match inst {
-            Some(inst) => {
-                inst.conn = None;
-                inst.detached_until_ms = until_ms;
-                true
-            }
-            None => false,
+    fn detach(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        conn: ConnId,
+        grace_ms: u64,
+        now_ms: u64,
+    ) -> RegistryFuture<'_, bool> {
+        let op = Op::Detach {
+            id: instance_id.into(),
+            holder: Self::holder(conn),
+            grace_ms,
         };
+        let detached = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
         Box::pin(std::future::ready(detached))
     }
 
@@ -214,75 +209,57 @@ impl Registry for MemoryRegistry {
         instance_id: &str,
         conn: ConnId,
         kick: Option<KickType>,
+        now_ms: u64,
     ) -> RegistryFuture<'_, bool> {
-        let removed = self.remove_where(account, instance_id, Some(conn), kick);
+        let op = Op::Remove {
+            id: instance_id.into(),
+            holder: Self::holder(conn),
+            why: kick.map_or(Leave::Idle, Leave::Kick),
+        };
+        let removed = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
         Box::pin(std::future::ready(removed))
     }
 
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> RegistryFuture<'_, Vec<Evicted>> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let t = state.revoked.entry(account.clone()).or_insert(0);
-        *t = (*t).max(revoke_time_secs);
-        let removed: Vec<Evicted> = state
-            .accounts
-            .remove(account)
+    fn kick_account(
+        &self,
+        account: &AccountKey,
+        revoke_time_secs: u64,
+        now_ms: u64,
+    ) -> RegistryFuture<'_, Vec<Evicted>> {
+        let op = Op::KickAll {
+            revoke_secs: revoke_time_secs,
+        };
+        let removed = self
+            .apply(account, op, now_ms)
             .unwrap_or_default()
-            .into_iter()
-            .map(|i| Evicted {
-                instance_id: i.id,
-                conn: i.conn,
-                platform: i.platform,
-                ip: Some(i.ip),
-            })
+            .iter()
+            .map(|e| evicted(e.instance()))
             .collect();
-        state.total -= removed.len();
-        for e in &removed {
-            state.kicked.insert(account, &e.instance_id);
-        }
         Box::pin(std::future::ready(removed))
     }
 
     fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>> {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let mut freed = Vec::new();
-        state.accounts.retain(|account, list| {
-            list.retain(|i| {
-                let keep = i.conn.is_some() || i.detached_until_ms > now_ms;
-                if !keep {
-                    freed.push(Expired {
-                        account: account.clone(),
-                        instance_id: i.id.clone(),
-                        platform: i.platform,
-                        ip: Some(i.ip),
-                    });
-                }
-                keep
-            });
-            !list.is_empty()
-        });
-        state.total -= freed.len();
-        Box::pin(std::future::ready(freed))
+        Box::pin(std::future::ready(self.expire_now(now_ms)))
     }
 
     fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>> {
-        let t = self.lock().revoked.get(account).copied();
+        let t = self.lock().ledgers.get(account).and_then(|l| l.revoked_at);
         Box::pin(std::future::ready(t))
     }
 
     fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>> {
         let list = self
             .lock()
-            .accounts
+            .ledgers
             .get(account)
-            .map(|list| {
-                list.iter()
+            .map(|l| {
+                l.instances
+                    .iter()
                     .map(|i| InstanceInfo {
                         instance_id: i.id.clone(),
                         platform: i.platform,
-                        logged_in_at_ms: i.logged_in_at_ms,
-                        conn: i.conn,
+                        logged_in_at_ms: i.login_ms,
+                        conn: i.holder.as_ref().map(|h| h.conn),
                         node: None,
                     })
                     .collect()
@@ -300,6 +277,7 @@ impl Registry for MemoryRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tim_protocol::Platform;
 
     fn account(user: &str) -> AccountKey {
         AccountKey {
@@ -328,7 +306,7 @@ mod tests {
 
     #[test]
     fn evicts_earliest_beyond_limit_and_resume_evicts_nobody() {
-        let r = MemoryRegistry::new(10);
+        let r = MemoryRegistry::new(Policy::default());
         assert!(admit(&r, req("a", 1, 2, false)).unwrap().evicted.is_empty());
         assert!(admit(&r, req("b", 2, 2, false)).unwrap().evicted.is_empty());
         let c = admit(&r, req("c", 3, 2, false)).unwrap();
@@ -351,7 +329,7 @@ mod tests {
         assert_eq!(admit(&r, req("z", 6, 2, true)), Err(AdmitError::InstanceGone));
         assert_eq!(r.lock().total, 2);
         // once a slot is free it is admitted as a fresh login.
-        assert!(futures_ready(r.release(&account("alice"), "b", 4)));
+        assert!(futures_ready(r.release(&account("alice"), "b", 4, 7)));
         let z = admit(&r, req("z", 7, 2, true)).unwrap();
         assert!(!z.resumed && z.evicted.is_empty());
         assert_eq!(r.lock().total, 2);
@@ -359,13 +337,13 @@ mod tests {
 
     #[test]
     fn detach_keeps_slot_until_grace_then_frees() {
-        let r = MemoryRegistry::new(10);
+        let r = MemoryRegistry::new(Policy::default());
         admit(&r, req("a", 1, 1, false)).unwrap();
-        assert!(!futures_ready(r.detach(&account("alice"), "a", 99, 50)));
-        assert!(futures_ready(r.detach(&account("alice"), "a", 1, 50)));
+        assert!(!futures_ready(r.detach(&account("alice"), "a", 99, 50, 0)));
+        assert!(futures_ready(r.detach(&account("alice"), "a", 1, 50, 0)));
         assert!(futures_ready(r.expire_detached(49)).is_empty());
         assert!(admit(&r, req("a", 2, 1, true)).unwrap().resumed);
-        assert!(futures_ready(r.detach(&account("alice"), "a", 2, 50)));
+        assert!(futures_ready(r.detach(&account("alice"), "a", 2, 50, 0)));
         let freed = futures_ready(r.expire_detached(51));
         assert_eq!(freed.len(), 1);
         // The address of the connection that last held it (the resume's, conn 2).
@@ -379,9 +357,9 @@ mod tests {
 
     #[test]
     fn rest_kick_revokes_old_sigs() {
-        let r = MemoryRegistry::new(10);
+        let r = MemoryRegistry::new(Policy::default());
         admit(&r, req("a", 1, 3, false)).unwrap();
-        let removed = futures_ready(r.kick_account(&account("alice"), 100));
+        let removed = futures_ready(r.kick_account(&account("alice"), 100, 1));
         assert_eq!(removed.len(), 1);
         assert_eq!(futures_ready(r.revoked_at(&account("alice"))), Some(100));
         assert_eq!(futures_ready(r.revoked_at(&account("bob"))), None);
@@ -389,6 +367,37 @@ mod tests {
         let mut later = req("b", 2, 3, false);
         later.sig_time = 101;
         assert!(admit(&r, later).is_ok());
+    }
+
+    #[test]
+    fn an_account_that_left_leaves_nothing_after_its_retention() {
+        let policy = Policy {
+            kicked_capacity: 4,
+            kicked_ttl_ms: 1_000,
+            revocation_retention_ms: 5_000,
+        };
+        let r = MemoryRegistry::new(policy);
+        // A logout leaves nothing at once.
+        admit(&r, req("a", 1, 1, false)).unwrap();
+        assert!(futures_ready(r.release(&account("alice"), "a", 1, 2)));
+        assert_eq!(r.ledger_count(), 0);
+        // An eviction keeps the kicked id for its TTL, then the sweep drops the ledger.
+        admit(&r, req("b", 2, 1, false)).unwrap();
+        admit(&r, req("c", 3, 1, false)).unwrap();
+        assert!(futures_ready(r.release(&account("alice"), "c", 3, 10)));
+        assert_eq!(r.ledger_count(), 1, "b's kick is remembered");
+        futures_ready(r.expire_detached(3 + 999));
+        assert_eq!(r.ledger_count(), 1);
+        futures_ready(r.expire_detached(3 + 1_000));
+        assert_eq!(r.ledger_count(), 0);
+        // A revocation is kept for its retention.
+        futures_ready(r.kick_account(&account("alice"), 100, 20_000));
+        futures_ready(r.expire_detached(24_999));
+        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), Some(100));
+        futures_ready(r.expire_detached(25_000));
+        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), None);
+        assert_eq!(r.ledger_count(), 0);
+        assert_eq!(futures_ready(r.instance_count()), 0);
     }
 
     fn futures_ready<T>(f: RegistryFuture<'_, T>) -> T {

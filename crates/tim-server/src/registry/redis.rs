@@ -1,10 +1,10 @@
 //! The Redis registry: N tim-server nodes on one Redis 7 (or a Redis Cluster) with the rule of one node.
 //!
-//! Every state change of an account is one Lua script over that account's keys (one hash tag, see
-//! `redis_keys`), so Redis orders concurrent logins from any node: the admission script increments the
-//! account's sequence, adds the instance, evicts the earliest beyond the limit (read from the app's
-//! settings key in the same call on one Redis) and returns the evicted, each exactly once. Scripts are
-//! sent as EVALSHA with a fallback to loading them (redis-rs `Script`).
+//! Every state change of an account runs the account ledger (`ledger`, the rule the memory engine runs
+//! too) between a read of the account's key and a write that Redis accepts only if the key is unchanged
+//! and the writer's deadline has not passed (`redis_ledger`), so Redis orders concurrent logins from any
+//! node, each evicted instance is returned by exactly one call, and a call that timed out never takes
+//! effect later.
 //!
 //! Kicks for instances held by another node travel on that node's pub/sub channel (sharded pub/sub on a
 //! cluster), fenced by instance id and admission sequence; `redis_bus` receives them, keeps the node's
@@ -14,7 +14,6 @@
 use crate::kick_log::KickRecord;
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,7 +23,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use tim_protocol::{KickType, Platform, ServerFrame};
 
-use super::redis_keys::{self as keys, AccountKeys};
+use super::ledger::{self, Event, Holder, HolderMatch, Leave, Op, Policy, Refusal};
+use super::redis_keys as keys;
+use super::redis_ledger::{ApplyError, LedgerScripts};
 use super::{
     AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Registry,
     RegistryFuture,
@@ -32,11 +33,6 @@ use super::{
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
 use crate::hub::{Control, Hub};
-
-const COMMON_LUA: &str = include_str!("lua/common.lua");
-
-/// Kicked ids remembered per account (their resume gets 80007); older ones are forgotten.
-const KICKED_PER_ACCOUNT: usize = 1000;
 
 /// A command connection: one Redis (managed, reconnecting) or a cluster (slot-routed, reconnecting).
 #[derive(Clone)]
@@ -73,16 +69,7 @@ impl ConnectionLike for Conn {
     }
 }
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON_LUA}\n{body}"))
-}
-
 pub(super) struct Scripts {
-    admit: Script,
-    remove: Script,
-    pub detach: Script,
-    expire: Script,
-    kick_account: Script,
     /// ZREM a detached ref only if its score is still the one read (a newer detach keeps its entry).
     zrem_if_score: Script,
 }
@@ -90,16 +77,19 @@ pub(super) struct Scripts {
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            admit: script(include_str!("lua/admit.lua")),
-            remove: script(include_str!("lua/remove.lua")),
-            detach: script(include_str!("lua/detach.lua")),
-            expire: script(include_str!("lua/expire.lua")),
-            kick_account: script(include_str!("lua/kick_account.lua")),
             zrem_if_score: Script::new(
                 "if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end return 0",
             ),
         }
     }
+}
+
+/// What an operation's events left for the caller: the removed instances (this node's attached ones
+/// with their connection, which the caller kicks) and the connection a resume here replaced.
+#[derive(Debug, Default)]
+struct Delivered {
+    removed: Vec<Evicted>,
+    replaced_conn: Option<ConnId>,
 }
 
 /// An instance this node holds, as the node remembers it (for fencing and reconciliation).
@@ -125,7 +115,7 @@ impl Health {
         }
     }
 
-    fn failed(&self, what: &str, why: &str) {
+    pub fn failed(&self, what: &str, why: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         if self.up.swap(false, Ordering::SeqCst) {
             tracing::warn!(
@@ -167,6 +157,9 @@ pub(super) struct Inner {
     /// The server's one clock (kick times, grace ends, heartbeats).
     pub clock: Clock,
     pub scripts: Scripts,
+    pub ledger_scripts: LedgerScripts,
+    /// What each account's ledger remembers, and for how long.
+    pub policy: Policy,
     local: Mutex<HashMap<ConnId, Local>>,
     pub health: Health,
     pub stats: Stats,
@@ -201,21 +194,6 @@ pub(super) enum NodeMessage {
 
 pub(super) fn kick_type_named(name: &str) -> Option<KickType> {
     KickType::ALL.into_iter().find(|k| k.as_str() == name)
-}
-
-/// A kick as the `kick_type` hash stores it: the kick type, then for an eviction the evicting login's
-/// platform and time (`"multipleAccount wx 1764630000123"`; older entries hold the type alone).
-pub(super) fn parse_stored_kick(text: &str) -> Option<(KickType, Option<Evictor>)> {
-    let mut parts = text.split(' ');
-    let kick_type = kick_type_named(parts.next()?)?;
-    let by = match (
-        parts.next().and_then(Platform::parse),
-        parts.next().and_then(|t| t.parse().ok()),
-    ) {
-        (Some(platform), Some(login_ms)) => Some(Evictor { platform, login_ms }),
-        _ => None,
-    };
-    Some((kick_type, by))
 }
 
 impl NodeMessage {
@@ -277,40 +255,6 @@ impl NodeMessage {
     }
 }
 
-/// A parsed instance record (`"seq node conn platform login_ms until ip"`, `ip` absent from older ones).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Record {
-    pub seq: u64,
-    pub node: String,
-    pub conn: ConnId,
-    pub platform: Platform,
-    pub login_ms: u64,
-    /// 0 while attached, else the end of the resume grace.
-    pub until: u64,
-    /// The client address of its last connection (for the state-change callbacks' `ClientIP`).
-    pub ip: Option<IpAddr>,
-}
-
-impl Record {
-    pub fn parse(text: &str) -> Option<Record> {
-        let mut parts = text.split(' ');
-        let record = Record {
-            seq: parts.next()?.parse().ok()?,
-            node: parts.next()?.to_string(),
-            conn: parts.next()?.parse().ok()?,
-            platform: Platform::parse(parts.next()?)?,
-            login_ms: parts.next()?.parse().ok()?,
-            until: parts.next()?.parse().ok()?,
-            ip: None,
-        };
-        let mut record = record;
-        if let Some(ip) = parts.next() {
-            record.ip = Some(ip.parse().ok()?);
-        }
-        parts.next().is_none().then_some(record)
-    }
-}
-
 /// Connects to Redis as configured (one URL or cluster seeds), RESP3 when `resp3` (pub/sub pushes).
 pub(super) async fn connect(
     config: &RegistryConfig,
@@ -361,6 +305,7 @@ impl RedisRegistry {
         node: String,
         hub: Arc<Hub>,
         resume_grace_ms: u64,
+        policy: Policy,
         clock: Clock,
     ) -> Result<RedisRegistry, String> {
         let target = config.url.clone().unwrap_or_else(|| config.cluster.join(","));
@@ -376,6 +321,8 @@ impl RedisRegistry {
             resume_grace_ms,
             clock,
             scripts: Scripts::new(),
+            ledger_scripts: LedgerScripts::new(),
+            policy,
             local: Mutex::new(HashMap::new()),
             health: Health {
                 up: AtomicBool::new(true),
@@ -403,7 +350,18 @@ impl RedisRegistry {
 impl Inner {
     /// Runs a Redis call under the configured timeout, tracking health.
     pub async fn guard<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T, AdmitError> {
-        match tokio::time::timeout(Duration::from_millis(self.config.timeout_ms), call).await {
+        self.guard_for(what, Duration::from_millis(self.config.timeout_ms), call)
+            .await
+    }
+
+    /// Runs a Redis call under `limit`, tracking health.
+    pub async fn guard_for<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        call: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, AdmitError> {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(v)) => {
                 self.health.ok();
                 Ok(v)
@@ -470,58 +428,121 @@ impl Inner {
         let _ = self.guard("index", cmd.query_async::<i64>(&mut conn)).await;
     }
 
-    /// Turns removed instances (`id node conn seq until platform ip` septets) into [`Evicted`]: this node's attached
-    /// ones keep their connection for the caller's kick; other nodes' get their kick by message here.
-    async fn deliver_removed(
+    /// Carries out what an operation's events ask of this node: fencing state and the index for its own
+    /// instances, the kick or replacement of instances held by other nodes (by their channel), the
+    /// detached set for the sweep. Returns the removed instances (this node's attached ones with their
+    /// connection, for the caller's kick) and the connection replaced by a resume on this node.
+    async fn deliver(
         &self,
         account: &AccountKey,
-        flat: &[String],
-        kick_type: KickType,
-        by: Option<Evictor>,
-    ) -> Vec<Evicted> {
-        let mut out = Vec::new();
-        for chunk in flat.chunks_exact(7) {
-            let (id, node, conn, seq, until) = (&chunk[0], &chunk[1], &chunk[2], &chunk[3], &chunk[4]);
-            let platform = Platform::parse(&chunk[5]).unwrap_or_default();
-            let ip = chunk[6].parse().ok();
-            let conn: ConnId = conn.parse().unwrap_or(0);
-            let seq: u64 = seq.parse().unwrap_or(0);
-            let attached = until == "0" && !node.is_empty();
-            let mut evicted = Evicted {
-                instance_id: id.clone(),
-                conn: None,
-                platform,
-                ip,
-            };
-            if attached && *node == self.node {
-                self.forget(conn, id);
-                evicted.conn = Some(conn);
-                self.index_remove(account, id).await;
-            } else if attached {
-                let message = NodeMessage::Kick {
-                    conn,
-                    instance_id: id.clone(),
-                    seq,
-                    kick_type,
-                    by,
-                };
-                self.publish(node, &message).await;
+        events: &[Event],
+        kick: Option<(KickType, Option<Evictor>)>,
+    ) -> Delivered {
+        let mut out = Delivered::default();
+        for event in events {
+            let instance = event.instance();
+            match event {
+                Event::Admitted(i) | Event::Resumed { instance: i, .. } => {
+                    if let Some(h) = &i.holder {
+                        if let Some(local) = self.local().get_mut(&h.conn) {
+                            if local.instance_id == i.id {
+                                local.seq = i.seq;
+                            }
+                        }
+                    }
+                    if let Event::Resumed {
+                        replaced: Some(old), ..
+                    } = event
+                    {
+                        if old.node == self.node {
+                            self.forget(old.conn, &i.id);
+                            out.replaced_conn = Some(old.conn);
+                        } else {
+                            let message = NodeMessage::Replaced {
+                                conn: old.conn,
+                                instance_id: i.id.clone(),
+                            };
+                            self.publish(&old.node, &message).await;
+                        }
+                    }
+                    self.zrem_detached(account, &i.id).await;
+                }
+                Event::Detached(i) => {
+                    self.index_remove(account, &i.id).await;
+                    let mut c = self.conn.clone();
+                    let mut cmd = redis::cmd("ZADD");
+                    cmd.arg(keys::DETACHED)
+                        .arg(i.until_ms)
+                        .arg(keys::instance_ref(account, &i.id));
+                    let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
+                }
+                Event::Evicted { .. } | Event::KickedByAdmin(_) | Event::Removed { .. } | Event::Expired(_) => {
+                    let mut evicted = Evicted {
+                        instance_id: instance.id.clone(),
+                        conn: None,
+                        platform: instance.platform,
+                        ip: instance.ip,
+                    };
+                    match &instance.holder {
+                        Some(h) if h.node == self.node => {
+                            self.forget(h.conn, &instance.id);
+                            evicted.conn = Some(h.conn);
+                            self.index_remove(account, &instance.id).await;
+                        }
+                        Some(h) => {
+                            let (kick_type, by) = match event {
+                                Event::Evicted { by, .. } => (
+                                    KickType::MultipleAccount,
+                                    Some(Evictor {
+                                        platform: by.platform,
+                                        login_ms: by.login_ms,
+                                    }),
+                                ),
+                                _ => kick.unwrap_or((KickType::RestApi, None)),
+                            };
+                            let message = NodeMessage::Kick {
+                                conn: h.conn,
+                                instance_id: instance.id.clone(),
+                                seq: instance.seq,
+                                kick_type,
+                                by,
+                            };
+                            self.publish(&h.node, &message).await;
+                        }
+                        None => self.zrem_detached(account, &instance.id).await,
+                    }
+                    out.removed.push(evicted);
+                }
             }
-            out.push(evicted);
         }
         out
     }
 
+    async fn zrem_detached(&self, account: &AccountKey, instance_id: &str) {
+        let mut c = self.conn.clone();
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(keys::DETACHED).arg(keys::instance_ref(account, instance_id));
+        let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
+    }
+
+    fn holder(&self, conn: ConnId) -> HolderMatch {
+        HolderMatch::Exact(Holder {
+            node: self.node.clone(),
+            conn,
+        })
+    }
+
     async fn admit(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
-        let keys = AccountKeys::new(&req.account);
-        let mut limit = req.limit.max(1) as u64;
+        let mut limit = req.limit.max(1);
         if self.cluster {
             // On a cluster the settings key is in another slot: read it just before.
             if let Some(n) = self.app_limit(req.account.sdk_app_id).await? {
-                limit = u64::from(n);
+                limit = n as usize;
             }
         }
-        // Known before the reply, so that a kick racing the reply (from a login on another node) is applied.
+        // Known before the reply, so that a kick racing the reply (from a login on another node) is applied;
+        // indexed before the write, so that an admission whose answer is lost is still found by this
+        // node's reconciliation.
         self.local().insert(
             req.conn,
             Local {
@@ -530,134 +551,105 @@ impl Inner {
                 seq: 0,
             },
         );
-        let mut invocation = self.scripts.admit.prepare_invoke();
-        invocation
-            .key(&keys.inst)
-            .key(&keys.order)
-            .key(&keys.seq)
-            .key(&keys.kicked)
-            .key(&keys.kick_type)
-            .key(&keys.revoked);
-        if !self.cluster {
-            invocation.key(keys::app_settings(req.account.sdk_app_id));
-        }
-        invocation
-            .arg(&req.instance_id)
-            .arg(if req.presented { "1" } else { "0" })
-            .arg(&self.node)
-            .arg(req.conn)
-            .arg(req.platform.as_str())
-            .arg(req.now_ms)
-            .arg(req.sig_time)
-            .arg(limit)
-            .arg(KICKED_PER_ACCOUNT)
-            .arg(req.ip.to_string());
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = match self.guard("admit", invocation.invoke_async(&mut conn)).await {
-            Ok(reply) => reply,
+        self.index_add(&req.account, &req.instance_id).await;
+        let holder = Holder {
+            node: self.node.clone(),
+            conn: req.conn,
+        };
+        let applied = self
+            .apply_op(&req.account, true, |read| {
+                Op::Admit(ledger::Admit {
+                    id: req.instance_id.clone(),
+                    presented: req.presented,
+                    holder: holder.clone(),
+                    platform: req.platform,
+                    limit: read.app_limit.map_or(limit, |n| n as usize),
+                    sig_time: req.sig_time,
+                    ip: Some(req.ip),
+                })
+            })
+            .await;
+        let events = match applied {
+            Ok((events, _)) => events,
             Err(e) => {
                 self.forget(req.conn, &req.instance_id);
-                return Err(e);
+                self.index_remove(&req.account, &req.instance_id).await;
+                return Err(match e {
+                    ApplyError::Refused(Refusal::Revoked) => AdmitError::Revoked,
+                    ApplyError::Refused(Refusal::InstanceGone) => AdmitError::InstanceGone,
+                    ApplyError::Unavailable => AdmitError::Unavailable,
+                });
             }
         };
-        let status = reply.first().map(String::as_str).unwrap_or("");
-        let seq: u64 = reply.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let refused = match status {
-            "revoked" => Some(AdmitError::Revoked),
-            "gone" => Some(AdmitError::InstanceGone),
-            "resumed" | "ok" => None,
-            other => {
-                tracing::error!(reply = other, "registry: unexpected admission reply");
-                Some(AdmitError::Unavailable)
-            }
-        };
-        if let Some(refused) = refused {
-            self.forget(req.conn, &req.instance_id);
-            return Err(refused);
-        }
-        if let Some(local) = self.local().get_mut(&req.conn) {
-            if local.instance_id == req.instance_id {
-                local.seq = seq;
-            }
-        }
-        self.index_add(&req.account, &req.instance_id).await;
-        if status == "resumed" {
-            let old_node = reply.get(2).cloned().unwrap_or_default();
-            let old_conn: ConnId = reply.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let mut replaced_conn = None;
-            if old_node == self.node {
-                self.forget(old_conn, &req.instance_id);
-                replaced_conn = Some(old_conn);
-            } else if !old_node.is_empty() {
-                let message = NodeMessage::Replaced {
-                    conn: old_conn,
-                    instance_id: req.instance_id.clone(),
-                };
-                self.publish(&old_node, &message).await;
-            }
-            return Ok(Admission {
-                resumed: true,
-                replaced_conn,
-                evicted: Vec::new(),
-            });
-        }
-        let by = Evictor {
-            platform: req.platform,
-            login_ms: req.now_ms,
-        };
-        let evicted = self
-            .deliver_removed(&req.account, &reply[2..], KickType::MultipleAccount, Some(by))
-            .await;
+        let resumed = matches!(events.first(), Some(Event::Resumed { .. }));
+        let delivered = self.deliver(&req.account, &events, None).await;
         Ok(Admission {
-            resumed: false,
-            replaced_conn: None,
-            evicted,
+            resumed,
+            replaced_conn: delivered.replaced_conn,
+            evicted: delivered.removed,
         })
     }
 
     async fn remove(&self, account: &AccountKey, instance_id: &str, conn: ConnId, kick: Option<KickType>) -> bool {
         self.forget(conn, instance_id);
-        let keys = AccountKeys::new(account);
-        let mut invocation = self.scripts.remove.prepare_invoke();
-        invocation
-            .key(&keys.inst)
-            .key(&keys.order)
-            .key(&keys.kicked)
-            .key(&keys.kick_type)
-            .arg(instance_id)
-            .arg(&self.node)
-            .arg(conn)
-            .arg(kick.map(KickType::as_str).unwrap_or(""))
-            .arg(self.clock.unix_ms())
-            .arg(KICKED_PER_ACCOUNT);
-        let mut c = self.conn.clone();
-        let removed = self.guard("remove", invocation.invoke_async::<i64>(&mut c)).await == Ok(1);
+        let holder = self.holder(conn);
+        let why = kick.map_or(Leave::Idle, Leave::Kick);
+        let applied = self
+            .apply_op(account, false, |_| Op::Remove {
+                id: instance_id.to_string(),
+                holder: holder.clone(),
+                why,
+            })
+            .await;
         self.index_remove(account, instance_id).await;
-        removed
+        matches!(applied, Ok((events, _)) if !events.is_empty())
     }
 
-    async fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, until_ms: u64) -> bool {
+    async fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, grace_ms: u64) -> bool {
         self.forget(conn, instance_id);
-        let detached = detach_instance(self, account, instance_id, &conn.to_string(), &self.node, until_ms).await;
+        let detached = self
+            .detach_where(account, instance_id, self.holder(conn), grace_ms)
+            .await;
         self.index_remove(account, instance_id).await;
         detached
     }
 
+    /// Detaches the instance if `holder` holds it (its grace starts now); true when it did.
+    pub(super) async fn detach_where(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        holder: HolderMatch,
+        grace_ms: u64,
+    ) -> bool {
+        let applied = self
+            .apply_op(account, false, |_| Op::Detach {
+                id: instance_id.to_string(),
+                holder: holder.clone(),
+                grace_ms,
+            })
+            .await;
+        match applied {
+            Ok((events, _)) if !events.is_empty() => {
+                self.deliver(account, &events, None).await;
+                true
+            }
+            _ => false,
+        }
+    }
+
     async fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> Vec<Evicted> {
-        let keys = AccountKeys::new(account);
-        let mut invocation = self.scripts.kick_account.prepare_invoke();
-        invocation
-            .key(&keys.inst)
-            .key(&keys.order)
-            .key(&keys.kicked)
-            .key(&keys.kick_type)
-            .key(&keys.revoked)
-            .arg(revoke_time_secs)
-            .arg(self.clock.unix_ms())
-            .arg(KICKED_PER_ACCOUNT);
-        let mut c = self.conn.clone();
-        match self.guard("kick", invocation.invoke_async::<Vec<String>>(&mut c)).await {
-            Ok(flat) => self.deliver_removed(account, &flat, KickType::RestApi, None).await,
+        let applied = self
+            .apply_op(account, false, |_| Op::KickAll {
+                revoke_secs: revoke_time_secs,
+            })
+            .await;
+        match applied {
+            Ok((events, _)) => {
+                self.deliver(account, &events, Some((KickType::RestApi, None)))
+                    .await
+                    .removed
+            }
             Err(_) => Vec::new(),
         }
     }
@@ -681,27 +673,25 @@ impl Inner {
         };
         let mut freed = Vec::new();
         for (member, score) in due {
-            if let Some((account, id)) = keys::parse_instance_ref(&member) {
-                let keys = AccountKeys::new(&account);
-                let mut invocation = self.scripts.expire.prepare_invoke();
-                invocation.key(&keys.inst).key(&keys.order).arg(&id).arg(now_ms);
-                match self
-                    .guard("expire", invocation.invoke_async::<Option<Vec<String>>>(&mut c))
-                    .await
-                {
-                    Ok(Some(freed_instance)) => freed.push(Expired {
-                        account,
-                        instance_id: id,
-                        platform: freed_instance
-                            .first()
-                            .and_then(|p| Platform::parse(p))
-                            .unwrap_or_default(),
-                        ip: freed_instance.get(1).and_then(|ip| ip.parse().ok()),
-                    }),
-                    Ok(None) => {}
-                    Err(_) => return freed,
+            let Some((account, _)) = keys::parse_instance_ref(&member) else {
+                continue;
+            };
+            // Redis's clock decides what is due (the ledger's `now`); this node's only picks candidates.
+            let Ok((events, _)) = self.apply_op(&account, false, |_| Op::Expire).await else {
+                return freed;
+            };
+            for event in &events {
+                if let Event::Expired(i) = event {
+                    freed.push(Expired {
+                        account: account.clone(),
+                        instance_id: i.id.clone(),
+                        platform: i.platform,
+                        ip: i.ip,
+                    });
                 }
             }
+            self.deliver(&account, &events, None).await;
+            // The entry leaves the set unless a newer detach rewrote it with a later score.
             let mut invocation = self.scripts.zrem_if_score.prepare_invoke();
             invocation.key(keys::DETACHED).arg(&member).arg(&score);
             let _ = self.guard("expire", invocation.invoke_async::<i64>(&mut c)).await;
@@ -709,43 +699,23 @@ impl Inner {
         freed
     }
 
-    /// The account's last REST kick time (Unix seconds); `None` when there is none or Redis does not
-    /// answer (then admission, which reads it in its own script, refuses logins anyway).
     async fn revoked_at(&self, account: &AccountKey) -> Option<u64> {
-        let keys = AccountKeys::new(account);
-        let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(&keys.revoked);
-        let value: Option<String> = self.guard("revoked", cmd.query_async(&mut c)).await.ok().flatten();
-        value.and_then(|v| v.parse().ok())
-    }
-
-    pub async fn records(&self, account: &AccountKey) -> Result<Vec<(String, Record)>, AdmitError> {
-        let keys = AccountKeys::new(account);
-        let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(&keys.inst);
-        let all: HashMap<String, String> = self.guard("instances", cmd.query_async(&mut c)).await?;
-        let mut list: Vec<(String, Record)> = all
-            .into_iter()
-            .filter_map(|(id, text)| Record::parse(&text).map(|r| (id, r)))
-            .collect();
-        list.sort_by_key(|(_, r)| r.seq);
-        Ok(list)
+        self.read_ledger(account, false).await.ok()?.ledger.revoked_at
     }
 
     async fn instances(&self, account: &AccountKey) -> Vec<InstanceInfo> {
-        let Ok(records) = self.records(account).await else {
+        let Ok(read) = self.read_ledger(account, false).await else {
             return Vec::new();
         };
-        records
+        read.ledger
+            .instances
             .into_iter()
-            .map(|(id, r)| InstanceInfo {
-                instance_id: id,
-                platform: r.platform,
-                logged_in_at_ms: r.login_ms,
-                conn: (r.until == 0).then_some(r.conn),
-                node: (r.node != self.node).then_some(r.node),
+            .map(|i| InstanceInfo {
+                instance_id: i.id,
+                platform: i.platform,
+                logged_in_at_ms: i.login_ms,
+                conn: i.holder.as_ref().map(|h| h.conn),
+                node: i.holder.map(|h| h.node).filter(|n| *n != self.node),
             })
             .collect()
     }
@@ -894,47 +864,27 @@ impl Inner {
 
 /// Detaches an instance held by (node, conn) — conn `*`: any of the node's — until `until_ms`, and lists
 /// it among the detached so that some node frees it when the grace ends.
-pub(super) async fn detach_instance(
-    inner: &Inner,
-    account: &AccountKey,
-    instance_id: &str,
-    conn: &str,
-    node: &str,
-    until_ms: u64,
-) -> bool {
-    let keys = AccountKeys::new(account);
-    let mut invocation = inner.scripts.detach.prepare_invoke();
-    invocation
-        .key(&keys.inst)
-        .arg(instance_id)
-        .arg(node)
-        .arg(conn)
-        .arg(until_ms);
-    let mut c = inner.conn.clone();
-    if inner.guard("detach", invocation.invoke_async::<i64>(&mut c)).await != Ok(1) {
-        return false;
-    }
-    let mut cmd = redis::cmd("ZADD");
-    cmd.arg(keys::DETACHED)
-        .arg(until_ms)
-        .arg(keys::instance_ref(account, instance_id));
-    let _ = inner.guard("detach", cmd.query_async::<i64>(&mut c)).await;
-    true
-}
-
 impl Registry for RedisRegistry {
     fn admit(&self, req: AdmitRequest) -> RegistryFuture<'_, Result<Admission, AdmitError>> {
         Box::pin(self.inner.admit(req))
     }
 
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId) -> RegistryFuture<'_, bool> {
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, _now_ms: u64) -> RegistryFuture<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
         Box::pin(async move { self.inner.remove(&account, &instance_id, conn, None).await })
     }
 
-    fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, until_ms: u64) -> RegistryFuture<'_, bool> {
+    // The ledger's time is Redis's own (read with the ledger), not the caller's `now_ms`.
+    fn detach(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        conn: ConnId,
+        grace_ms: u64,
+        _now_ms: u64,
+    ) -> RegistryFuture<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
-        Box::pin(async move { self.inner.detach(&account, &instance_id, conn, until_ms).await })
+        Box::pin(async move { self.inner.detach(&account, &instance_id, conn, grace_ms).await })
     }
 
     fn remove_instance(
@@ -943,12 +893,18 @@ impl Registry for RedisRegistry {
         instance_id: &str,
         conn: ConnId,
         kick: Option<KickType>,
+        _now_ms: u64,
     ) -> RegistryFuture<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
         Box::pin(async move { self.inner.remove(&account, &instance_id, conn, kick).await })
     }
 
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> RegistryFuture<'_, Vec<Evicted>> {
+    fn kick_account(
+        &self,
+        account: &AccountKey,
+        revoke_time_secs: u64,
+        _now_ms: u64,
+    ) -> RegistryFuture<'_, Vec<Evicted>> {
         let account = account.clone();
         Box::pin(async move { self.inner.kick_account(&account, revoke_time_secs).await })
     }
@@ -1017,21 +973,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_and_messages_round_trip() {
-        let r = Record::parse("7 node-a 42 web 1700000000000 0").unwrap();
-        assert_eq!(
-            (r.seq, r.node.as_str(), r.conn, r.until, r.ip),
-            (7, "node-a", 42, 0, None)
-        );
-        let r = Record::parse("7 node-a 42 wx 1 0 10.0.0.7").unwrap();
-        assert_eq!((r.platform, r.ip), (Platform::Wx, Some("10.0.0.7".parse().unwrap())));
-        assert_eq!(
-            Record::parse("7 node-a 42 web 1 0 ::1").unwrap().ip,
-            Some("::1".parse().unwrap())
-        );
-        assert_eq!(Record::parse("7 node-a 42 web 1 0 extra"), None);
-        assert_eq!(Record::parse("7 node-a 42 web 1 0 10.0.0.7 extra"), None);
-        assert_eq!(Record::parse("x node-a 42 web 1 0"), None);
+    fn messages_round_trip() {
         let messages = [
             NodeMessage::Kick {
                 conn: 3,
@@ -1064,24 +1006,5 @@ mod tests {
             assert_eq!(NodeMessage::decode(&m.encode()), Some(m));
         }
         assert_eq!(NodeMessage::decode("{\"k\":\"other\",\"conn\":1,\"id\":\"x\"}"), None);
-        let wx = Evictor {
-            platform: Platform::Wx,
-            login_ms: 1_764_630_000_123,
-        };
-        assert_eq!(
-            parse_stored_kick("multipleAccount wx 1764630000123"),
-            Some((KickType::MultipleAccount, Some(wx)))
-        );
-        assert_eq!(
-            parse_stored_kick("multipleAccount"),
-            Some((KickType::MultipleAccount, None)),
-            "an entry of an older version names no evictor"
-        );
-        assert_eq!(parse_stored_kick("REST_API_Kick"), Some((KickType::RestApi, None)));
-        assert_eq!(
-            parse_stored_kick("multipleAccount pc 1"),
-            Some((KickType::MultipleAccount, None))
-        );
-        assert_eq!(parse_stored_kick("other"), None);
     }
 }

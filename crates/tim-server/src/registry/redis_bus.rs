@@ -18,9 +18,10 @@ use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::redis::{connect, detach_instance, parse_stored_kick, Conn, Inner, Local, NodeMessage, Record};
-use super::redis_keys::{self as keys, AccountKeys};
-use super::ConnId;
+use super::ledger::HolderMatch;
+use super::redis::{connect, Conn, Inner, Local, NodeMessage};
+use super::redis_keys as keys;
+use super::{ConnId, Evictor};
 use crate::hub::Control;
 
 /// Subscribes (failing if that is impossible at start) and spawns the background tasks.
@@ -124,31 +125,26 @@ pub(super) async fn reconcile(inner: &Inner) {
 
 /// Checks one held instance; `Err` when Redis did not answer.
 async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), ()> {
-    let mut c = inner.conn.clone();
-    let keys = AccountKeys::new(&local.account);
-    let mut cmd = redis::cmd("HGET");
-    cmd.arg(&keys.inst).arg(&local.instance_id);
-    let record = inner
-        .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
-        .await
-        .map_err(|_| ())?;
-    let record = record.as_deref().and_then(Record::parse);
-    let ours = record
-        .as_ref()
-        .is_some_and(|r| r.node == inner.node && r.conn == conn && r.until == 0 && r.seq == local.seq);
+    let read = inner.read_ledger(&local.account, false).await.map_err(|_| ())?;
+    let instance = read.ledger.instance(&local.instance_id);
+    let ours = instance.is_some_and(|i| {
+        i.seq == local.seq
+            && i.holder
+                .as_ref()
+                .is_some_and(|h| h.node == inner.node && h.conn == conn)
+    });
     if ours {
         return Ok(());
     }
-    let kick_type = if record.is_none() {
-        let mut cmd = redis::cmd("HGET");
-        cmd.arg(&keys.kick_type).arg(&local.instance_id);
-        let name = inner
-            .guard("reconcile", cmd.query_async::<Option<String>>(&mut c))
-            .await
-            .map_err(|_| ())?;
-        name.as_deref().and_then(parse_stored_kick)
-    } else {
-        None
+    let kick_type = match instance {
+        Some(_) => None,
+        None => read.ledger.kicked(&local.instance_id).map(|k| {
+            let by = k.by.as_ref().map(|b| Evictor {
+                platform: b.platform,
+                login_ms: b.login_ms,
+            });
+            (k.kick_type, by)
+        }),
     };
     let still_held = inner.local().get(&conn) == Some(&local);
     if !still_held {
@@ -233,11 +229,11 @@ pub(super) async fn purge_node(inner: &Inner, node: &str) -> usize {
     let Ok(refs) = inner.guard("purge", members.query_async::<Vec<String>>(&mut c)).await else {
         return 0;
     };
-    let until = inner.clock.unix_ms() + inner.resume_grace_ms;
     let mut detached = 0;
     for r in &refs {
         if let Some((account, id)) = keys::parse_instance_ref(r) {
-            if detach_instance(inner, &account, &id, "*", node, until).await {
+            let holder = HolderMatch::Node(node.to_string());
+            if inner.detach_where(&account, &id, holder, inner.resume_grace_ms).await {
                 detached += 1;
             }
         }

@@ -7,18 +7,9 @@ use super::AccountKey;
 
 /// The keys of one account.
 pub(super) struct AccountKeys {
-    /// Hash: instance id -> record `"seq node conn platform login_ms until ip"`.
-    pub inst: String,
-    /// Sorted set: instance id scored by its admission sequence (login order, decided by Redis).
-    pub order: String,
-    /// Counter: the account's admission sequence.
-    pub seq: String,
-    /// Sorted set: recently kicked instance ids (their resume gets 80007), scored by kick time.
-    pub kicked: String,
-    /// Hash: kicked instance id -> kick type (what reconciliation tells a connection that missed its kick).
-    pub kick_type: String,
-    /// String: the last REST kick, Unix seconds; UserSigs issued at or before it are refused.
-    pub revoked: String,
+    /// Hash: `v` the version (bumped by every write), `d` the account's ledger as JSON (see `ledger`).
+    /// No TTL while the account has instances; then kept until its recent kicks and revocation expire.
+    pub ledger: String,
     /// List: the account's recent kicks (JSON records) for the admin API, newest last.
     pub kicks: String,
 }
@@ -27,12 +18,7 @@ impl AccountKeys {
     pub fn new(account: &AccountKey) -> AccountKeys {
         let tag = format!("tim:{{{}:{}}}", account.sdk_app_id, account.user_id);
         AccountKeys {
-            inst: format!("{tag}:inst"),
-            order: format!("{tag}:order"),
-            seq: format!("{tag}:seq"),
-            kicked: format!("{tag}:kicked"),
-            kick_type: format!("{tag}:kick_type"),
-            revoked: format!("{tag}:revoked"),
+            ledger: format!("{tag}:ledger"),
             kicks: format!("{tag}:kicks"),
         }
     }
@@ -93,14 +79,7 @@ mod tests {
             user_id: "a b\"c".into(),
         };
         let keys = AccountKeys::new(&account);
-        for key in [
-            &keys.inst,
-            &keys.order,
-            &keys.seq,
-            &keys.kicked,
-            &keys.kick_type,
-            &keys.revoked,
-        ] {
+        for key in [&keys.ledger, &keys.kicks] {
             assert!(key.starts_with("tim:{7:a b\"c}:"), "{key}");
         }
         let r = instance_ref(&account, "abc");
