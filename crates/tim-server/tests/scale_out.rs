@@ -446,3 +446,64 @@ async fn a_node_started_before_redis_waits_for_it_then_serves() {
     let (_ws, reply) = login_on(&node.url, "early", None).await;
     instance_of(&reply);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_holds_nothing_unbounded_after_accounts_leave() {
+    let redis = Redis::start();
+    let nodes = start_nodes(2, 1, &format!("url = \"{}\"", redis.url()), "");
+    // Twenty kicks across nodes: each login on node 1 evicts the instance node 0 held.
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let user = format!("kicked{i}");
+        let (ws0, _) = login_on(&nodes[0].url, &user, None).await;
+        let (ws1, reply) = login_on(&nodes[1].url, &user, None).await;
+        instance_of(&reply);
+        held.push(ws1);
+        let (_, frames, _) = watch(ws0, Duration::from_secs(5)).await;
+        assert!(
+            frames.iter().any(|f| matches!(f, ServerFrame::Kicked { .. })),
+            "{frames:?}"
+        );
+    }
+    // A logged-out account leaves no key at all.
+    let (mut ws, _) = login_on(&nodes[0].url, "leaver", None).await;
+    send(&mut ws, &ClientFrame::Logout { id: 9 }).await;
+    assert!(matches!(recv(&mut ws).await, ServerFrame::LogoutAck { .. }));
+    let ledger = format!("tim:{{{APP}:leaver}}:ledger");
+    assert_eq!(int(&redis, &["EXISTS", &ledger]), 0);
+    // An evicted instance's account keeps its ledger (the kicked id) with a TTL of at most a day.
+    let kicked = format!("tim:{{{APP}:kicked0}}:ledger");
+    let ttl = int(&redis, &["PTTL", &kicked]);
+    assert_eq!(ttl, -1, "kicked0 still has a live instance on node 1: no TTL");
+    // Node 0's index lists only what node 0 holds, once a reconciliation ran (1 s in these configs).
+    sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(int(&redis, &["SCARD", "tim:node:{node-0}:inst"]), 0);
+    assert_eq!(int(&redis, &["SCARD", "tim:node:{node-1}:inst"]), 20);
+    // A message's conversation counter expires.
+    send(&mut ws, &login_frame(10, APP, "leaver", &sig("leaver"), None)).await;
+    instance_of(&recv(&mut ws).await);
+    send(
+        &mut ws,
+        &ClientFrame::SendMessage {
+            id: 11,
+            to: "kicked1".into(),
+            text: "hi".into(),
+            msg_id: None,
+        },
+    )
+    .await;
+    assert!(matches!(recv(&mut ws).await, ServerFrame::SendMessageAck { .. }));
+    let mseq = format!("tim:{{{APP}:c2c:7:kicked1:leaver}}:mseq");
+    let ttl = int(&redis, &["PTTL", &mseq]);
+    assert!(ttl > 0 && ttl <= 7 * 86_400_000, "{ttl}");
+}
+
+/// A command's integer reply (RESP `:N`).
+fn int(redis: &Redis, args: &[&str]) -> i64 {
+    let reply = redis.cmd(args);
+    reply
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap_or_else(|_| panic!("{args:?}: {reply:?}"))
+}

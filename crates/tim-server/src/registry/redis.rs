@@ -144,6 +144,7 @@ pub(super) struct Stats {
     pub subscribed: AtomicBool,
     pub messages_relayed: AtomicU64,
     pub dead_nodes_purged: AtomicU64,
+    pub ghosts_removed: AtomicU64,
 }
 
 /// Shared by the registry and its background tasks.
@@ -161,6 +162,8 @@ pub(super) struct Inner {
     /// What each account's ledger remembers, and for how long.
     pub policy: Policy,
     local: Mutex<HashMap<ConnId, Local>>,
+    /// Index entries the last reconciliation found held by no connection of this node.
+    suspects: Mutex<std::collections::HashSet<String>>,
     pub health: Health,
     pub stats: Stats,
 }
@@ -324,6 +327,7 @@ impl RedisRegistry {
             ledger_scripts: LedgerScripts::new(),
             policy,
             local: Mutex::new(HashMap::new()),
+            suspects: Mutex::new(std::collections::HashSet::new()),
             health: Health {
                 up: AtomicBool::new(true),
                 errors: AtomicU64::new(0),
@@ -382,6 +386,10 @@ impl Inner {
                 Err(AdmitError::Unavailable)
             }
         }
+    }
+
+    pub fn suspects(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
+        self.suspects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn local(&self) -> MutexGuard<'_, HashMap<ConnId, Local>> {
@@ -605,6 +613,23 @@ impl Inner {
         matches!(applied, Ok((events, _)) if !events.is_empty())
     }
 
+    /// Removes the instance if `holder` holds it (no kick: its connection is gone) and unindexes it.
+    pub(super) async fn remove_where(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        holder: HolderMatch,
+    ) -> Result<(), ApplyError> {
+        self.apply_op(account, false, |_| Op::Remove {
+            id: instance_id.to_string(),
+            holder: holder.clone(),
+            why: Leave::Idle,
+        })
+        .await?;
+        self.index_remove(account, instance_id).await;
+        Ok(())
+    }
+
     async fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, grace_ms: u64) -> bool {
         self.forget(conn, instance_id);
         let detached = self
@@ -730,11 +755,18 @@ impl Inner {
 
     async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<Option<u64>, AdmitError> {
         let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("INCR");
-        cmd.arg(keys::conversation_seq(sdk_app_id, a, b));
-        self.guard("message_seq", cmd.query_async::<u64>(&mut c))
-            .await
-            .map(Some)
+        let key = keys::conversation_seq(sdk_app_id, a, b);
+        // Bounded: a conversation idle for a week starts its sequence again.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("INCR")
+            .arg(&key)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(keys::CONVERSATION_SEQ_TTL_MS)
+            .ignore();
+        let (seq,): (u64,) = self.guard("message_seq", pipe.query_async(&mut c)).await?;
+        Ok(Some(seq))
     }
 
     async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), AdmitError> {
@@ -804,6 +836,12 @@ impl Inner {
             "counter",
             "Messages pushed to instances on other nodes.",
             &[("", load(&s.messages_relayed))],
+        );
+        line(
+            "tim_registry_ghosts_removed_total",
+            "counter",
+            "Instances Redis gave to this node that no connection here held (an answer lost), removed by reconciliation.",
+            &[("", load(&s.ghosts_removed))],
         );
         line(
             "tim_registry_dead_nodes_purged_total",

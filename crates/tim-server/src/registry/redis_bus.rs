@@ -120,7 +120,62 @@ pub(super) async fn reconcile(inner: &Inner) {
             return;
         }
     }
+    if prune_index(inner).await.is_err() {
+        return;
+    }
     inner.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Compares this node's index with its live connections, so that nothing this node once wrote outlives
+/// its reason: an entry whose instance is gone or held elsewhere leaves the index; an instance that Redis
+/// gives to a connection of this node that holds nothing (an admission whose answer was lost, a release
+/// that failed while Redis was unreachable) is removed once two passes in a row find it so (an operation
+/// in flight between its steps is never taken for one). `Err` when Redis did not answer.
+async fn prune_index(inner: &Inner) -> Result<(), ()> {
+    let mut c = inner.conn.clone();
+    let mut members = redis::cmd("SMEMBERS");
+    members.arg(keys::node_index(&inner.node));
+    let refs: Vec<String> = inner
+        .guard("reconcile", members.query_async(&mut c))
+        .await
+        .map_err(|_| ())?;
+    let held: std::collections::HashSet<String> = inner
+        .local()
+        .values()
+        .map(|l| keys::instance_ref(&l.account, &l.instance_id))
+        .collect();
+    let previous = std::mem::take(&mut *inner.suspects());
+    let mut suspects = std::collections::HashSet::new();
+    for r in refs.into_iter().filter(|r| !held.contains(r)) {
+        let Some((account, id)) = keys::parse_instance_ref(&r) else {
+            continue;
+        };
+        let read = inner.read_ledger(&account, false).await.map_err(|_| ())?;
+        let holder = read.ledger.instance(&id).and_then(|i| i.holder.clone());
+        match holder {
+            Some(h) if h.node == inner.node && !previous.contains(&r) => {
+                suspects.insert(r);
+            }
+            Some(h) if h.node == inner.node => {
+                tracing::warn!(instance = %id, user = %account.user_id, "registry: removing an instance no connection of this node holds");
+                inner.stats.ghosts_removed.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .remove_where(&account, &id, HolderMatch::Exact(h))
+                    .await
+                    .map_err(|_| ())?;
+            }
+            _ => {
+                let mut rem = redis::cmd("SREM");
+                rem.arg(keys::node_index(&inner.node)).arg(&r);
+                inner
+                    .guard("reconcile", rem.query_async::<i64>(&mut c))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+    }
+    *inner.suspects() = suspects;
+    Ok(())
 }
 
 /// Checks one held instance; `Err` when Redis did not answer.

@@ -36,6 +36,9 @@ pub(super) fn conversation_seq(sdk_app_id: u64, a: &str, b: &str) -> String {
     format!("tim:{{{sdk_app_id}:c2c:{}:{first}:{second}}}:mseq", first.len())
 }
 
+/// How long a conversation's sequence counter outlives its last message, ms (7 days).
+pub(super) const CONVERSATION_SEQ_TTL_MS: u64 = 7 * 86_400_000;
+
 /// String with a TTL, refreshed by the live node.
 pub(super) fn node_alive(node: &str) -> String {
     format!("tim:node:{{{node}}}:alive")
