@@ -5,6 +5,9 @@
 
 /// The server is shutting down or restarting; reconnecting later is right.
 pub const GOING_AWAY: u16 = 1001;
+/// This node cannot serve the connection now (it is restarting, or cut off from the shared registry):
+/// reconnect at once, to another node where there is one (RFC 6455 registry: Service Restart).
+pub const SERVICE_RESTART: u16 = 1012;
 /// A frame exceeded [`crate::limits::MAX_FRAME_BYTES`].
 pub const TOO_BIG: u16 = 1009;
 /// A frame could not be decoded, was binary, or broke the protocol.
@@ -39,6 +42,7 @@ mod tests {
         for code in [
             1000,
             GOING_AWAY,
+            SERVICE_RESTART,
             TOO_BIG,
             PROTOCOL_ERROR,
             LOGIN_DEADLINE,

@@ -1,6 +1,7 @@
 //! The admin REST API, vendor-compatible in shape: `POST /v4/<service>/<command>?sdkappid=N&identifier=ADMIN&
 //! usersig=SIG&random=R&contenttype=json`, JSON body, reply `{"ActionStatus","ErrorCode","ErrorInfo",...}`
-//! (always HTTP 200, like the vendor's).
+//! (HTTP 200, like the vendor's, except when the registry cannot answer: HTTP 503 with `ErrorCode` 80012 and
+//! nothing done; no command answers `OK` for work it did not do).
 //!
 //! - `im_open_login_svc/kick` `{"UserID":"alice"}`: kicks every instance (`REST_API_Kick`) and revokes
 //!   UserSigs with `TLS.time` at or before now.
@@ -9,13 +10,15 @@
 //! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform
 //!   and the node holding each.
 //! - `openim/query_online_status` `{"To_Account":[...], "IsNeedDetail":1}`: online or offline, per account.
-//! - `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks on this node.
+//! - `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks, from every node.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -23,10 +26,9 @@ use tim_protocol::{ErrorCode, KickType};
 
 use crate::app_state::{AppRuntime, AppState};
 use crate::auth;
-use crate::callback::{Transition, REST_API_PLATFORM};
-use crate::hub::Control;
-use crate::kick_log::KickRecord;
-use crate::registry::AccountKey;
+use crate::callback::REST_API_PLATFORM;
+use crate::effects::{Gone, Left};
+use crate::registry::{AccountKey, Unavailable};
 
 /// Largest `OnlineWebInstances` accepted.
 pub const MAX_ONLINE_WEB_INSTANCES: u64 = 1000;
@@ -71,20 +73,46 @@ async fn call(
     ConnectInfo(peer): Peer,
     Query(params): Params,
     body: String,
-) -> Json<Value> {
+) -> Response {
     let (app, body) = match authorize(&state, &peer, &params, &body).await {
         Ok(ok) => ok,
-        Err(reply) => return reply,
+        Err(reply) => return reply.into_response(),
     };
     let done = match command {
         Command::Kick => kick(&state, app, &body).await,
-        Command::GetAppConfig => Ok(app_config(&state, app).await),
+        Command::GetAppConfig => app_config(&state, app).await,
         Command::SetAppConfig => set_app_config(&state, app, &body).await,
         Command::QueryOnlineInstances => query_online_instances(&state, app, &body).await,
         Command::QueryOnlineStatus => query_online_status(&state, app, &body).await,
         Command::QueryRecentKicks => query_recent_kicks(&state, app, &body).await,
     };
-    done.unwrap_or_else(|reply| reply)
+    match done {
+        Ok(reply) => reply.into_response(),
+        Err(reply) => reply.into_response(),
+    }
+}
+
+/// A refused command: the vendor-shaped body, with its HTTP status.
+struct Refused(StatusCode, Json<Value>);
+
+impl From<Json<Value>> for Refused {
+    fn from(body: Json<Value>) -> Refused {
+        Refused(StatusCode::OK, body)
+    }
+}
+
+impl From<Unavailable> for Refused {
+    fn from(_: Unavailable) -> Refused {
+        let code = ErrorCode::RegistryUnavailable;
+        let info = "the session registry (Redis) is unreachable or did not answer in time: nothing was done; retry";
+        Refused(StatusCode::SERVICE_UNAVAILABLE, fail(code, info))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -114,7 +142,7 @@ async fn authorize<'s>(
     peer: &SocketAddr,
     params: &HashMap<String, String>,
     body: &str,
-) -> Result<(&'s AppRuntime, Value), Json<Value>> {
+) -> Result<(&'s AppRuntime, Value), Refused> {
     let ip = peer.ip();
     // Valid credentials always pass; failures from an address over the limit get 70050. Admin failures
     // have their own limiter, so that bad WebSocket logins behind one address do not lock the admin out.
@@ -132,10 +160,7 @@ async fn authorize<'s>(
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| fail(ErrorCode::InvalidParameters, "sdkappid is missing or not a number"))?;
     let (Some(identifier), Some(usersig)) = (params.get("identifier"), params.get("usersig")) else {
-        return Err(fail(
-            ErrorCode::InvalidParameters,
-            "identifier and usersig are required",
-        ));
+        return Err(fail(ErrorCode::InvalidParameters, "identifier and usersig are required").into());
     };
     let app = state.apps.get(&sdk_app_id).ok_or_else(|| {
         refuse(
@@ -144,10 +169,7 @@ async fn authorize<'s>(
         )
     })?;
     if *identifier != app.admin {
-        return Err(refuse(
-            ErrorCode::AdminRequired,
-            "identifier is not this app's admin".into(),
-        ));
+        return Err(refuse(ErrorCode::AdminRequired, "identifier is not this app's admin".into()).into());
     }
     let max_future = state.limits.usersig_max_future_secs;
     let sig = auth::verify(app, identifier, usersig, state.clock.unix_secs(), max_future)
@@ -160,17 +182,17 @@ async fn authorize<'s>(
     if state
         .registry
         .revoked_at(&admin)
-        .await
+        .await?
         .is_some_and(|t| sig.issued_at <= t)
     {
         let code = ErrorCode::UserSigRevoked;
-        return Err(refuse(code, code.message().into()));
+        return Err(refuse(code, code.message().into()).into());
     }
     let body = if body.trim().is_empty() { "{}" } else { body };
     let value: Value =
         serde_json::from_str(body).map_err(|e| fail(ErrorCode::InvalidParameters, format!("body is not JSON: {e}")))?;
     if !value.is_object() {
-        return Err(fail(ErrorCode::InvalidParameters, "body must be a JSON object"));
+        return Err(fail(ErrorCode::InvalidParameters, "body must be a JSON object").into());
     }
     Ok((app, value))
 }
@@ -192,76 +214,47 @@ fn user_id_of(body: &Value) -> Result<String, Json<Value>> {
     Ok(user_id.to_string())
 }
 
-async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Refused> {
     let account = account_of(app, body)?;
+    // `OK` only once the registry has the kick and the revocation; when it cannot answer, nothing was
+    // done (its write deadline passed) and the caller is told to retry.
     let removed = state
         .registry
         .kick_account(&account, state.clock.unix_secs(), state.clock.unix_ms())
-        .await;
-    let now = state.clock.unix_ms();
+        .await?;
     for instance in &removed {
-        state.metrics.kick(KickType::RestApi.as_str());
-        state.record_kick(KickRecord {
-            account: account.clone(),
-            time_ms: now,
-            instance_id: instance.instance_id.clone(),
-            platform: instance.platform,
-            kick_type: KickType::RestApi,
-            by_instance_id: None,
-            by_platform: None,
-        });
-        // ClientIP: where the kicked instance was (its last connection's address).
-        state.state_change(
-            &account,
-            Transition::RestKick,
-            REST_API_PLATFORM,
-            instance.ip,
-            Vec::new(),
-        );
-        if let Some(conn) = instance.conn {
-            state.hub.control(
-                conn,
-                Control::Kick {
-                    instance_id: instance.instance_id.clone(),
-                    kick_type: KickType::RestApi,
-                    by: None,
-                },
-            );
-        }
+        state.instance_left(&account, &Gone::from(instance), Left::AdminKick);
     }
     tracing::info!(app = app.sdk_app_id, user = %account.user_id, instances = removed.len(), "REST kick");
     Ok(ok(json!({})))
 }
 
-async fn app_config(state: &AppState, app: &AppRuntime) -> Json<Value> {
-    let n = state.online_web_instances(app).await;
-    ok(json!({"SDKAppID": app.sdk_app_id, "OnlineWebInstances": n}))
+async fn app_config(state: &AppState, app: &AppRuntime) -> Result<Json<Value>, Refused> {
+    let n = state.online_web_instances(app).await?;
+    Ok(ok(json!({"SDKAppID": app.sdk_app_id, "OnlineWebInstances": n})))
 }
 
-async fn set_app_config(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+async fn set_app_config(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Refused> {
     let n = match body.get("OnlineWebInstances").and_then(Value::as_u64) {
         Some(n) if (1..=MAX_ONLINE_WEB_INSTANCES).contains(&n) => n as u32,
         _ => {
             let info = format!("OnlineWebInstances must be an integer from 1 to {MAX_ONLINE_WEB_INSTANCES}");
-            return Err(fail(ErrorCode::InvalidParameters, info));
+            return Err(fail(ErrorCode::InvalidParameters, info).into());
         }
     };
-    // A shared registry keeps it for every node and across restarts.
-    if state.registry.set_app_limit(app.sdk_app_id, n).await.is_err() {
-        let code = ErrorCode::RegistryUnavailable;
-        return Err(fail(code, code.message()));
-    }
+    // The registry keeps it for every node (and, on Redis, across restarts).
+    state.registry.set_app_limit(app.sdk_app_id, n).await?;
     app.set_online_web_instances(n);
     tracing::info!(app = app.sdk_app_id, online_web_instances = n, "app config changed");
-    Ok(app_config(state, app).await)
+    app_config(state, app).await
 }
 
-async fn query_online_instances(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+async fn query_online_instances(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Refused> {
     let account = account_of(app, body)?;
     let instances: Vec<Value> = state
         .registry
         .instances(&account)
-        .await
+        .await?
         .into_iter()
         .map(|i| {
             json!({
@@ -284,16 +277,14 @@ pub const MAX_STATUS_ACCOUNTS: usize = 500;
 /// `IsNeedDetail: 1`, each instance's `Platform`, `Status` (`Online`, or `PushOnline` while its socket is
 /// gone but its slot is kept for a resume) and `InstID`. Entries that are not valid UserIDs go to
 /// `ErrorList`.
-async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Refused> {
     let Some(accounts) = body.get("To_Account").and_then(Value::as_array) else {
-        return Err(fail(
-            ErrorCode::InvalidParameters,
-            "To_Account (array of UserIDs) is required",
-        ));
+        let info = "To_Account (array of UserIDs) is required";
+        return Err(fail(ErrorCode::InvalidParameters, info).into());
     };
     if accounts.is_empty() || accounts.len() > MAX_STATUS_ACCOUNTS {
         let info = format!("To_Account must list 1 to {MAX_STATUS_ACCOUNTS} accounts");
-        return Err(fail(ErrorCode::InvalidParameters, info));
+        return Err(fail(ErrorCode::InvalidParameters, info).into());
     }
     let detail = body.get("IsNeedDetail").and_then(Value::as_u64) == Some(1);
     let mut results = Vec::new();
@@ -315,7 +306,8 @@ async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -
             sdk_app_id: app.sdk_app_id,
             user_id: user_id.to_string(),
         };
-        let instances = state.registry.instances(&account).await;
+        // An account the registry cannot answer for is not reported `Offline`: the whole query fails.
+        let instances = state.registry.instances(&account).await?;
         let status = if instances.is_empty() { "Offline" } else { "Online" };
         let mut result = json!({"To_Account": user_id, "Status": status});
         if detail {
@@ -338,14 +330,10 @@ async fn query_online_status(state: &AppState, app: &AppRuntime, body: &Value) -
 
 /// `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks, oldest first:
 /// when, which instance, why, and by which instance (a login that took the slot) or `RESTAPI` (an
-/// administrator). With Redis, the kicks of every node; else (or while Redis does not answer) this
-/// node's.
-async fn query_recent_kicks(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Json<Value>> {
+/// administrator), from every node (with Redis); an error while Redis does not answer.
+async fn query_recent_kicks(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<Value>, Refused> {
     let account = account_of(app, body)?;
-    let records = match state.registry.recent_kicks(&account).await {
-        Some(shared) => shared,
-        None => state.kick_log.of(&account),
-    };
+    let records = state.registry.recent_kicks(&account).await?;
     let kicks: Vec<Value> = records
         .into_iter()
         .map(|k| {

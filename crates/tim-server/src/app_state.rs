@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +14,11 @@ use crate::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Tr
 use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
 use crate::hub::Hub;
-use crate::kick_log::{KickLog, KickRecord};
+use crate::kick_log::KickRecord;
 use crate::limits::{ConnectionCaps, LoginFailureLimiter, SendRateLimiter};
 use crate::metrics::Metrics;
 use crate::registry::memory::MemoryRegistry;
-use crate::registry::{AccountKey, Registry};
+use crate::registry::{AccountKey, Registry, Unavailable};
 
 /// A node id unique per process start: `node-` and 12 hex digits.
 pub fn new_node_id() -> String {
@@ -84,8 +84,6 @@ pub struct AppState {
     pub admin_failures: LoginFailureLimiter,
     /// The state-change callback queue of this node.
     pub callbacks: Callbacks,
-    /// The kicks this node performed, for the admin API.
-    pub kick_log: KickLog,
     /// sendMessage rate per sender account (per node).
     pub send_rate: SendRateLimiter<AccountKey>,
     /// Counters.
@@ -102,7 +100,8 @@ pub struct AppState {
     pub metrics_apart: Option<std::net::SocketAddr>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Sender<bool>,
-    next_seq: AtomicU64,
+    /// Registry operations waiting to be confirmed (see `settle`).
+    pub pending: AtomicUsize,
 }
 
 impl AppState {
@@ -126,7 +125,10 @@ impl AppState {
         metrics_apart: Option<std::net::SocketAddr>,
         clock: Clock,
     ) -> Arc<AppState> {
-        let registry = Arc::new(MemoryRegistry::new(config.limits.ledger_policy()));
+        let registry = Arc::new(MemoryRegistry::new(
+            config.limits.ledger_policy(),
+            config.limits.kick_log_capacity,
+        ));
         let hub = Arc::new(Hub::default());
         AppState::with_registry(config, dev_origins, metrics_apart, registry, hub, new_node_id(), clock)
     }
@@ -166,7 +168,6 @@ impl AppState {
                 backoff: Duration::from_millis(limits.callback_backoff_ms),
                 timeout: Duration::from_millis(limits.callback_timeout_ms),
             }),
-            kick_log: KickLog::new(limits.kick_log_capacity),
             send_rate: SendRateLimiter::new(limits.messages_per_sender_per_min, limits.message_burst_per_sender),
             metrics: Metrics::default(),
             limits,
@@ -175,16 +176,18 @@ impl AppState {
             dev_origins: dev_origins.unwrap_or_default(),
             metrics_apart,
             shutdown: watch::channel(false).0,
-            next_seq: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
         })
     }
 
-    /// The app's `OnlineWebInstances` now: the registry's shared setting, else this process's value.
-    pub async fn online_web_instances(&self, app: &AppRuntime) -> u32 {
-        match self.registry.app_limit(app.sdk_app_id).await {
-            Ok(Some(n)) => n,
-            _ => app.online_web_instances(),
-        }
+    /// The app's `OnlineWebInstances` now: the setting made through the admin API (shared by every
+    /// node), else the config's.
+    pub async fn online_web_instances(&self, app: &AppRuntime) -> Result<u32, Unavailable> {
+        Ok(self
+            .registry
+            .app_limit(app.sdk_app_id)
+            .await?
+            .unwrap_or_else(|| app.online_web_instances()))
     }
 
     /// Queues a state-change callback for the app's backend (nothing when the app has no
@@ -213,16 +216,14 @@ impl AppState {
         self.callbacks.emit(event, &self.metrics);
     }
 
-    /// Remembers a kick for the admin API: in this node's log, and (without waiting: never on the login
-    /// path) where every node reads it when the registry is shared.
+    /// Remembers a kick for the admin API where every node reads it, without waiting (never on the
+    /// login path). A kick record that the registry cannot take is logged: the kick itself happened.
     pub fn record_kick(&self, record: KickRecord) {
-        self.kick_log.record(record.clone());
         let registry = Arc::clone(&self.registry);
-        tokio::spawn(async move { registry.record_kick(record).await });
-    }
-
-    /// The next message sequence number (process-wide, starts at 1).
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.fetch_add(1, Ordering::Relaxed) + 1
+        tokio::spawn(async move {
+            if registry.record_kick(record.clone()).await.is_err() {
+                tracing::warn!(user = %record.account.user_id, instance = %record.instance_id, "kick not recorded for query_recent_kicks: the registry did not answer");
+            }
+        });
     }
 }

@@ -6,14 +6,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tim_protocol::{close, ClientFrame, ErrorCode, KickType, Platform, RequestId, ServerFrame, PROTOCOL_VERSION};
+use tim_protocol::{close, ClientFrame, ErrorCode, Platform, RequestId, ServerFrame, PROTOCOL_VERSION};
 
 use crate::app_state::AppState;
 use crate::auth;
-use crate::callback::Transition;
-use crate::hub::Control;
-use crate::kick_log::KickRecord;
-use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId, Evictor};
+use crate::effects::Gone;
+use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
+use crate::settle::{Pending, Settle};
 
 /// The instance a connection holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,49 +208,12 @@ impl ConnLogin {
                 AdmitError::Revoked => ErrorCode::UserSigRevoked,
                 AdmitError::Unavailable => ErrorCode::RegistryUnavailable,
             })?;
-        let by = Evictor {
-            platform,
-            login_ms: now_ms,
-        };
-        let mut signalled = false;
-        for evicted in &admission.evicted {
-            state.metrics.kick(KickType::MultipleAccount.as_str());
-            state.record_kick(KickRecord {
-                account: account.clone(),
-                time_ms: now_ms,
-                instance_id: evicted.instance_id.clone(),
-                platform: evicted.platform,
-                kick_type: KickType::MultipleAccount,
-                by_instance_id: Some(instance_id.clone()),
-                by_platform: Some(platform),
-            });
-            if let Some(conn) = evicted.conn {
-                let kick = Control::Kick {
-                    instance_id: evicted.instance_id.clone(),
-                    kick_type: KickType::MultipleAccount,
-                    by: Some(by),
-                };
-                signalled |= state.hub.control(conn, kick);
-            }
-        }
+        let signalled = state.instance_admitted(&account, &instance_id, platform, self.ip, now_ms, &admission);
         if signalled {
             // The evicted connections' tasks were just woken: let them write `kicked` before this
             // task writes the ack, so that the instance losing its slot hears first (no moment in
             // which both instances think they are online), and its app is told as soon as it can be.
             tokio::task::yield_now().await;
-        }
-        // A resume within the grace is no transition for the app's backend: no callback.
-        if !admission.resumed {
-            let kicked = admission.evicted.iter().map(|e| e.platform).collect();
-            state.state_change(&account, Transition::Login, platform.as_str(), Some(self.ip), kicked);
-        }
-        if let Some(old) = admission.replaced_conn {
-            state.hub.control(
-                old,
-                Control::Replaced {
-                    instance_id: instance_id.clone(),
-                },
-            );
         }
         state.metrics.login(if admission.resumed { "resumed" } else { "ok" });
         state.metrics.login_platform(platform.as_str());
@@ -291,26 +253,21 @@ impl ConnLogin {
             return Reply::error(Some(id), ErrorCode::NotLoggedIn);
         };
         // If a kick raced the logout the instance is already gone; the client asked to be out, and is
-        // (and the kick's transition was the one reported).
-        let released = self
-            .state
-            .registry
-            .release(
-                &current.account,
-                &current.instance_id,
-                self.conn,
-                self.state.clock.unix_ms(),
-            )
-            .await;
-        if released {
-            self.state.state_change(
-                &current.account,
-                Transition::Logout,
-                current.platform.as_str(),
-                Some(self.ip),
-                Vec::new(),
-            );
-        }
+        // (and the kick's transition was the one reported). When the registry cannot answer, the
+        // release is retried until it confirms (the connection no longer holds the instance either way).
+        let gone = Gone {
+            instance_id: current.instance_id.clone(),
+            platform: current.platform,
+            ip: Some(self.ip),
+            conn: None,
+        };
+        let release = Pending {
+            account: current.account.clone(),
+            gone,
+            conn: self.conn,
+            what: Settle::Release,
+        };
+        self.state.settle(release).await;
         tracing::info!(conn = self.conn, user = %current.account.user_id, instance = %current.instance_id, "logout");
         Reply::frame(ServerFrame::LogoutAck { id })
     }
@@ -349,8 +306,7 @@ impl ConnLogin {
             .message_seq(current.account.sdk_app_id, &from, &to)
             .await
         {
-            Ok(Some(seq)) => seq,
-            Ok(None) => self.state.next_seq(),
+            Ok(seq) => seq,
             Err(_) => return Reply::error(Some(id), ErrorCode::RegistryUnavailable),
         };
         let time_ms = self.state.clock.unix_ms();
@@ -369,18 +325,25 @@ impl ConnLogin {
         // The receiver's instances, and the sender's other instances (they show the message as sent, as
         // the official SDK syncs it); never the sending connection, which gets the ack. A message to
         // oneself reaches each instance once. Instances on other nodes get it through the registry.
-        let mut targets = self.state.registry.instances(&target).await;
+        let Ok(mut targets) = self.state.registry.instances(&target).await else {
+            return Reply::error(Some(id), ErrorCode::RegistryUnavailable);
+        };
         if target != current.account {
-            targets.extend(self.state.registry.instances(&current.account).await);
+            let Ok(own) = self.state.registry.instances(&current.account).await else {
+                return Reply::error(Some(id), ErrorCode::RegistryUnavailable);
+            };
+            targets.extend(own);
         }
         for instance in targets {
             let Some(conn) = instance.conn else { continue };
             match instance.node.as_deref() {
                 Some(node) if node != self.state.node_id => {
-                    self.state
+                    // Best effort, as a local push: a lost relay is not retried.
+                    let _ = self
+                        .state
                         .registry
                         .relay(node, conn, &instance.instance_id, &message)
-                        .await
+                        .await;
                 }
                 _ if conn != self.conn => self.state.hub.push(conn, message.clone()),
                 _ => {}

@@ -19,12 +19,12 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::accept::ConnCtx;
 use crate::app_state::AppState;
-use crate::callback::Transition;
-use crate::conn_login::{error_frame, ConnLogin, Reply};
+use crate::conn_login::{error_frame, ConnLogin, LoggedIn, Reply};
+use crate::effects::Gone;
 use crate::hub::{ConnInbox, Control, Inbound};
-use crate::kick_log::KickRecord;
 use crate::limits::{ConnSlot, Refusal};
 use crate::registry::{ConnId, Evictor};
+use crate::settle::{Pending, Settle};
 use crate::ws_socket::{AxumSocket, Socket, MAX_WRITE_BUFFER, READ_BUFFER};
 
 /// How long a closing handshake may take when the server is shutting down or making room.
@@ -249,40 +249,34 @@ impl<S: Socket> Conn<S> {
     async fn on_sig_expired(&mut self) -> Option<Ending> {
         self.expiry_fired = true;
         let current = self.login.current.clone()?;
-        let kick = Some(KickType::UserSigExpired);
-        let removed = self
-            .state
-            .registry
-            .remove_instance(
-                &current.account,
-                &current.instance_id,
-                self.id,
-                kick,
-                self.state.clock.unix_ms(),
-            )
-            .await;
-        // When not removed, someone else evicted the instance first and their kick is on its way.
-        if removed {
-            self.state.metrics.kick(KickType::UserSigExpired.as_str());
-            self.state.record_kick(KickRecord {
-                account: current.account.clone(),
-                time_ms: self.state.clock.unix_ms(),
+        let removal = self.pending(
+            &current,
+            Settle::Remove {
+                kick: Some(KickType::UserSigExpired),
+            },
+        );
+        // The session ends at expiry whatever the registry answers (a removal it cannot confirm now is
+        // retried, and its kick record and callback follow it), unless someone else removed the
+        // instance first: their kick is on its way.
+        match self.state.settle(removal).await {
+            Some(false) => None,
+            Some(true) | None => Some(self.kick(KickType::UserSigExpired, None).await),
+        }
+    }
+
+    /// A registry operation on the instance this connection holds.
+    fn pending(&self, current: &LoggedIn, what: Settle) -> Pending {
+        Pending {
+            account: current.account.clone(),
+            gone: Gone {
                 instance_id: current.instance_id.clone(),
                 platform: current.platform,
-                kick_type: KickType::UserSigExpired,
-                by_instance_id: None,
-                by_platform: None,
-            });
-            self.state.state_change(
-                &current.account,
-                Transition::UserSigExpired,
-                current.platform.as_str(),
-                Some(self.ip),
-                Vec::new(),
-            );
-            return Some(self.kick(KickType::UserSigExpired, None).await);
+                ip: Some(self.ip),
+                conn: None,
+            },
+            conn: self.id,
+            what,
         }
-        None
     }
 
     async fn kick(&mut self, kick_type: KickType, by: Option<Evictor>) -> Ending {
@@ -311,7 +305,14 @@ impl<S: Socket> Conn<S> {
                 self.close(1000, "instance resumed on another connection").await;
                 Some(Ending::Dropped)
             }
-            Control::Kick { .. } | Control::Replaced { .. } => None,
+            Control::Move { instance_id } if holds(&instance_id) => {
+                self.login.current = None;
+                self.write_timeout = QUICK_CLOSE;
+                self.close(close::SERVICE_RESTART, "this node cannot serve now; resume elsewhere")
+                    .await;
+                Some(Ending::Shutdown)
+            }
+            Control::Kick { .. } | Control::Replaced { .. } | Control::Move { .. } => None,
             Control::Close { code, reason } => {
                 self.state.metrics.connection_closed_by_limit("slow_consumer");
                 self.close(code, reason).await;
@@ -424,36 +425,15 @@ impl<S: Socket> Conn<S> {
         let Some(current) = self.login.current.take() else {
             return;
         };
-        let registry = &self.state.registry;
-        match ending {
-            Ending::Dropped => {
-                let (grace, now) = (self.state.limits.resume_grace_ms, self.state.clock.unix_ms());
-                registry
-                    .detach(&current.account, &current.instance_id, self.id, grace, now)
-                    .await;
-            }
-            Ending::Idle => {
-                let removed = registry
-                    .remove_instance(
-                        &current.account,
-                        &current.instance_id,
-                        self.id,
-                        None,
-                        self.state.clock.unix_ms(),
-                    )
-                    .await;
-                if removed {
-                    self.state.state_change(
-                        &current.account,
-                        Transition::TimeOut,
-                        current.platform.as_str(),
-                        Some(self.ip),
-                        Vec::new(),
-                    );
-                }
-            }
-            Ending::Shutdown => {}
-        }
+        let what = match ending {
+            Ending::Dropped => Settle::Detach {
+                grace_ms: self.state.limits.resume_grace_ms,
+            },
+            Ending::Idle => Settle::Remove { kick: None },
+            Ending::Shutdown => return,
+        };
+        let op = self.pending(&current, what);
+        self.state.settle(op).await;
     }
 }
 

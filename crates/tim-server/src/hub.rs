@@ -27,6 +27,9 @@ pub enum Control {
     },
     /// Another connection resumed this instance: close without a kick, keep the slot alone.
     Replaced { instance_id: String },
+    /// This node cannot serve the instance now (it fenced itself): close with 1012 so that the client
+    /// resumes at once, on another node where there is one; the registry is not touched.
+    Move { instance_id: String },
     /// Close with this code (slow consumer).
     Close { code: u16, reason: &'static str },
 }

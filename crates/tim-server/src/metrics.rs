@@ -15,6 +15,7 @@ pub struct Metrics {
     connections_closed_by_limit: Mutex<BTreeMap<String, u64>>,
     callbacks: Mutex<BTreeMap<String, u64>>,
     messages_refused: Mutex<BTreeMap<String, u64>>,
+    settled: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
@@ -69,6 +70,13 @@ impl Metrics {
     /// A sendMessage was refused for `reason` (`rate_limited`).
     pub fn message_refused(&self, reason: &str) {
         bump(&self.messages_refused, reason);
+    }
+
+    /// A registry operation that must happen (a release, detach or removal whose connection is gone)
+    /// was `retried` after the registry could not answer, `confirmed` after retries, or `dropped`
+    /// (too many waiting).
+    pub fn settled(&self, result: &str) {
+        bump(&self.settled, result);
     }
 
     /// Renders every metric; `connections` and `instances` are the current gauge values.
@@ -130,6 +138,13 @@ impl Metrics {
             "sendMessage requests refused, by reason.",
             "reason",
             &self.messages_refused,
+        );
+        counter(
+            &mut out,
+            "tim_registry_pending_total",
+            "Releases, detaches and removals the registry could not confirm at once, by outcome (retried, confirmed, dropped).",
+            "result",
+            &self.settled,
         );
         out
     }

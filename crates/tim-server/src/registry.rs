@@ -142,14 +142,37 @@ pub struct InstanceInfo {
     pub node: Option<String>,
 }
 
-/// The session registry. Every method is atomic with respect to the others for the account it names.
+/// The registry could not answer: Redis is down or did not answer in time. A write that timed out did
+/// nothing (its deadline on Redis's clock passed), so the caller knows where it stands: it refuses the
+/// request (80012), retries an operation that must happen, or tells the admin API's caller. Never read as
+/// "nothing there" or "someone else did it".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+impl From<Unavailable> for AdmitError {
+    fn from(_: Unavailable) -> AdmitError {
+        AdmitError::Unavailable
+    }
+}
+
+impl From<AdmitError> for Unavailable {
+    fn from(_: AdmitError) -> Unavailable {
+        Unavailable
+    }
+}
+
+/// A registry answer that can fail only by being unavailable.
+pub type Answer<'a, T> = RegistryFuture<'a, Result<T, Unavailable>>;
+
+/// The session registry. Every method is atomic with respect to the others for the account it names,
+/// and every engine implements all of it: a caller never branches on which engine it has.
 pub trait Registry: Send + Sync + 'static {
-    /// Admits an instance, resuming it if `presented` and live, else adding it and evicting the earliest
-    /// instances beyond `limit`. See the module docs for the contract.
+    /// Admits an instance, resuming it if `presented` and live, else adding it and evicting beyond
+    /// `limit` (detached instances first). See the module docs for the contract.
     fn admit(&self, req: AdmitRequest) -> RegistryFuture<'_, Result<Admission, AdmitError>>;
 
-    /// Logout: removes the instance if `conn` holds it. True when it was removed.
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> RegistryFuture<'_, bool>;
+    /// Logout: removes the instance if `conn` holds it. `Ok(true)` when this call removed it.
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> Answer<'_, bool>;
 
     /// The connection dropped without logout: keeps the slot for `grace_ms` if `conn` still holds it.
     fn detach(
@@ -159,10 +182,10 @@ pub trait Registry: Send + Sync + 'static {
         conn: ConnId,
         grace_ms: u64,
         now_ms: u64,
-    ) -> RegistryFuture<'_, bool>;
+    ) -> Answer<'_, bool>;
 
-    /// Kicks one instance held by `conn` (UserSig expiry, idle timeout): removes it and, for a kick,
-    /// remembers the id so that its resume is refused. True when this call removed it.
+    /// Removes one instance held by `conn` (UserSig expiry with `kick`, idle timeout without); a kicked
+    /// id is remembered so that its resume is refused. `Ok(true)` when this call removed it.
     fn remove_instance(
         &self,
         account: &AccountKey,
@@ -170,67 +193,49 @@ pub trait Registry: Send + Sync + 'static {
         conn: ConnId,
         kick: Option<KickType>,
         now_ms: u64,
-    ) -> RegistryFuture<'_, bool>;
+    ) -> Answer<'_, bool>;
 
     /// REST kick: removes every instance of the account, remembers their ids as kicked, and refuses
     /// UserSigs with `TLS.time <= revoke_time_secs` from now on. Returns the removed instances.
-    fn kick_account(
-        &self,
-        account: &AccountKey,
-        revoke_time_secs: u64,
-        now_ms: u64,
-    ) -> RegistryFuture<'_, Vec<Evicted>>;
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Vec<Evicted>>;
 
     /// Frees detached instances whose grace ended before `now_ms`; returns them. Each freed instance is
     /// returned by exactly one call, on one node (that node sends its `Disconnect` callback).
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>>;
+    fn expire_detached(&self, now_ms: u64) -> Answer<'_, Vec<Expired>>;
 
-    /// The account's last REST kick (`revoke_time_secs` of [`Registry::kick_account`]), if any: UserSigs
-    /// with `TLS.time` at or before it are refused, the admin API's included.
-    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>>;
+    /// The account's last REST kick (`revoke_time_secs` of [`Registry::kick_account`]), if any.
+    fn revoked_at(&self, account: &AccountKey) -> Answer<'_, Option<u64>>;
 
     /// The live (attached or detached) instances of an account, earliest first.
-    fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>>;
+    fn instances(&self, account: &AccountKey) -> Answer<'_, Vec<InstanceInfo>>;
 
-    /// Number of live instances of all accounts (a shared registry: the instances this node holds).
+    /// Number of live instances this node holds.
     fn instance_count(&self) -> RegistryFuture<'_, usize>;
 
-    /// The app's `OnlineWebInstances` as stored by the registry (shared between nodes), if any.
-    fn app_limit(&self, _sdk_app_id: u64) -> RegistryFuture<'_, Result<Option<u32>, AdmitError>> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
+    /// The app's `OnlineWebInstances` as set through the admin API (every node reads it), if set.
+    fn app_limit(&self, sdk_app_id: u64) -> Answer<'_, Option<u32>>;
 
-    /// Stores the app's `OnlineWebInstances` where every node reads it (a no-op for a local registry).
-    fn set_app_limit(&self, _sdk_app_id: u64, _limit: u32) -> RegistryFuture<'_, Result<(), AdmitError>> {
-        Box::pin(std::future::ready(Ok(())))
-    }
+    /// Stores the app's `OnlineWebInstances` where every node reads it.
+    fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Answer<'_, ()>;
 
-    /// The next message sequence number of the C2C conversation between `a` and `b` when the registry is
-    /// shared (unique and increasing across every node); `None` for a local registry, whose process-wide
-    /// counter is unique already.
-    fn message_seq(&self, _sdk_app_id: u64, _a: &str, _b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
-        Box::pin(std::future::ready(Ok(None)))
-    }
+    /// The next message sequence number of the C2C conversation between `a` and `b`: unique and
+    /// increasing in the conversation across every node.
+    fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Answer<'_, u64>;
 
-    /// Keeps a kick where every node's admin API reads it (a no-op for a local registry: the node's own
-    /// [`crate::kick_log::KickLog`] is the list).
-    fn record_kick(&self, _record: KickRecord) -> RegistryFuture<'_, ()> {
-        Box::pin(std::future::ready(()))
-    }
+    /// Keeps a kick where every node's admin API reads it.
+    fn record_kick(&self, record: KickRecord) -> Answer<'_, ()>;
 
-    /// The account's recent kicks performed by any node, oldest first; `None` for a local registry (or
-    /// when the shared one does not answer): the node's own log is the answer then.
-    fn recent_kicks(&self, _account: &AccountKey) -> RegistryFuture<'_, Option<Vec<KickRecord>>> {
-        Box::pin(std::future::ready(None))
-    }
+    /// The account's recent kicks performed by any node, oldest first.
+    fn recent_kicks(&self, account: &AccountKey) -> Answer<'_, Vec<KickRecord>>;
 
-    /// Pushes `frame` to an instance held by another node (`node` and `conn` from [`InstanceInfo`]).
-    fn relay(&self, _node: &str, _conn: ConnId, _instance_id: &str, _frame: &ServerFrame) -> RegistryFuture<'_, ()> {
-        Box::pin(std::future::ready(()))
-    }
+    /// Pushes `frame` to an instance held by another node (`node` and `conn` from [`InstanceInfo`]);
+    /// best effort, as every push (a client that misses it is not told it was delivered).
+    fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> Answer<'_, ()>;
 
-    /// Extra Prometheus lines of the registry (a shared registry: its health and kick delivery).
-    fn render_metrics(&self) -> String {
-        String::new()
-    }
+    /// True while the registry answers and this node may admit logins (the Redis engine: Redis answers
+    /// and the node is not fenced).
+    fn is_ready(&self) -> bool;
+
+    /// Prometheus lines of the registry.
+    fn render_metrics(&self) -> String;
 }

@@ -13,10 +13,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app_state::{new_node_id, AppState};
-use crate::callback::Transition;
 use crate::clock::Clock;
 use crate::config::Engine;
 use crate::config::{Config, DEV_SDK_APP_ID};
+use crate::effects::{Gone, Left};
 use crate::hub::Hub;
 use crate::registry::redis::RedisRegistry;
 use crate::{accept, admin, auth, connection, dev};
@@ -231,19 +231,24 @@ pub async fn sweep(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
-        let freed = state.registry.expire_detached(state.clock.unix_ms()).await;
+        // Redis down: nothing is freed now; the next tick tries again (the grace is on Redis's clock).
+        let freed = state
+            .registry
+            .expire_detached(state.clock.unix_ms())
+            .await
+            .unwrap_or_default();
         if !freed.is_empty() {
             tracing::info!(freed = freed.len(), "detached instances freed after the resume grace");
         }
         // This node's sweep freed them, so this node reports them (once, whatever the engine).
         for expired in freed {
-            state.state_change(
-                &expired.account,
-                Transition::LinkClose,
-                expired.platform.as_str(),
-                expired.ip,
-                Vec::new(),
-            );
+            let gone = Gone {
+                instance_id: expired.instance_id,
+                platform: expired.platform,
+                ip: expired.ip,
+                conn: None,
+            };
+            state.instance_left(&expired.account, &gone, Left::GraceOver);
         }
         let now = state.clock.now();
         state.login_failures.sweep(now);

@@ -107,17 +107,23 @@ async fn run(engine: &dyn Registry, user: &str, steps: &[Step]) -> Vec<Observed>
                     Err(e) => format!("{e:?}"),
                 }
             }
-            Step::Logout { id, conn } => format!("{}", engine.release(&account, &name(id), conn, now).await),
-            Step::Drop { id, conn } => format!("{}", engine.detach(&account, &name(id), conn, 600_000, now).await),
+            Step::Logout { id, conn } => format!("{:?}", engine.release(&account, &name(id), conn, now).await),
+            Step::Drop { id, conn } => format!("{:?}", engine.detach(&account, &name(id), conn, 600_000, now).await),
             Step::Expired { id, conn } => {
                 let kick = Some(KickType::UserSigExpired);
-                format!("{}", engine.remove_instance(&account, &name(id), conn, kick, now).await)
+                format!(
+                    "{:?}",
+                    engine.remove_instance(&account, &name(id), conn, kick, now).await
+                )
             }
             Step::Idle { id, conn } => {
-                format!("{}", engine.remove_instance(&account, &name(id), conn, None, now).await)
+                format!(
+                    "{:?}",
+                    engine.remove_instance(&account, &name(id), conn, None, now).await
+                )
             }
             Step::KickAll { secs } => {
-                let removed = engine.kick_account(&account, secs, now).await;
+                let removed = engine.kick_account(&account, secs, now).await.expect("kick");
                 format!(
                     "{:?}",
                     removed.iter().map(|e| (&e.instance_id, e.conn)).collect::<Vec<_>>()
@@ -127,10 +133,15 @@ async fn run(engine: &dyn Registry, user: &str, steps: &[Step]) -> Vec<Observed>
         let instances = engine
             .instances(&account)
             .await
+            .expect("instances")
             .into_iter()
             .map(|i| (i.instance_id, i.conn.is_some()))
             .collect();
-        out.push((answer, instances, engine.revoked_at(&account).await));
+        out.push((
+            answer,
+            instances,
+            engine.revoked_at(&account).await.expect("revoked_at"),
+        ));
     }
     out
 }
@@ -183,7 +194,7 @@ fn memory_single_redis_and_redis_cluster_answer_alike() {
     let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
         // A fresh account per case (and per shrink attempt): the Redis engines keep state between cases.
         let user = format!("user{}", case.fetch_add(1, Ordering::Relaxed));
-        let memory = MemoryRegistry::new(Policy::default());
+        let memory = MemoryRegistry::new(Policy::default(), 100);
         let (want, got) = rt.block_on(async {
             let want = run(&memory, &user, &steps).await;
             let mut got = Vec::new();

@@ -349,10 +349,11 @@ async fn redis_restarted_with_its_aof_keeps_the_rule() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_refuses_new_logins_with_a_retryable_code_and_keeps_open_sessions() {
+async fn redis_down_refuses_new_logins_and_fences_the_node_whose_sessions_then_resume() {
     let mut redis = Redis::start_persistent();
     let nodes = start_nodes(1, 1, &format!("url = \"{}\"", redis.url()), "");
-    let (mut frank, _) = login_on(&nodes[0].url, "frank", None).await;
+    let (mut frank, reply) = login_on(&nodes[0].url, "frank", None).await;
+    let frank_id = instance_of(&reply);
     redis.stop();
     let started = Instant::now();
     let (_ws, reply) = login_on(&nodes[0].url, "grace", None).await;
@@ -366,22 +367,36 @@ async fn redis_down_refuses_new_logins_with_a_retryable_code_and_keeps_open_sess
         "refused within the login deadline"
     );
     wait_for_metric(&nodes[0], "tim_registry_up 0\n").await;
-    // The open session stays through the outage (and through reconciliation ticks that cannot read).
-    sleep(Duration::from_millis(2500)).await;
-    hello_ok(&mut frank, 2).await;
+    // The node cannot renew its liveness: within node_ttl_ms (1500 here) it closes its sessions with
+    // 1012 (resume at once, elsewhere), before any other node may purge it.
+    let (frames, code) = until_close(&mut frank, Duration::from_millis(1500)).await;
+    assert_eq!((frames, code), (vec![], Some(close::SERVICE_RESTART)));
+    assert!(
+        started.elapsed() <= Duration::from_millis(1500 + 500),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_for_metric(&nodes[0], "tim_registry_fenced 1\n").await;
     redis.restart();
+    // Once Redis answers, the client's resume finds its instance (kept for the grace): same slot.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (_ws, reply) = login_on(&nodes[0].url, "grace", None).await;
-        if matches!(reply, ServerFrame::LoginAck { .. }) {
-            break;
+        let (_ws, reply) = login_on(&nodes[0].url, "frank", Some(&frank_id)).await;
+        match reply {
+            ServerFrame::LoginAck {
+                resumed, instance_id, ..
+            } => {
+                assert!(resumed);
+                assert_eq!(instance_id, frank_id);
+                break;
+            }
+            other => assert_eq!(error_code(&other), Some(ErrorCode::RegistryUnavailable.code())),
         }
-        assert_eq!(error_code(&reply), Some(ErrorCode::RegistryUnavailable.code()));
         assert!(Instant::now() < deadline, "logins never worked again");
         sleep(Duration::from_millis(200)).await;
     }
     wait_for_metric(&nodes[0], "tim_registry_up 1\n").await;
-    hello_ok(&mut frank, 3).await;
+    wait_for_metric(&nodes[0], "tim_registry_fenced 0\n").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

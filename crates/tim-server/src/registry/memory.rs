@@ -8,11 +8,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use tim_protocol::KickType;
+use tim_protocol::{KickType, ServerFrame};
+
+use crate::kick_log::{KickLog, KickRecord};
 
 use super::ledger::{self, Event, Holder, HolderMatch, Leave, Ledger, Op, Policy, Refusal};
 use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Expired, InstanceInfo, Registry, RegistryFuture,
+    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Expired, InstanceInfo, Registry,
+    RegistryFuture,
 };
 
 /// The node name in this engine's holders (one process: every holder is this one).
@@ -28,6 +31,10 @@ struct State {
     retained: HashSet<AccountKey>,
     /// Live instances of all accounts.
     total: usize,
+    /// `OnlineWebInstances` set through the admin API, per app.
+    app_limits: HashMap<u64, u32>,
+    /// The last message sequence number handed out.
+    message_seq: u64,
 }
 
 /// The in-memory [`Registry`].
@@ -35,6 +42,7 @@ struct State {
 pub struct MemoryRegistry {
     state: Mutex<State>,
     policy: Policy,
+    kick_log: KickLog,
 }
 
 fn evicted(instance: &ledger::Instance) -> Evicted {
@@ -47,11 +55,13 @@ fn evicted(instance: &ledger::Instance) -> Evicted {
 }
 
 impl MemoryRegistry {
-    /// A registry whose ledgers remember what `policy` says.
-    pub fn new(policy: Policy) -> MemoryRegistry {
+    /// A registry whose ledgers remember what `policy` says, and whose kick log keeps the newest
+    /// `kick_log_capacity` kicks.
+    pub fn new(policy: Policy, kick_log_capacity: usize) -> MemoryRegistry {
         MemoryRegistry {
             state: Mutex::new(State::default()),
             policy,
+            kick_log: KickLog::new(kick_log_capacity),
         }
     }
 
@@ -170,20 +180,22 @@ impl MemoryRegistry {
     }
 }
 
+fn ready<'a, T: Send + 'a>(value: T) -> RegistryFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
 impl Registry for MemoryRegistry {
     fn admit(&self, req: AdmitRequest) -> RegistryFuture<'_, Result<Admission, AdmitError>> {
-        let result = self.admit_now(req);
-        Box::pin(std::future::ready(result))
+        ready(self.admit_now(req))
     }
 
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> RegistryFuture<'_, bool> {
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, now_ms: u64) -> Answer<'_, bool> {
         let op = Op::Remove {
             id: instance_id.into(),
             holder: Self::holder(conn),
             why: Leave::Logout,
         };
-        let removed = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
-        Box::pin(std::future::ready(removed))
+        ready(Ok(self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty())))
     }
 
     fn detach(
@@ -193,14 +205,13 @@ impl Registry for MemoryRegistry {
         conn: ConnId,
         grace_ms: u64,
         now_ms: u64,
-    ) -> RegistryFuture<'_, bool> {
+    ) -> Answer<'_, bool> {
         let op = Op::Detach {
             id: instance_id.into(),
             holder: Self::holder(conn),
             grace_ms,
         };
-        let detached = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
-        Box::pin(std::future::ready(detached))
+        ready(Ok(self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty())))
     }
 
     fn remove_instance(
@@ -210,22 +221,16 @@ impl Registry for MemoryRegistry {
         conn: ConnId,
         kick: Option<KickType>,
         now_ms: u64,
-    ) -> RegistryFuture<'_, bool> {
+    ) -> Answer<'_, bool> {
         let op = Op::Remove {
             id: instance_id.into(),
             holder: Self::holder(conn),
             why: kick.map_or(Leave::Idle, Leave::Kick),
         };
-        let removed = self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty());
-        Box::pin(std::future::ready(removed))
+        ready(Ok(self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty())))
     }
 
-    fn kick_account(
-        &self,
-        account: &AccountKey,
-        revoke_time_secs: u64,
-        now_ms: u64,
-    ) -> RegistryFuture<'_, Vec<Evicted>> {
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Vec<Evicted>> {
         let op = Op::KickAll {
             revoke_secs: revoke_time_secs,
         };
@@ -235,19 +240,18 @@ impl Registry for MemoryRegistry {
             .iter()
             .map(|e| evicted(e.instance()))
             .collect();
-        Box::pin(std::future::ready(removed))
+        ready(Ok(removed))
     }
 
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>> {
-        Box::pin(std::future::ready(self.expire_now(now_ms)))
+    fn expire_detached(&self, now_ms: u64) -> Answer<'_, Vec<Expired>> {
+        ready(Ok(self.expire_now(now_ms)))
     }
 
-    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>> {
-        let t = self.lock().ledgers.get(account).and_then(|l| l.revoked_at);
-        Box::pin(std::future::ready(t))
+    fn revoked_at(&self, account: &AccountKey) -> Answer<'_, Option<u64>> {
+        ready(Ok(self.lock().ledgers.get(account).and_then(|l| l.revoked_at)))
     }
 
-    fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>> {
+    fn instances(&self, account: &AccountKey) -> Answer<'_, Vec<InstanceInfo>> {
         let list = self
             .lock()
             .ledgers
@@ -265,12 +269,49 @@ impl Registry for MemoryRegistry {
                     .collect()
             })
             .unwrap_or_default();
-        Box::pin(std::future::ready(list))
+        ready(Ok(list))
     }
 
     fn instance_count(&self) -> RegistryFuture<'_, usize> {
-        let total = self.lock().total;
-        Box::pin(std::future::ready(total))
+        ready(self.lock().total)
+    }
+
+    fn app_limit(&self, sdk_app_id: u64) -> Answer<'_, Option<u32>> {
+        ready(Ok(self.lock().app_limits.get(&sdk_app_id).copied()))
+    }
+
+    fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Answer<'_, ()> {
+        self.lock().app_limits.insert(sdk_app_id, limit);
+        ready(Ok(()))
+    }
+
+    fn message_seq(&self, _sdk_app_id: u64, _a: &str, _b: &str) -> Answer<'_, u64> {
+        // One process-wide counter: unique and increasing in every conversation.
+        let mut state = self.lock();
+        state.message_seq += 1;
+        ready(Ok(state.message_seq))
+    }
+
+    fn record_kick(&self, record: KickRecord) -> Answer<'_, ()> {
+        self.kick_log.record(record);
+        ready(Ok(()))
+    }
+
+    fn recent_kicks(&self, account: &AccountKey) -> Answer<'_, Vec<KickRecord>> {
+        ready(Ok(self.kick_log.of(account)))
+    }
+
+    fn relay(&self, _node: &str, _conn: ConnId, _instance_id: &str, _frame: &ServerFrame) -> Answer<'_, ()> {
+        // One node: every instance is this node's (`InstanceInfo::node` is always `None`).
+        ready(Ok(()))
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    fn render_metrics(&self) -> String {
+        String::new()
     }
 }
 
@@ -306,7 +347,7 @@ mod tests {
 
     #[test]
     fn evicts_earliest_beyond_limit_and_resume_evicts_nobody() {
-        let r = MemoryRegistry::new(Policy::default());
+        let r = MemoryRegistry::new(Policy::default(), 100);
         assert!(admit(&r, req("a", 1, 2, false)).unwrap().evicted.is_empty());
         assert!(admit(&r, req("b", 2, 2, false)).unwrap().evicted.is_empty());
         let c = admit(&r, req("c", 3, 2, false)).unwrap();
@@ -329,7 +370,7 @@ mod tests {
         assert_eq!(admit(&r, req("z", 6, 2, true)), Err(AdmitError::InstanceGone));
         assert_eq!(r.lock().total, 2);
         // once a slot is free it is admitted as a fresh login.
-        assert!(futures_ready(r.release(&account("alice"), "b", 4, 7)));
+        assert!(ok(r.release(&account("alice"), "b", 4, 7)));
         let z = admit(&r, req("z", 7, 2, true)).unwrap();
         assert!(!z.resumed && z.evicted.is_empty());
         assert_eq!(r.lock().total, 2);
@@ -337,32 +378,32 @@ mod tests {
 
     #[test]
     fn detach_keeps_slot_until_grace_then_frees() {
-        let r = MemoryRegistry::new(Policy::default());
+        let r = MemoryRegistry::new(Policy::default(), 100);
         admit(&r, req("a", 1, 1, false)).unwrap();
-        assert!(!futures_ready(r.detach(&account("alice"), "a", 99, 50, 0)));
-        assert!(futures_ready(r.detach(&account("alice"), "a", 1, 50, 0)));
-        assert!(futures_ready(r.expire_detached(49)).is_empty());
+        assert!(!ok(r.detach(&account("alice"), "a", 99, 50, 0)));
+        assert!(ok(r.detach(&account("alice"), "a", 1, 50, 0)));
+        assert!(ok(r.expire_detached(49)).is_empty());
         assert!(admit(&r, req("a", 2, 1, true)).unwrap().resumed);
-        assert!(futures_ready(r.detach(&account("alice"), "a", 2, 50, 0)));
-        let freed = futures_ready(r.expire_detached(51));
+        assert!(ok(r.detach(&account("alice"), "a", 2, 50, 0)));
+        let freed = ok(r.expire_detached(51));
         assert_eq!(freed.len(), 1);
         // The address of the connection that last held it (the resume's, conn 2).
         assert_eq!(
             (freed[0].instance_id.as_str(), freed[0].platform, freed[0].ip),
             ("a", Platform::Web, Some("10.0.0.2".parse().unwrap()))
         );
-        assert!(futures_ready(r.expire_detached(52)).is_empty(), "freed once");
+        assert!(ok(r.expire_detached(52)).is_empty(), "freed once");
         assert_eq!(futures_ready(r.instance_count()), 0);
     }
 
     #[test]
     fn rest_kick_revokes_old_sigs() {
-        let r = MemoryRegistry::new(Policy::default());
+        let r = MemoryRegistry::new(Policy::default(), 100);
         admit(&r, req("a", 1, 3, false)).unwrap();
-        let removed = futures_ready(r.kick_account(&account("alice"), 100, 1));
+        let removed = ok(r.kick_account(&account("alice"), 100, 1));
         assert_eq!(removed.len(), 1);
-        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), Some(100));
-        assert_eq!(futures_ready(r.revoked_at(&account("bob"))), None);
+        assert_eq!(ok(r.revoked_at(&account("alice"))), Some(100));
+        assert_eq!(ok(r.revoked_at(&account("bob"))), None);
         assert_eq!(admit(&r, req("b", 2, 3, false)), Err(AdmitError::Revoked));
         let mut later = req("b", 2, 3, false);
         later.sig_time = 101;
@@ -376,28 +417,32 @@ mod tests {
             kicked_ttl_ms: 1_000,
             revocation_retention_ms: 5_000,
         };
-        let r = MemoryRegistry::new(policy);
+        let r = MemoryRegistry::new(policy, 100);
         // A logout leaves nothing at once.
         admit(&r, req("a", 1, 1, false)).unwrap();
-        assert!(futures_ready(r.release(&account("alice"), "a", 1, 2)));
+        assert!(ok(r.release(&account("alice"), "a", 1, 2)));
         assert_eq!(r.ledger_count(), 0);
         // An eviction keeps the kicked id for its TTL, then the sweep drops the ledger.
         admit(&r, req("b", 2, 1, false)).unwrap();
         admit(&r, req("c", 3, 1, false)).unwrap();
-        assert!(futures_ready(r.release(&account("alice"), "c", 3, 10)));
+        assert!(ok(r.release(&account("alice"), "c", 3, 10)));
         assert_eq!(r.ledger_count(), 1, "b's kick is remembered");
-        futures_ready(r.expire_detached(3 + 999));
+        ok(r.expire_detached(3 + 999));
         assert_eq!(r.ledger_count(), 1);
-        futures_ready(r.expire_detached(3 + 1_000));
+        ok(r.expire_detached(3 + 1_000));
         assert_eq!(r.ledger_count(), 0);
         // A revocation is kept for its retention.
-        futures_ready(r.kick_account(&account("alice"), 100, 20_000));
-        futures_ready(r.expire_detached(24_999));
-        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), Some(100));
-        futures_ready(r.expire_detached(25_000));
-        assert_eq!(futures_ready(r.revoked_at(&account("alice"))), None);
+        ok(r.kick_account(&account("alice"), 100, 20_000));
+        ok(r.expire_detached(24_999));
+        assert_eq!(ok(r.revoked_at(&account("alice"))), Some(100));
+        ok(r.expire_detached(25_000));
+        assert_eq!(ok(r.revoked_at(&account("alice"))), None);
         assert_eq!(r.ledger_count(), 0);
         assert_eq!(futures_ready(r.instance_count()), 0);
+    }
+
+    fn ok<T>(f: Answer<'_, T>) -> T {
+        futures_ready(f).expect("the memory engine always answers")
     }
 
     fn futures_ready<T>(f: RegistryFuture<'_, T>) -> T {

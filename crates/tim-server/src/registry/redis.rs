@@ -27,8 +27,8 @@ use super::ledger::{self, Event, Holder, HolderMatch, Leave, Op, Policy, Refusal
 use super::redis_keys as keys;
 use super::redis_ledger::{ApplyError, LedgerScripts};
 use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Registry,
-    RegistryFuture,
+    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Evictor, Expired, InstanceInfo, Registry,
+    RegistryFuture, Unavailable,
 };
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
@@ -145,6 +145,7 @@ pub(super) struct Stats {
     pub messages_relayed: AtomicU64,
     pub dead_nodes_purged: AtomicU64,
     pub ghosts_removed: AtomicU64,
+    pub fences: AtomicU64,
 }
 
 /// Shared by the registry and its background tasks.
@@ -162,6 +163,10 @@ pub(super) struct Inner {
     /// What each account's ledger remembers, and for how long.
     pub policy: Policy,
     local: Mutex<HashMap<ConnId, Local>>,
+    /// Set while this node has fenced itself (see `redis_bus::fence_when_cut_off`): logins are refused.
+    pub fenced: AtomicBool,
+    /// When the liveness key was last renewed (the time its renewal was sent).
+    renewed_at: Mutex<std::time::Instant>,
     /// Index entries the last reconciliation found held by no connection of this node.
     suspects: Mutex<std::collections::HashSet<String>>,
     pub health: Health,
@@ -328,6 +333,8 @@ impl RedisRegistry {
             policy,
             local: Mutex::new(HashMap::new()),
             suspects: Mutex::new(std::collections::HashSet::new()),
+            fenced: AtomicBool::new(false),
+            renewed_at: Mutex::new(std::time::Instant::now()),
             health: Health {
                 up: AtomicBool::new(true),
                 errors: AtomicU64::new(0),
@@ -336,8 +343,12 @@ impl RedisRegistry {
         });
         // A restart under a fixed node_id: the old process's connections are gone; give their clients the
         // resume grace, as for any dead node.
-        super::redis_bus::heartbeat(&inner).await;
-        super::redis_bus::purge_node(&inner, &inner.node.clone()).await;
+        super::redis_bus::heartbeat(&inner)
+            .await
+            .map_err(|_| format!("cannot renew this node's liveness on Redis at {target}"))?;
+        super::redis_bus::purge_node(&inner, &inner.node.clone())
+            .await
+            .map_err(|_| format!("cannot purge this node's previous instances on Redis at {target}"))?;
         super::redis_bus::spawn(Arc::clone(&inner))
             .await
             .map_err(|e| format!("cannot subscribe on Redis at {target}: {e}"))?;
@@ -353,7 +364,7 @@ impl RedisRegistry {
 
 impl Inner {
     /// Runs a Redis call under the configured timeout, tracking health.
-    pub async fn guard<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T, AdmitError> {
+    pub async fn guard<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T, Unavailable> {
         self.guard_for(what, Duration::from_millis(self.config.timeout_ms), call)
             .await
     }
@@ -364,7 +375,7 @@ impl Inner {
         what: &str,
         limit: Duration,
         call: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T, AdmitError> {
+    ) -> Result<T, Unavailable> {
         match tokio::time::timeout(limit, call).await {
             Ok(Ok(v)) => {
                 self.health.ok();
@@ -374,18 +385,29 @@ impl Inner {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() =>
             {
                 self.health.failed(what, &e.to_string());
-                Err(AdmitError::Unavailable)
+                Err(Unavailable)
             }
             Ok(Err(e)) => {
                 // Redis answered, with an error (a permission, a script bug): not an outage.
                 tracing::warn!(what, error = %e, "registry: Redis refused a call");
-                Err(AdmitError::Unavailable)
+                Err(Unavailable)
             }
             Err(_) => {
                 self.health.failed(what, "timed out");
-                Err(AdmitError::Unavailable)
+                Err(Unavailable)
             }
         }
+    }
+
+    /// Records a renewal of the liveness key sent at `sent`.
+    pub fn renewed(&self, sent: std::time::Instant) {
+        let mut at = self.renewed_at.lock().unwrap_or_else(|p| p.into_inner());
+        *at = (*at).max(sent);
+    }
+
+    /// When the liveness key was last renewed.
+    pub fn last_renewal(&self) -> std::time::Instant {
+        *self.renewed_at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn suspects(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
@@ -405,18 +427,26 @@ impl Inner {
         None
     }
 
-    pub async fn publish(&self, node: &str, message: &NodeMessage) {
+    /// Publishes to a node's channel. Delivery is best effort (the receiving node's reconciliation covers
+    /// a lost kick); `Err` when Redis did not take the message.
+    pub async fn publish(&self, node: &str, message: &NodeMessage) -> Result<(), Unavailable> {
         let command = if self.cluster { "SPUBLISH" } else { "PUBLISH" };
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd(command);
         cmd.arg(keys::node_channel(node)).arg(message.encode());
         match self.guard("publish", cmd.query_async::<i64>(&mut conn)).await {
-            Ok(0) => tracing::debug!(
-                node,
-                "no subscriber on the node's channel; reconciliation or its purge covers it"
-            ),
-            Ok(_) => {}
-            Err(_) => tracing::debug!(node, "publish failed; reconciliation covers it"),
+            Ok(0) => {
+                tracing::debug!(
+                    node,
+                    "no subscriber on the node's channel; reconciliation or its purge covers it"
+                );
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::debug!(node, "publish failed; reconciliation covers it");
+                Err(e)
+            }
         }
     }
 
@@ -470,7 +500,7 @@ impl Inner {
                                 conn: old.conn,
                                 instance_id: i.id.clone(),
                             };
-                            self.publish(&old.node, &message).await;
+                            let _ = self.publish(&old.node, &message).await;
                         }
                     }
                     self.zrem_detached(account, &i.id).await;
@@ -515,7 +545,7 @@ impl Inner {
                                 kick_type,
                                 by,
                             };
-                            self.publish(&h.node, &message).await;
+                            let _ = self.publish(&h.node, &message).await;
                         }
                         None => self.zrem_detached(account, &instance.id).await,
                     }
@@ -541,10 +571,13 @@ impl Inner {
     }
 
     async fn admit(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
+        if self.fenced.load(Ordering::SeqCst) {
+            return Err(AdmitError::Unavailable);
+        }
         let mut limit = req.limit.max(1);
         if self.cluster {
             // On a cluster the settings key is in another slot: read it just before.
-            if let Some(n) = self.app_limit(req.account.sdk_app_id).await? {
+            if let Some(n) = self.app_limit(req.account.sdk_app_id).await.map_err(AdmitError::from)? {
                 limit = n as usize;
             }
         }
@@ -598,7 +631,13 @@ impl Inner {
         })
     }
 
-    async fn remove(&self, account: &AccountKey, instance_id: &str, conn: ConnId, kick: Option<KickType>) -> bool {
+    async fn remove(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        conn: ConnId,
+        kick: Option<KickType>,
+    ) -> Result<bool, Unavailable> {
         self.forget(conn, instance_id);
         let holder = self.holder(conn);
         let why = kick.map_or(Leave::Idle, Leave::Kick);
@@ -609,8 +648,9 @@ impl Inner {
                 why,
             })
             .await;
+        let (events, _) = applied.map_err(|_| Unavailable)?;
         self.index_remove(account, instance_id).await;
-        matches!(applied, Ok((events, _)) if !events.is_empty())
+        Ok(!events.is_empty())
     }
 
     /// Removes the instance if `holder` holds it (no kick: its connection is gone) and unindexes it.
@@ -630,23 +670,29 @@ impl Inner {
         Ok(())
     }
 
-    async fn detach(&self, account: &AccountKey, instance_id: &str, conn: ConnId, grace_ms: u64) -> bool {
+    async fn detach(
+        &self,
+        account: &AccountKey,
+        instance_id: &str,
+        conn: ConnId,
+        grace_ms: u64,
+    ) -> Result<bool, Unavailable> {
         self.forget(conn, instance_id);
         let detached = self
             .detach_where(account, instance_id, self.holder(conn), grace_ms)
-            .await;
+            .await?;
         self.index_remove(account, instance_id).await;
-        detached
+        Ok(detached)
     }
 
-    /// Detaches the instance if `holder` holds it (its grace starts now); true when it did.
+    /// Detaches the instance if `holder` holds it (its grace starts now); `Ok(true)` when it did.
     pub(super) async fn detach_where(
         &self,
         account: &AccountKey,
         instance_id: &str,
         holder: HolderMatch,
         grace_ms: u64,
-    ) -> bool {
+    ) -> Result<bool, Unavailable> {
         let applied = self
             .apply_op(account, false, |_| Op::Detach {
                 id: instance_id.to_string(),
@@ -654,32 +700,28 @@ impl Inner {
                 grace_ms,
             })
             .await;
-        match applied {
-            Ok((events, _)) if !events.is_empty() => {
-                self.deliver(account, &events, None).await;
-                true
-            }
-            _ => false,
-        }
+        let (events, _) = applied.map_err(|_| Unavailable)?;
+        self.deliver(account, &events, None).await;
+        Ok(!events.is_empty())
     }
 
-    async fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> Vec<Evicted> {
+    async fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> Result<Vec<Evicted>, Unavailable> {
         let applied = self
             .apply_op(account, false, |_| Op::KickAll {
                 revoke_secs: revoke_time_secs,
             })
             .await;
-        match applied {
-            Ok((events, _)) => {
-                self.deliver(account, &events, Some((KickType::RestApi, None)))
-                    .await
-                    .removed
-            }
-            Err(_) => Vec::new(),
-        }
+        let (events, _) = applied.map_err(|_| Unavailable)?;
+        let removed = self
+            .deliver(account, &events, Some((KickType::RestApi, None)))
+            .await
+            .removed;
+        Ok(removed)
     }
 
-    async fn expire_detached(&self, now_ms: u64) -> Vec<Expired> {
+    /// Frees what is due; `Err` only when nothing could be read (what a pass freed before Redis stopped
+    /// answering is returned, so that each freed instance is reported once).
+    async fn expire_detached(&self, now_ms: u64) -> Result<Vec<Expired>, Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(keys::DETACHED)
@@ -690,12 +732,9 @@ impl Inner {
             .arg(0)
             .arg(500)
             .arg("WITHSCORES");
-        let Ok(due) = self
+        let due = self
             .guard("expire", cmd.query_async::<Vec<(String, String)>>(&mut c))
-            .await
-        else {
-            return Vec::new();
-        };
+            .await?;
         let mut freed = Vec::new();
         for (member, score) in due {
             let Some((account, _)) = keys::parse_instance_ref(&member) else {
@@ -703,7 +742,7 @@ impl Inner {
             };
             // Redis's clock decides what is due (the ledger's `now`); this node's only picks candidates.
             let Ok((events, _)) = self.apply_op(&account, false, |_| Op::Expire).await else {
-                return freed;
+                return Ok(freed);
             };
             for event in &events {
                 if let Event::Expired(i) = event {
@@ -721,18 +760,17 @@ impl Inner {
             invocation.key(keys::DETACHED).arg(&member).arg(&score);
             let _ = self.guard("expire", invocation.invoke_async::<i64>(&mut c)).await;
         }
-        freed
+        Ok(freed)
     }
 
-    async fn revoked_at(&self, account: &AccountKey) -> Option<u64> {
-        self.read_ledger(account, false).await.ok()?.ledger.revoked_at
+    async fn revoked_at(&self, account: &AccountKey) -> Result<Option<u64>, Unavailable> {
+        Ok(self.read_ledger(account, false).await?.ledger.revoked_at)
     }
 
-    async fn instances(&self, account: &AccountKey) -> Vec<InstanceInfo> {
-        let Ok(read) = self.read_ledger(account, false).await else {
-            return Vec::new();
-        };
-        read.ledger
+    async fn instances(&self, account: &AccountKey) -> Result<Vec<InstanceInfo>, Unavailable> {
+        let read = self.read_ledger(account, false).await?;
+        Ok(read
+            .ledger
             .instances
             .into_iter()
             .map(|i| InstanceInfo {
@@ -742,10 +780,10 @@ impl Inner {
                 conn: i.holder.as_ref().map(|h| h.conn),
                 node: i.holder.map(|h| h.node).filter(|n| *n != self.node),
             })
-            .collect()
+            .collect())
     }
 
-    async fn app_limit(&self, sdk_app_id: u64) -> Result<Option<u32>, AdmitError> {
+    async fn app_limit(&self, sdk_app_id: u64) -> Result<Option<u32>, Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("HGET");
         cmd.arg(keys::app_settings(sdk_app_id)).arg("owi");
@@ -753,7 +791,7 @@ impl Inner {
         Ok(value)
     }
 
-    async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<Option<u64>, AdmitError> {
+    async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<u64, Unavailable> {
         let mut c = self.conn.clone();
         let key = keys::conversation_seq(sdk_app_id, a, b);
         // Bounded: a conversation idle for a week starts its sequence again.
@@ -766,10 +804,10 @@ impl Inner {
             .arg(keys::CONVERSATION_SEQ_TTL_MS)
             .ignore();
         let (seq,): (u64,) = self.guard("message_seq", pipe.query_async(&mut c)).await?;
-        Ok(Some(seq))
+        Ok(seq)
     }
 
-    async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), AdmitError> {
+    async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("HSET");
         cmd.arg(keys::app_settings(sdk_app_id)).arg("owi").arg(limit);
@@ -836,6 +874,18 @@ impl Inner {
             "counter",
             "Messages pushed to instances on other nodes.",
             &[("", load(&s.messages_relayed))],
+        );
+        line(
+            "tim_registry_fenced",
+            "gauge",
+            "1 while this node has fenced itself (liveness not renewed): its sessions were closed, logins are refused.",
+            &[("", u64::from(self.fenced.load(Ordering::SeqCst)))],
+        );
+        line(
+            "tim_registry_fences_total",
+            "counter",
+            "Times this node fenced itself.",
+            &[("", load(&s.fences))],
         );
         line(
             "tim_registry_ghosts_removed_total",
@@ -907,12 +957,12 @@ impl Registry for RedisRegistry {
         Box::pin(self.inner.admit(req))
     }
 
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, _now_ms: u64) -> RegistryFuture<'_, bool> {
+    // The ledger's time is Redis's own (read with the ledger), not the caller's `now_ms`.
+    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, _now_ms: u64) -> Answer<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
         Box::pin(async move { self.inner.remove(&account, &instance_id, conn, None).await })
     }
 
-    // The ledger's time is Redis's own (read with the ledger), not the caller's `now_ms`.
     fn detach(
         &self,
         account: &AccountKey,
@@ -920,7 +970,7 @@ impl Registry for RedisRegistry {
         conn: ConnId,
         grace_ms: u64,
         _now_ms: u64,
-    ) -> RegistryFuture<'_, bool> {
+    ) -> Answer<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
         Box::pin(async move { self.inner.detach(&account, &instance_id, conn, grace_ms).await })
     }
@@ -932,31 +982,26 @@ impl Registry for RedisRegistry {
         conn: ConnId,
         kick: Option<KickType>,
         _now_ms: u64,
-    ) -> RegistryFuture<'_, bool> {
+    ) -> Answer<'_, bool> {
         let (account, instance_id) = (account.clone(), instance_id.to_string());
         Box::pin(async move { self.inner.remove(&account, &instance_id, conn, kick).await })
     }
 
-    fn kick_account(
-        &self,
-        account: &AccountKey,
-        revoke_time_secs: u64,
-        _now_ms: u64,
-    ) -> RegistryFuture<'_, Vec<Evicted>> {
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, _now_ms: u64) -> Answer<'_, Vec<Evicted>> {
         let account = account.clone();
         Box::pin(async move { self.inner.kick_account(&account, revoke_time_secs).await })
     }
 
-    fn expire_detached(&self, now_ms: u64) -> RegistryFuture<'_, Vec<Expired>> {
+    fn expire_detached(&self, now_ms: u64) -> Answer<'_, Vec<Expired>> {
         Box::pin(self.inner.expire_detached(now_ms))
     }
 
-    fn revoked_at(&self, account: &AccountKey) -> RegistryFuture<'_, Option<u64>> {
+    fn revoked_at(&self, account: &AccountKey) -> Answer<'_, Option<u64>> {
         let account = account.clone();
         Box::pin(async move { self.inner.revoked_at(&account).await })
     }
 
-    fn instances(&self, account: &AccountKey) -> RegistryFuture<'_, Vec<InstanceInfo>> {
+    fn instances(&self, account: &AccountKey) -> Answer<'_, Vec<InstanceInfo>> {
         let account = account.clone();
         Box::pin(async move { self.inner.instances(&account).await })
     }
@@ -966,29 +1011,29 @@ impl Registry for RedisRegistry {
         Box::pin(std::future::ready(count))
     }
 
-    fn app_limit(&self, sdk_app_id: u64) -> RegistryFuture<'_, Result<Option<u32>, AdmitError>> {
+    fn app_limit(&self, sdk_app_id: u64) -> Answer<'_, Option<u32>> {
         Box::pin(self.inner.app_limit(sdk_app_id))
     }
 
-    fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> RegistryFuture<'_, Result<(), AdmitError>> {
+    fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Answer<'_, ()> {
         Box::pin(self.inner.set_app_limit(sdk_app_id, limit))
     }
 
-    fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> RegistryFuture<'_, Result<Option<u64>, AdmitError>> {
+    fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Answer<'_, u64> {
         let (a, b) = (a.to_string(), b.to_string());
         Box::pin(async move { self.inner.message_seq(sdk_app_id, &a, &b).await })
     }
 
-    fn record_kick(&self, record: KickRecord) -> RegistryFuture<'_, ()> {
+    fn record_kick(&self, record: KickRecord) -> Answer<'_, ()> {
         Box::pin(super::redis_kicks::record(&self.inner, record))
     }
 
-    fn recent_kicks(&self, account: &AccountKey) -> RegistryFuture<'_, Option<Vec<KickRecord>>> {
+    fn recent_kicks(&self, account: &AccountKey) -> Answer<'_, Vec<KickRecord>> {
         let account = account.clone();
         Box::pin(async move { super::redis_kicks::of(&self.inner, &account).await })
     }
 
-    fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> RegistryFuture<'_, ()> {
+    fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> Answer<'_, ()> {
         let node = node.to_string();
         let message = NodeMessage::Push {
             conn,
@@ -997,8 +1042,12 @@ impl Registry for RedisRegistry {
         };
         Box::pin(async move {
             self.inner.stats.messages_relayed.fetch_add(1, Ordering::Relaxed);
-            self.inner.publish(&node, &message).await;
+            self.inner.publish(&node, &message).await
         })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.inner.health.is_up() && !self.inner.fenced.load(Ordering::SeqCst)
     }
 
     fn render_metrics(&self) -> String {

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::ledger::HolderMatch;
 use super::redis::{connect, Conn, Inner, Local, NodeMessage};
 use super::redis_keys as keys;
-use super::{ConnId, Evictor};
+use super::{ConnId, Evictor, Unavailable};
 use crate::hub::Control;
 
 /// Subscribes (failing if that is impossible at start) and spawns the background tasks.
@@ -33,6 +33,7 @@ pub(super) async fn spawn(inner: Arc<Inner>) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tokio::spawn(receive(Arc::clone(&inner), rx));
     tokio::spawn(reconcile_periodically(Arc::clone(&inner), sub));
+    tokio::spawn(fence_when_cut_off(Arc::clone(&inner)));
     tokio::spawn(heartbeat_periodically(inner));
     Ok(())
 }
@@ -234,67 +235,112 @@ async fn heartbeat_periodically(inner: Arc<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_millis((inner.config.node_ttl_ms / 3).max(200)));
     loop {
         tick.tick().await;
-        heartbeat(&inner).await;
-        purge_dead_nodes(&inner).await;
+        if heartbeat(&inner).await.is_err() {
+            continue;
+        }
+        if inner.fenced.load(Ordering::SeqCst) {
+            // Redis answers again. The sessions this node closed may not have resumed elsewhere: give
+            // what Redis still says this node holds the resume grace, then admit again.
+            if purge_node(&inner, &inner.node.clone()).await.is_ok() {
+                inner.fenced.store(false, Ordering::SeqCst);
+                tracing::warn!("registry: liveness renewed; this node admits logins again");
+            }
+        }
+        let _ = purge_dead_nodes(&inner).await;
+    }
+}
+
+/// Self-fencing: a node that could not renew its liveness key for `node_ttl_ms / 2` closes every session
+/// it holds (1012: the client resumes at once, on another node where there is one) and refuses logins,
+/// before any other node may purge it (the key lives `node_ttl_ms` from its last renewal). So an instance
+/// evicted by a login on another node while this node is cut off stays live at most `node_ttl_ms / 2` plus
+/// one check (100 ms): more than N live instances of an account exist only within that bound.
+async fn fence_when_cut_off(inner: Arc<Inner>) {
+    let fence_after = Duration::from_millis(inner.config.node_ttl_ms / 2);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let silent = inner.last_renewal().elapsed();
+        if silent < fence_after || inner.fenced.swap(true, Ordering::SeqCst) {
+            continue;
+        }
+        let held: Vec<(ConnId, Local)> = inner.local().drain().collect();
+        inner.stats.fences.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            silent_ms = silent.as_millis() as u64,
+            sessions = held.len(),
+            "registry: liveness not renewed; closing this node's sessions so that they resume elsewhere, refusing logins"
+        );
+        for (conn, local) in held {
+            inner.hub.control(
+                conn,
+                Control::Move {
+                    instance_id: local.instance_id,
+                },
+            );
+        }
     }
 }
 
 /// Refreshes this node's liveness key and its entry in the node list.
-pub(super) async fn heartbeat(inner: &Inner) {
+pub(super) async fn heartbeat(inner: &Inner) -> Result<(), Unavailable> {
+    // The renewal counts from before it is sent: Redis starts the key's TTL later than that.
+    let sent = std::time::Instant::now();
     let mut c = inner.conn.clone();
     let mut set = redis::cmd("SET");
     set.arg(keys::node_alive(&inner.node))
         .arg(inner.clock.unix_ms())
         .arg("PX")
         .arg(inner.config.node_ttl_ms);
-    let _ = inner.guard("heartbeat", set.query_async::<Value>(&mut c)).await;
+    inner.guard("heartbeat", set.query_async::<Value>(&mut c)).await?;
+    inner.renewed(sent);
     let mut add = redis::cmd("ZADD");
     add.arg(keys::NODES).arg(inner.clock.unix_ms()).arg(&inner.node);
-    let _ = inner.guard("heartbeat", add.query_async::<i64>(&mut c)).await;
+    inner.guard("heartbeat", add.query_async::<i64>(&mut c)).await?;
+    Ok(())
 }
 
-async fn purge_dead_nodes(inner: &Inner) {
+async fn purge_dead_nodes(inner: &Inner) -> Result<(), Unavailable> {
     let mut c = inner.conn.clone();
     let mut list = redis::cmd("ZRANGE");
     list.arg(keys::NODES).arg(0).arg(-1);
-    let Ok(nodes) = inner.guard("nodes", list.query_async::<Vec<String>>(&mut c)).await else {
-        return;
-    };
+    let nodes = inner.guard("nodes", list.query_async::<Vec<String>>(&mut c)).await?;
     for node in nodes.into_iter().filter(|n| *n != inner.node) {
         let mut exists = redis::cmd("EXISTS");
         exists.arg(keys::node_alive(&node));
-        if inner.guard("nodes", exists.query_async::<i64>(&mut c)).await != Ok(0) {
+        if inner.guard("nodes", exists.query_async::<i64>(&mut c)).await? != 0 {
             continue;
         }
-        let detached = purge_node(inner, &node).await;
+        // Only a complete purge takes the node off the list; a partial one is finished next time.
+        let detached = purge_node(inner, &node).await?;
         let mut remove = redis::cmd("ZREM");
         remove.arg(keys::NODES).arg(&node);
-        let _ = inner.guard("nodes", remove.query_async::<i64>(&mut c)).await;
+        inner.guard("nodes", remove.query_async::<i64>(&mut c)).await?;
         inner.stats.dead_nodes_purged.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(node = %node, detached, "registry: node is dead; its instances keep their slots for the resume grace");
     }
+    Ok(())
 }
 
-/// Detaches every attached instance `node` holds (resume grace from now); returns how many.
-pub(super) async fn purge_node(inner: &Inner, node: &str) -> usize {
+/// Detaches every attached instance `node` holds (resume grace from now); returns how many. The node's
+/// index is dropped only once every entry was handled.
+pub(super) async fn purge_node(inner: &Inner, node: &str) -> Result<usize, Unavailable> {
     let mut c = inner.conn.clone();
     let index = keys::node_index(node);
     let mut members = redis::cmd("SMEMBERS");
     members.arg(&index);
-    let Ok(refs) = inner.guard("purge", members.query_async::<Vec<String>>(&mut c)).await else {
-        return 0;
-    };
+    let refs = inner.guard("purge", members.query_async::<Vec<String>>(&mut c)).await?;
     let mut detached = 0;
     for r in &refs {
         if let Some((account, id)) = keys::parse_instance_ref(r) {
             let holder = HolderMatch::Node(node.to_string());
-            if inner.detach_where(&account, &id, holder, inner.resume_grace_ms).await {
+            if inner.detach_where(&account, &id, holder, inner.resume_grace_ms).await? {
                 detached += 1;
             }
         }
     }
     let mut del = redis::cmd("DEL");
     del.arg(&index);
-    let _ = inner.guard("purge", del.query_async::<i64>(&mut c)).await;
-    detached
+    inner.guard("purge", del.query_async::<i64>(&mut c)).await?;
+    Ok(detached)
 }

@@ -7,7 +7,7 @@ use tim_protocol::Platform;
 
 use super::redis::{kick_type_named, Inner};
 use super::redis_keys::AccountKeys;
-use super::AccountKey;
+use super::{AccountKey, Unavailable};
 use crate::kick_log::KickRecord;
 
 /// Kicks kept per account.
@@ -42,7 +42,7 @@ fn decode(account: &AccountKey, text: &str) -> Option<KickRecord> {
 }
 
 /// Appends a kick to its account's list (one pipeline: push, trim, refresh the TTL).
-pub(super) async fn record(inner: &Inner, record: KickRecord) {
+pub(super) async fn record(inner: &Inner, record: KickRecord) -> Result<(), Unavailable> {
     let key = AccountKeys::new(&record.account).kicks;
     let mut pipe = redis::pipe();
     pipe.atomic()
@@ -60,18 +60,17 @@ pub(super) async fn record(inner: &Inner, record: KickRecord) {
         .arg(TTL_MS)
         .ignore();
     let mut c = inner.conn.clone();
-    // Lost when Redis is down: the admin list is a record, not a rule.
-    let _ = inner.guard("kick_log", pipe.query_async::<()>(&mut c)).await;
+    inner.guard("kick_log", pipe.query_async::<()>(&mut c)).await
 }
 
-/// The account's recent kicks, oldest first; `None` when Redis does not answer.
-pub(super) async fn of(inner: &Inner, account: &AccountKey) -> Option<Vec<KickRecord>> {
+/// The account's recent kicks, oldest first.
+pub(super) async fn of(inner: &Inner, account: &AccountKey) -> Result<Vec<KickRecord>, Unavailable> {
     let key = AccountKeys::new(account).kicks;
     let mut cmd = redis::cmd("LRANGE");
     cmd.arg(&key).arg(0).arg(-1);
     let mut c = inner.conn.clone();
-    let texts: Vec<String> = inner.guard("kick_log", cmd.query_async(&mut c)).await.ok()?;
-    Some(texts.iter().filter_map(|t| decode(account, t)).collect())
+    let texts: Vec<String> = inner.guard("kick_log", cmd.query_async(&mut c)).await?;
+    Ok(texts.iter().filter_map(|t| decode(account, t)).collect())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use redis::Script;
 use super::ledger::{Event, Ledger, Op, Refusal};
 use super::redis::Inner;
 use super::redis_keys::{self as keys, AccountKeys};
-use super::{AccountKey, AdmitError};
+use super::{AccountKey, Unavailable};
 
 /// Conflicting writers of one account are rare (two logins of one user at the same moment); past this
 /// many rounds something is wrong and the caller gets an error, not a livelock.
@@ -44,8 +44,8 @@ pub(super) enum ApplyError {
     Unavailable,
 }
 
-impl From<AdmitError> for ApplyError {
-    fn from(_: AdmitError) -> ApplyError {
+impl From<Unavailable> for ApplyError {
+    fn from(_: Unavailable) -> ApplyError {
         ApplyError::Unavailable
     }
 }
@@ -61,7 +61,7 @@ pub(super) struct Read {
 
 impl Inner {
     /// Reads the account's ledger (and, on one Redis, the app's settings with it).
-    pub(super) async fn read_ledger(&self, account: &AccountKey, with_settings: bool) -> Result<Read, AdmitError> {
+    pub(super) async fn read_ledger(&self, account: &AccountKey, with_settings: bool) -> Result<Read, Unavailable> {
         let mut invocation = self.ledger_scripts.read.prepare_invoke();
         invocation.key(AccountKeys::new(account).ledger);
         if with_settings && !self.cluster {
@@ -75,7 +75,7 @@ impl Inner {
         } else {
             serde_json::from_str(&data).map_err(|e| {
                 tracing::error!(error = %e, user = %account.user_id, "registry: unreadable ledger in Redis");
-                AdmitError::Unavailable
+                Unavailable
             })?
         };
         Ok(Read {

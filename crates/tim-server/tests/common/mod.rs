@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod proxy;
 pub mod redis;
 
 use std::io::{BufRead, BufReader};
@@ -181,14 +182,23 @@ impl Server {
         }
     }
 
-    /// POSTs to the admin API as the app admin; returns the JSON reply.
+    /// POSTs to the admin API as the app admin; returns the JSON reply (HTTP 200 required).
     pub async fn admin(&self, path: &str, body: &str) -> serde_json::Value {
+        let (status, reply) = self.admin_with_status(path, body).await;
+        assert_eq!(status, 200, "{reply}");
+        reply
+    }
+
+    /// POSTs to the admin API as the app admin; returns the HTTP status and the JSON reply.
+    pub async fn admin_with_status(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         let admin_sig = sig("administrator");
         let target =
             format!("{path}?sdkappid={APP}&identifier=administrator&usersig={admin_sig}&random=7&contenttype=json");
         let (status, text) = http(&self.addr, "POST", &target, body).await;
-        assert_eq!(status, 200, "{text}");
-        serde_json::from_str(&text).unwrap()
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")),
+        )
     }
 
     pub async fn metrics(&self) -> String {

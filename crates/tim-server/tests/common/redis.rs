@@ -122,6 +122,22 @@ impl Redis {
         }
     }
 
+    /// Freezes the process (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws it (SIGCONT): it runs what it received meanwhile.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill").args([which, &pid]).status().expect("kill");
+        assert!(status.success());
+    }
+
     /// Starts it again on the same port and folder (with its data when persistent).
     pub fn restart(&mut self) {
         self.stop();

@@ -120,7 +120,11 @@ impl SimServer {
             sdk_app_id: APP,
             user_id: user.into(),
         };
-        self.state.registry.instances(&account).await
+        self.state
+            .registry
+            .instances(&account)
+            .await
+            .expect("the memory engine answers")
     }
 
     /// The Prometheus text the server would serve.
