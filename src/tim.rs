@@ -14,6 +14,12 @@ use wasm_bindgen::JsCast;
 use crate::driver::{self, Instance};
 use crate::{constants, convert, debug, error, log, options, promise, runtime};
 
+#[wasm_bindgen(module = "/src/js/seed.js")]
+extern "C" {
+    /// 32 random bits: `crypto.getRandomValues` where there is one, else the top bits of `Math.random()`.
+    fn random32() -> u32;
+}
+
 thread_local! {
     /// The live instance per SDKAppID: `TIM.create` returns the same JS object until `destroy()`. A list:
     /// a page holds one or two, and a map's code is not worth its size in the wasm.
@@ -58,10 +64,9 @@ impl Tim {
             return Ok(existing);
         }
         config.platform = opts.platform.unwrap_or_else(runtime::platform);
-        config.rng_seed = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
-        // Spreads the instances over the URLs of a `serverUrl` array (random bits of the seed: one
-        // `Math.random()` call fewer).
-        config.server_start = config.rng_seed as u32;
+        // 64 random bits (see `src/js/seed.js`); the core derives the start URL of a `serverUrl` array
+        // from them too, so that instances spread evenly over the URLs.
+        config.seed((u64::from(random32()) << 32) | u64::from(random32()));
         let websocket = runtime::websocket(opts.websocket);
         config.transport_available = websocket.is_some();
         let instance = Instance::new(config, websocket);

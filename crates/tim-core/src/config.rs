@@ -3,7 +3,12 @@
 use tim_protocol::{ErrorCode, Platform};
 
 use crate::backoff::ReconnectPolicy;
+use crate::rng::Rng;
 use crate::{Millis, TimError};
+
+/// Mixed into the seed for the start URL (any constant other than the message ids': a distinct
+/// SplitMix64 stream from the jitter's).
+const SERVER_START_STREAM: u64 = 0x7365_7276_6572_7321;
 
 /// Most server URLs `serverUrl` (or `proxyServer`) may list; a longer array is refused with 8003.
 pub const MAX_SERVER_URLS: usize = 16;
@@ -24,13 +29,15 @@ pub struct Config {
     /// one, or up to [`MAX_SERVER_URLS`] nodes of one deployment. See [`crate::Session`] for the order in
     /// which they are tried.
     pub server_urls: Vec<String>,
-    /// Which of `server_urls` the first connect tries (taken modulo their number). The bindings take
-    /// random bits (those of `rng_seed`, from `Math.random()` at create), so that clients spread over
-    /// the nodes; tests fix it.
+    /// Which of `server_urls` the first connect tries (taken modulo their number). [`Config::seed`]
+    /// sets it from the seed's bits, well mixed, so that clients spread evenly over the nodes; tests
+    /// fix it.
     pub server_start: u32,
     /// The runtime this instance runs in, reported to the server at login.
     pub platform: Platform,
-    /// Seed of the jitter generator. Give each instance a different one (JS: `Math.random()` bits at create).
+    /// Seed of the jitter and message-id generators. Give each instance a different one, through
+    /// [`Config::seed`] (the bindings draw 64 bits at create: `crypto.getRandomValues`, else
+    /// `Math.random()`).
     pub rng_seed: u64,
     /// How long a request (login, logout, sendMessage, a reconnect attempt) may wait for its reply
     /// before it fails with 2801 (default 10 000 ms). It is also the grace a heartbeat reply gets: see
@@ -66,6 +73,14 @@ impl Config {
 }
 
 impl Config {
+    /// Sets [`Config::rng_seed`] and, from the same bits through their own SplitMix64 stream (every
+    /// bit of the seed moves every bit of the result), [`Config::server_start`]: random seeds spread
+    /// the instances evenly over the server URLs, even seeds that differ only in a few bits.
+    pub fn seed(&mut self, seed: u64) {
+        self.rng_seed = seed;
+        self.server_start = (Rng::new(seed ^ SERVER_START_STREAM).next_u64() >> 32) as u32;
+    }
+
     /// Checks what the user gave `TIM.create`: an SDKAppID from 1 to 2^53-1 (2000) and 1 to
     /// [`MAX_SERVER_URLS`] server URLs, each `ws://` or `wss://` with a host, the scheme in any case (8003;
     /// in a list of several the message names the bad entry). The only place these rules live.
@@ -186,6 +201,45 @@ mod tests {
             let error = with_urls(urls).validate().unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidServerUrl.code());
             assert!(error.message.contains("1 to 16"), "{}", error.message);
+        }
+    }
+    #[test]
+    fn seed_spreads_the_start_url_evenly_even_over_seeds_alike_in_their_low_bits() {
+        // Every seed odd (what `Math.random() * (2 ** 53 - 1)` gave), or all counting up: the start
+        // index must still spread evenly over 2, 3 and 4 URLs.
+        for (name, seed_of) in [
+            ("odd", (|i: u64| i * 2 + 1) as fn(u64) -> u64),
+            ("counting", |i| i),
+            ("high bits only", |i| i << 40),
+        ] {
+            for n in 2..=4usize {
+                let mut counts = [0u32; 4];
+                for i in 0..4_000 {
+                    let mut config = with_urls(&vec!["ws://h/ws"; n]);
+                    config.seed(seed_of(i));
+                    assert_eq!(config.rng_seed, seed_of(i));
+                    counts[config.server_start as usize % n] += 1;
+                }
+                let share = 4_000 / n as u32;
+                for count in &counts[..n] {
+                    // Within 15% of the fair share (more than 4 standard deviations at these counts).
+                    assert!(
+                        count.abs_diff(share) * 100 <= share * 15,
+                        "{name} seeds over {n} URLs: {counts:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn seeds_the_node_tests_fix_start_where_they_say() {
+        // tests/node/servers.test.mjs (START_AT) fixes every 32-bit draw of the bindings to 0 or 4: a
+        // seed of `r << 32 | r`, which must start at index 0 and 1 of two URLs.
+        for (r, start) in [(0u64, 0), (4, 1)] {
+            let mut config = with_urls(&["ws://a/ws", "ws://b/ws"]);
+            config.seed(r << 32 | r);
+            assert_eq!(config.server_start % 2, start, "draws of {r}");
         }
     }
 }

@@ -9,7 +9,7 @@ export class SdkClient {
    * @param {string} workerPath the worker script inside the scratch project
    * @param {{SDKAppID: number, serverUrl: string | string[], label?: string, events?: string[], random?: number}}
    *   options `events`: the TIM.EVENT keys to record (default: the state, kick, network and error events);
-   *   `random`: what the worker's `Math.random()` returns (fixes the SDK's random choices, e.g. the start URL)
+   *   `random`: the 32 bits of each of the SDK's random draws in the worker (fixes the SDK's random choices, e.g. the start URL)
    */
   static async start(workerPath, { SDKAppID, serverUrl, label = 'client', events, random }) {
     const client = new SdkClient(workerPath, { SDKAppID, serverUrl, label, events, random });

@@ -8,8 +8,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import TIM from 'tim-wasm';
 
-// A test may fix the SDK's random source (the start URL of a serverUrl array, the backoff jitter).
-if (typeof workerData.random === 'number') Math.random = () => workerData.random;
+// A test may fix the SDK's random source (the start URL of a serverUrl array, the backoff jitter):
+// `random` is the 32-bit value of every draw, whether the SDK takes it from Web Crypto or, without
+// one, from the top bits of Math.random (src/js/seed.js).
+if (typeof workerData.random === 'number') {
+  const r = workerData.random >>> 0;
+  globalThis.crypto.getRandomValues = (array) => array.fill(r);
+  Math.random = () => r / 2 ** 32;
+}
 const tim = TIM.create({ SDKAppID: workerData.SDKAppID, serverUrl: workerData.serverUrl });
 tim.setLogLevel(workerData.logLevel);
 
