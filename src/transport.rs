@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 
 use tim_protocol::ServerFrame;
 
-use crate::debug;
+use crate::{debug, log};
 
 #[wasm_bindgen]
 extern "C" {
@@ -93,12 +93,17 @@ fn input(socket: SocketId, kind: u8, event: &SocketEvent) -> Input {
             let reason = read(event, SocketEvent::reason).as_string().unwrap_or_default();
             Input::SocketClosed { socket, code, reason }
         }
-        // Some runtimes report a failure only through `error`: treat it as the close it means.
-        _ => Input::SocketClosed {
-            socket,
-            code: 1006,
-            reason: String::from("socket error: ") + &describe(&read(event, SocketEvent::message)),
-        },
+        // Some runtimes report a failure only through `error`: treat it as the close it means. Logged:
+        // for a connect that failed, `src/js/socket.js` has put the URL and a reason in the message.
+        _ => {
+            let reason = String::from("socket error: ") + &describe(&read(event, SocketEvent::message));
+            log::warn(&[&reason]);
+            Input::SocketClosed {
+                socket,
+                code: 1006,
+                reason,
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -104,4 +105,26 @@ test('import TIM from the browser entry needs no init; login, SDK_READY, N=1 kic
   assert.deepEqual(logout, { code: 0, data: {} });
   const err = await first.evaluate(() => tim.logout().catch((e) => ({ isError: e instanceof Error, code: e.code, name: e.name })));
   assert.deepEqual(err, { isError: true, code: 2024, name: 'TimError' });
+});
+
+test('in the browser, a failed connect is logged with its URL and the usual causes (the browser hides the reason)', async () => {
+  // A port nothing listens on: Chromium's error event says nothing about why.
+  const closed = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const url = `ws://127.0.0.1:${closed}/ws`;
+  const page = await sdkPage();
+  const warnings = [];
+  page.on('console', (m) => m.type() === 'warning' && warnings.push(m.text()));
+  const message = await page.evaluate(async (url) => {
+    const t = TIM.create({ SDKAppID: 1400000777, serverUrl: url });
+    t.setLogLevel(2);
+    return t.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.message);
+  }, url);
+  const said = `socket error: could not connect to ${url}: the browser hides why: is the server running? the port and path right? wss:// on an https:// page? a proxy?`;
+  assert.ok(message.endsWith(`(code 1006: ${said}).`), message);
+  assert.deepEqual(warnings, [`TIM ${said}`]);
 });

@@ -275,3 +275,26 @@ for (const hideCrypto of [false, true]) {
     }
   });
 }
+
+test('a failed connect names its URL: in the rejection, and in a warning with the reason', () => {
+  const r = runIn(
+    'esm',
+    `import TIM from 'tim-wasm';
+     const warned = [];
+     console.warn = (...a) => warned.push(a.join(' '));
+     // A socket whose error event gives no reason, as a browser's does; then Node's ws, refused.
+     class Silent { constructor(url) { this.url = url; queueMicrotask(() => { this.onerror?.({ type: 'error' }); this.onclose?.({ code: 1006, reason: '' }); }); }
+                    send() {} close() {} }
+     const silent = TIM.create({ SDKAppID: 51, serverUrl: 'ws://127.0.0.1:9/silent', WebSocket: Silent, logLevel: 2 });
+     const a = await silent.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.message);
+     const real = TIM.create({ SDKAppID: 52, serverUrl: 'ws://127.0.0.1:9/ws' });
+     const b = await real.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.message);
+     process.stdout.write(JSON.stringify({ a, b, warned }) + '\\n');`,
+  );
+  const hint = 'the browser hides why: is the server running? the port and path right? wss:// on an https:// page? a proxy?';
+  const silent = `socket error: could not connect to ws://127.0.0.1:9/silent: ${hint}`;
+  const refused = 'socket error: could not connect to ws://127.0.0.1:9/ws: connect ECONNREFUSED 127.0.0.1:9';
+  assert.ok(r.a.endsWith(` closed before the login reply (code 1006: ${silent}).`), r.a);
+  assert.ok(r.b.endsWith(` closed before the login reply (code 1006: ${refused}).`), r.b);
+  assert.deepEqual(r.warned, [`TIM ${silent}`, `TIM ${refused}`]);
+});
