@@ -208,8 +208,9 @@ declare namespace TIM {
     SDKAppID: number | string;
     /**
      * The server's WebSocket URL, e.g. `ws://127.0.0.1:9000/ws` as tim-server prints it, or an array of
-     * 1 to 16 URLs of one deployment's nodes: the SDK starts at a random one and moves on to the next
-     * when a connect fails (each URL at most once per reconnect backoff delay).
+     * 1 to 16 URLs of one deployment's nodes: the SDK starts at a random one (instances spread evenly)
+     * and moves on to the next when a connect fails (each URL at most once per reconnect backoff delay).
+     * An `http://` or `https://` URL throws 8003, naming the `ws://` or `wss://` one to use.
      */
     serverUrl?: string | string[];
     /** The official SDK's name for the server URL (the same shapes); `serverUrl` wins when both are given. */

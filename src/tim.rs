@@ -44,13 +44,18 @@ impl Tim {
     /// # Errors
     /// Throws a `TimError`: 2000 when `SDKAppID` is not a positive integer (number or numeric string),
     /// 8003 when `serverUrl` is not a `ws://`/`wss://` URL or an array of 1 to 16 of them (the message
-    /// names a bad entry), 8002 when `WebSocket` is not a constructor.
+    /// names a bad entry, and for an `http(s)://` URL the `ws(s)://` one to use; also logged at error
+    /// level), 8002 when `WebSocket` is not a constructor.
     /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
     pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = options::create(&options)?;
         let choice = tim_core::choose_server_url(opts.server_url, opts.proxy_server);
         let mut config = Config::with_servers(opts.sdk_app_id, choice.urls);
-        config.validate().map_err(|e| error::to_js(&e))?;
+        config.validate().map_err(|e| {
+            // Also logged: a page whose script stops here shows why even if something swallows the throw.
+            log::error(&[&e.message]);
+            error::to_js(&e)
+        })?;
         if let Some(warning) = choice.warning {
             log::warn(&[&warning]);
         }

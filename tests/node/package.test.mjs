@@ -298,3 +298,26 @@ test('a failed connect names its URL: in the rejection, and in a warning with th
   assert.ok(r.b.endsWith(` closed before the login reply (code 1006: ${refused}).`), r.b);
   assert.deepEqual(r.warned, [`TIM ${silent}`, `TIM ${refused}`]);
 });
+
+test('an http:// or https:// serverUrl throws 8003 naming the ws:// or wss:// URL to use, and logs it', () => {
+  const r = runIn(
+    'esm',
+    `import TIM from 'tim-wasm';
+     const logged = [];
+     console.error = (...a) => logged.push(a.join(' '));
+     const thrown = [];
+     for (const serverUrl of ['http://127.0.0.1:9000/ws', 'https://im.example.com/ws', ['ws://a/ws', 'http://b/ws']]) {
+       try { TIM.create({ SDKAppID: 1, serverUrl }); thrown.push(null); }
+       catch (e) { thrown.push({ code: e.code, message: e.message }); }
+     }
+     console.log(JSON.stringify({ thrown, logged }));`,
+  );
+  const table = 'serverUrl must be a ws:// or wss:// URL.';
+  assert.deepEqual(r.thrown, [
+    { code: 8003, message: `${table} Use ws://127.0.0.1:9000/ws.` },
+    { code: 8003, message: `${table} Use wss://im.example.com/ws.` },
+    { code: 8003, message: `${table} serverUrl[1] is not. Use ws://b/ws.` },
+  ]);
+  // Also on the console (at error level), so that a page whose script stops there shows why.
+  assert.deepEqual(r.logged, r.thrown.map((e) => `TIM ${e.message}`));
+});

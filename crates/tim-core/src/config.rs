@@ -83,37 +83,59 @@ impl Config {
 
     /// Checks what the user gave `TIM.create`: an SDKAppID from 1 to 2^53-1 (2000) and 1 to
     /// [`MAX_SERVER_URLS`] server URLs, each `ws://` or `wss://` with a host, the scheme in any case (8003;
-    /// in a list of several the message names the bad entry). The only place these rules live.
+    /// in a list of several the message names the bad entry, and an `http://` or `https://` URL the
+    /// `ws://` or `wss://` one to use). The only place these rules live.
     pub fn validate(&self) -> Result<(), TimError> {
         tim_protocol::limits::validate_sdk_app_id(self.sdk_app_id)?;
         let urls = &self.server_urls;
-        // What is wrong, as the end of the message: the count, or which entry of several.
-        let (what, n, end) = if urls.is_empty() || urls.len() > MAX_SERVER_URLS {
-            (" An array of them holds 1 to ", MAX_SERVER_URLS, ".")
+        let mut message = String::from(ErrorCode::InvalidServerUrl.message());
+        if urls.is_empty() || urls.len() > MAX_SERVER_URLS {
+            message = message + " An array of them holds 1 to " + &tim_protocol::decimal(MAX_SERVER_URLS as u64) + ".";
         } else {
-            match urls.iter().position(|url| !is_ws_url(url)) {
-                None => return Ok(()),
-                Some(_) if urls.len() == 1 => return Err(ErrorCode::InvalidServerUrl.into()),
-                Some(i) => (" serverUrl[", i, "] is not."),
+            // (`find`, not indexing: no bounds-check panic, which would bring `core::fmt` into the wasm.)
+            let Some((i, url)) = urls.iter().enumerate().find(|(_, url)| !is_ws_url(url)) else {
+                return Ok(());
+            };
+            if urls.len() > 1 {
+                message = message + " serverUrl[" + &tim_protocol::decimal(i as u64) + "] is not.";
             }
-        };
+            // A page's own http(s):// address is the common slip: name the socket URL to use.
+            if let Some((ws, rest)) = http_url(url) {
+                message = message + " Use " + ws + rest + ".";
+            }
+        }
         Err(TimError {
             code: ErrorCode::InvalidServerUrl.code(),
-            message: String::from(ErrorCode::InvalidServerUrl.message())
-                + what
-                + &tim_protocol::decimal(n as u64)
-                + end,
+            message,
         })
     }
 }
 
+/// For an `http://` or `https://` URL (any case): the WebSocket scheme to use instead (`ws`, `wss`) and
+/// the rest of the URL (from its `:`).
+fn http_url(url: &str) -> Option<(&'static str, &str)> {
+    let (scheme, rest) = scheme(url);
+    let ws = if scheme.eq_ignore_ascii_case("http") {
+        "ws"
+    } else if scheme.eq_ignore_ascii_case("https") {
+        "wss"
+    } else {
+        return None;
+    };
+    Some((ws, rest))
+}
+
+/// A URL split at its first `:`: the scheme and the rest (`("", url)` without one).
+fn scheme(url: &str) -> (&str, &str) {
+    // By hand rather than `split_once("://")` (a substring search costs the wasm ~2 KB) or `find(':')`
+    // (its char searcher, ~150 B): `:` is ASCII, so its byte index is a char boundary.
+    let colon = url.bytes().position(|b| b == b':').unwrap_or(0);
+    (url.get(..colon).unwrap_or(""), url.get(colon..).unwrap_or(""))
+}
+
 /// `ws://` or `wss://` (any case) followed by a host.
 fn is_ws_url(url: &str) -> bool {
-    // By hand rather than `split_once("://")`: a substring search costs the wasm ~2 KB.
-    let Some(colon) = url.find(':') else {
-        return false;
-    };
-    let (scheme, rest) = (url.get(..colon).unwrap_or(""), url.get(colon..).unwrap_or(""));
+    let (scheme, rest) = scheme(url);
     if !(scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")) {
         return false;
     }
@@ -153,7 +175,7 @@ mod tests {
         );
         for url in [
             "",
-            "http://h/ws",
+            "ftp://h/ws",
             "ws://",
             "wss:///ws",
             "ws:// h/ws",
@@ -179,7 +201,7 @@ mod tests {
         let sixteen = vec!["ws://h/ws"; MAX_SERVER_URLS];
         assert_eq!(with_urls(&sixteen).validate(), Ok(()));
         for (urls, bad) in [
-            (&["ws://a/ws", "http://b/ws"][..], 1),
+            (&["ws://a/ws", "ftp://b/ws"][..], 1),
             (&["", "ws://b/ws"][..], 0),
             (&["ws://a/ws", "wss://b/ws", "ws://"][..], 2),
         ] {
@@ -189,6 +211,24 @@ mod tests {
                 error.message.ends_with(&format!(" serverUrl[{bad}] is not.")),
                 "{urls:?}: {}",
                 error.message
+            );
+        }
+        let error = with_urls(&["ws://a/ws", "http://b/ws"]).validate().unwrap_err();
+        assert!(
+            error.message.ends_with(" serverUrl[1] is not. Use ws://b/ws."),
+            "{}",
+            error.message
+        );
+        // An http(s):// URL (the page's own address, say) gets the ws(s):// URL to use.
+        for (url, use_) in [
+            ("http://127.0.0.1:9000/ws", "ws://127.0.0.1:9000/ws"),
+            ("HTTPS://im.example.com/ws", "wss://im.example.com/ws"),
+        ] {
+            let error = Config::new(1, url).validate().unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidServerUrl.code());
+            assert_eq!(
+                error.message,
+                format!("{} Use {use_}.", ErrorCode::InvalidServerUrl.message())
             );
         }
         // One bad URL keeps the table's message as it was before lists.
@@ -203,6 +243,7 @@ mod tests {
             assert!(error.message.contains("1 to 16"), "{}", error.message);
         }
     }
+
     #[test]
     fn seed_spreads_the_start_url_evenly_even_over_seeds_alike_in_their_low_bits() {
         // Every seed odd (what `Math.random() * (2 ** 53 - 1)` gave), or all counting up: the start
