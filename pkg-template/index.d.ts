@@ -217,6 +217,11 @@ declare namespace TIM {
     proxyServer?: string | string[];
     /** The WebSocket constructor; default: the global `WebSocket`, or `ws` in Node. */
     WebSocket?: WebSocketConstructor;
+    /**
+     * `setLogLevel`'s level, set before the instance logs its first line ("instance created"): 0 log
+     * (default), 1 info, 2 warn, 3 error, 4 none; shared by all instances.
+     */
+    logLevel?: 0 | 1 | 2 | 3 | 4;
   }
 
   interface LoginOptions {

@@ -54,6 +54,15 @@ pub fn set_level(level: Level) {
     LEVEL.with(|l| l.set(level));
 }
 
+/// Sets the level from `setLogLevel(level)` or `TIM.create({logLevel})`: an integer from 0 to 4, else
+/// a warning and no change.
+pub fn set_level_from(level: &JsValue) {
+    match level.as_f64().and_then(Level::from_number) {
+        Some(level) => set_level(level),
+        None => warn(&["logLevel: the level must be an integer from 0 to 4"]),
+    }
+}
+
 /// The current level.
 pub fn level() -> Level {
     LEVEL.with(Cell::get)

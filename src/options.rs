@@ -23,6 +23,9 @@ pub struct CreateOptions {
     pub websocket: Option<Function>,
     /// `options.platform` (set by the mini-program entry): the runtime reported to the server.
     pub platform: Option<Platform>,
+    /// `options.logLevel`: `setLogLevel`'s level, set before the instance logs anything (`undefined`
+    /// when not given).
+    pub log_level: JsValue,
 }
 
 #[wasm_bindgen]
@@ -80,12 +83,14 @@ pub fn create(options: &JsValue) -> Result<CreateOptions, JsValue> {
     let server_url = url_list(&get(options, "serverUrl"));
     let proxy_server = url_list(&get(options, "proxyServer"));
     let (websocket, platform) = runtime_options(options)?;
+    let log_level = get(options, "logLevel");
     Ok(CreateOptions {
         sdk_app_id,
         server_url,
         proxy_server,
         websocket,
         platform,
+        log_level,
     })
 }
 

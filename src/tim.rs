@@ -36,19 +36,24 @@ pub struct Tim {
 
 #[wasm_bindgen(js_class = TIM)]
 impl Tim {
-    /// `TIM.create({SDKAppID, serverUrl, WebSocket?})`: the instance of that SDKAppID (the same object
-    /// for the same SDKAppID until `destroy()`). `serverUrl` is one URL or an array of up to 16 (a random
-    /// one first, then the next on a failed connect). The official `proxyServer` is accepted as the URL;
-    /// `serverUrl` wins when both are given (with a warning).
+    /// `TIM.create({SDKAppID, serverUrl, WebSocket?, logLevel?})`: the instance of that SDKAppID (the
+    /// same object for the same SDKAppID until `destroy()`). `serverUrl` is one URL or an array of up to
+    /// 16 (a random one first, then the next on a failed connect). The official `proxyServer` is accepted
+    /// as the URL; `serverUrl` wins when both are given (with a warning). `logLevel` is
+    /// `setLogLevel`'s, set before the first line is logged.
     ///
     /// # Errors
     /// Throws a `TimError`: 2000 when `SDKAppID` is not a positive integer (number or numeric string),
     /// 8003 when `serverUrl` is not a `ws://`/`wss://` URL or an array of 1 to 16 of them (the message
     /// names a bad entry, and for an `http(s)://` URL the `ws(s)://` one to use; also logged at error
-    /// level), 8002 when `WebSocket` is not a constructor.
+    /// level), 8002 when `WebSocket` is not a constructor. A `logLevel` other than 0 to 4 is logged
+    /// as `setLogLevel` logs it, and ignored.
     /// (The official SDK logs and returns `null`; a thrown error with a code is clearer.)
     pub fn create(options: JsValue) -> Result<JsValue, JsValue> {
         let opts = options::create(&options)?;
+        if !(opts.log_level.is_undefined() || opts.log_level.is_null()) {
+            log::set_level_from(&opts.log_level);
+        }
         let choice = tim_core::choose_server_url(opts.server_url, opts.proxy_server);
         let mut config = Config::with_servers(opts.sdk_app_id, choice.urls);
         config.validate().map_err(|e| {
@@ -202,10 +207,7 @@ impl Tim {
     /// `tim.setLogLevel(level)`: 0 log (default), 1 info, 2 warn, 3 error, 4 none.
     #[wasm_bindgen(js_name = setLogLevel)]
     pub fn set_log_level(&self, level: JsValue) {
-        match level.as_f64().and_then(log::Level::from_number) {
-            Some(level) => log::set_level(level),
-            None => log::warn(&["setLogLevel: the level must be an integer from 0 to 4"]),
-        }
+        log::set_level_from(&level);
     }
 
     /// `tim.destroy()`: logs out if logged in, fails pending requests with 8005, emits

@@ -321,3 +321,25 @@ test('an http:// or https:// serverUrl throws 8003 naming the ws:// or wss:// UR
   // Also on the console (at error level), so that a page whose script stops there shows why.
   assert.deepEqual(r.logged, r.thrown.map((e) => `TIM ${e.message}`));
 });
+
+test('TIM.create({logLevel}) applies before the "instance created" line; a bad level warns', () => {
+  const r = runIn(
+    'esm',
+    `import TIM from 'tim-wasm';
+     const lines = [];
+     for (const k of ['log', 'info', 'warn', 'error']) console[k] = (...a) => lines.push(k + ' ' + a.join(' '));
+     TIM.create({ SDKAppID: 41, serverUrl: 'ws://127.0.0.1:9/ws', logLevel: 4 });
+     const quiet = lines.splice(0);
+     TIM.create({ SDKAppID: 42, serverUrl: 'ws://127.0.0.1:9/ws', logLevel: 1 });
+     const info = lines.splice(0);
+     TIM.create({ SDKAppID: 43, serverUrl: 'ws://127.0.0.1:9/ws', logLevel: 'loud' });
+     const bad = lines.splice(0);
+     process.stdout.write(JSON.stringify({ quiet, info, bad }) + '\\n');`,
+  );
+  assert.deepEqual(r.quiet, []);
+  assert.deepEqual(r.info, ['info TIM instance created for SDKAppID 42']);
+  assert.deepEqual(r.bad, [
+    'warn TIM logLevel: the level must be an integer from 0 to 4',
+    'info TIM instance created for SDKAppID 43',
+  ]);
+});

@@ -13,6 +13,10 @@ tim.registerPlugin({ 'tim-upload-plugin': {} });
 TIM.create({ SDKAppID: '1400000000', serverUrl: 'wss://im.example.com/ws', WebSocket: class {
   constructor(public url: string) {}
 } });
+// The log level from the start (before the "instance created" line).
+TIM.create({ SDKAppID: 1400000003, serverUrl: 'ws://127.0.0.1:9000/ws', logLevel: 4 });
+// @ts-expect-error a level is 0 to 4
+TIM.create({ SDKAppID: 1400000004, serverUrl: 'ws://127.0.0.1:9000/ws', logLevel: 5 });
 // Several nodes of one deployment, under either name.
 TIM.create({ SDKAppID: 1400000001, serverUrl: ['wss://a.example.com/ws', 'wss://b.example.com/ws'] });
 const nodes: string[] = ['ws://127.0.0.1:9001/ws', 'ws://127.0.0.1:9002/ws'];
