@@ -1,7 +1,8 @@
 //! `--dev` mode extras: `GET /dev/usersig?userID=ID[&expire=SECONDS]` and CORS for the browser demo.
 //! These routes exist only in dev mode (404 otherwise): handing out UserSigs is for trying things out,
 //! so `/dev/usersig` answers only loopback clients, and from a browser only pages of the demo's origins
-//! (`--dev-origin`); CORS headers name those origins, never `*`.
+//! (`--dev-origin`); CORS headers name those origins, never `*`. A page of another origin gets a 403 it
+//! may read (CORS for that origin on the refusal only), naming `--dev-origin`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,7 +38,14 @@ async fn usersig(
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         if !allowed_origin(&state, origin) {
-            return forbidden("/dev/usersig answers pages of the demo's origin only (--dev-origin)");
+            // The refused page may read why (it gets no UserSig): the 403 names the flag that allows it.
+            let mut refused = forbidden(
+                "/dev/usersig answers pages of the demo's origins only: start tim-server with --dev-origin <this page's origin>",
+            );
+            let headers = refused.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            headers.insert(header::VARY, HeaderValue::from_static("origin"));
+            return refused;
         }
     }
     let user_id = params.get("userID").map(String::as_str).unwrap_or("");

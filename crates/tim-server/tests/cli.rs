@@ -149,12 +149,9 @@ async fn dev_mode_prints_url_and_usersig_and_serves_dev_usersig() {
     );
     assert!(!head.contains("access-control-allow-origin: *"), "{head}");
     let evil = "Origin: http://evil.example\r\n";
-    let (status, head, refused) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", evil, "").await;
+    let (status, _, refused) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", evil, "").await;
     assert_eq!(status, 403, "{refused}");
-    assert!(
-        !refused.contains("userSig") && !head.contains("access-control-allow-origin"),
-        "{head}"
-    );
+    assert!(!refused.contains("userSig"), "{refused}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         (v["userID"].as_str(), v["SDKAppID"].as_u64()),
@@ -217,6 +214,25 @@ async fn dev_mode_allows_the_origins_it_is_given() {
     let default = "Origin: http://127.0.0.1:8700\r\n";
     let (status, _, _) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", default, "").await;
     assert_eq!(status, 403, "the default origin is replaced by --dev-origin");
+}
+
+#[tokio::test]
+async fn dev_usersig_refuses_another_origin_with_a_403_that_page_can_read() {
+    let args: Vec<String> = ["--dev", "--listen", "127.0.0.1:0"].map(String::from).to_vec();
+    let server = Server::spawn(&args, TempDir::new("dev-403-cors"));
+    let page = "Origin: http://localhost:5173\r\n";
+    let (status, head, body) = http_with(&server.addr, "GET", "/dev/usersig?userID=alice", page, "").await;
+    assert_eq!(status, 403, "{body}");
+    // CORS for that origin on the refusal, so that the page's fetch can read why: no UserSig in it.
+    assert!(
+        head.contains("access-control-allow-origin: http://localhost:5173\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("vary: origin\r\n"), "{head}");
+    assert!(!head.contains("access-control-allow-origin: *"), "{head}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["userSig"].is_null(), "{body}");
+    assert!(v["error"].as_str().unwrap().contains("--dev-origin"), "{body}");
 }
 
 #[tokio::test]
