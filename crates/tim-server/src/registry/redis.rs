@@ -450,12 +450,12 @@ impl Inner {
         }
     }
 
-    async fn index_add(&self, account: &AccountKey, instance_id: &str) {
+    async fn index_add(&self, account: &AccountKey, instance_id: &str) -> Result<(), Unavailable> {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("SADD");
         cmd.arg(keys::node_index(&self.node))
             .arg(keys::instance_ref(account, instance_id));
-        let _ = self.guard("index", cmd.query_async::<i64>(&mut conn)).await;
+        self.guard("index", cmd.query_async::<i64>(&mut conn)).await.map(|_| ())
     }
 
     async fn index_remove(&self, account: &AccountKey, instance_id: &str) {
@@ -575,12 +575,6 @@ impl Inner {
             return Err(AdmitError::Unavailable);
         }
         let mut limit = req.limit.max(1);
-        if self.cluster {
-            // On a cluster the settings key is in another slot: read it just before.
-            if let Some(n) = self.app_limit(req.account.sdk_app_id).await.map_err(AdmitError::from)? {
-                limit = n as usize;
-            }
-        }
         // Known before the reply, so that a kick racing the reply (from a login on another node) is applied;
         // indexed before the write, so that an admission whose answer is lost is still found by this
         // node's reconciliation.
@@ -592,13 +586,29 @@ impl Inner {
                 seq: 0,
             },
         );
-        self.index_add(&req.account, &req.instance_id).await;
+        if self.cluster {
+            // On a cluster the settings key and the node's index are in other slots: read and index
+            // just before (together), rather than inside the read of the ledger.
+            let (app_limit, indexed) = tokio::join!(
+                self.app_limit(req.account.sdk_app_id),
+                self.index_add(&req.account, &req.instance_id)
+            );
+            let refused = app_limit.and_then(|n| indexed.map(|()| n));
+            match refused {
+                Ok(Some(n)) => limit = n as usize,
+                Ok(None) => {}
+                Err(e) => {
+                    self.forget(req.conn, &req.instance_id);
+                    return Err(e.into());
+                }
+            }
+        }
         let holder = Holder {
             node: self.node.clone(),
             conn: req.conn,
         };
         let applied = self
-            .apply_op(&req.account, true, |read| {
+            .apply_op(&req.account, Some(&req.instance_id), |read| {
                 Op::Admit(ledger::Admit {
                     id: req.instance_id.clone(),
                     presented: req.presented,
@@ -638,17 +648,19 @@ impl Inner {
         conn: ConnId,
         kick: Option<KickType>,
     ) -> Result<bool, Unavailable> {
-        self.forget(conn, instance_id);
         let holder = self.holder(conn);
         let why = kick.map_or(Leave::Idle, Leave::Kick);
         let applied = self
-            .apply_op(account, false, |_| Op::Remove {
+            .apply_op(account, None, |_| Op::Remove {
                 id: instance_id.to_string(),
                 holder: holder.clone(),
                 why,
             })
             .await;
+        // Until the registry confirms, the instance stays this node's (its connection is gone): the
+        // caller retries, and reconciliation must not take it for a ghost meanwhile.
         let (events, _) = applied.map_err(|_| Unavailable)?;
+        self.forget(conn, instance_id);
         self.index_remove(account, instance_id).await;
         Ok(!events.is_empty())
     }
@@ -660,7 +672,7 @@ impl Inner {
         instance_id: &str,
         holder: HolderMatch,
     ) -> Result<(), ApplyError> {
-        self.apply_op(account, false, |_| Op::Remove {
+        self.apply_op(account, None, |_| Op::Remove {
             id: instance_id.to_string(),
             holder: holder.clone(),
             why: Leave::Idle,
@@ -677,10 +689,11 @@ impl Inner {
         conn: ConnId,
         grace_ms: u64,
     ) -> Result<bool, Unavailable> {
-        self.forget(conn, instance_id);
+        // As for `remove`: forgotten once the registry confirms.
         let detached = self
             .detach_where(account, instance_id, self.holder(conn), grace_ms)
             .await?;
+        self.forget(conn, instance_id);
         self.index_remove(account, instance_id).await;
         Ok(detached)
     }
@@ -694,7 +707,7 @@ impl Inner {
         grace_ms: u64,
     ) -> Result<bool, Unavailable> {
         let applied = self
-            .apply_op(account, false, |_| Op::Detach {
+            .apply_op(account, None, |_| Op::Detach {
                 id: instance_id.to_string(),
                 holder: holder.clone(),
                 grace_ms,
@@ -707,7 +720,7 @@ impl Inner {
 
     async fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> Result<Vec<Evicted>, Unavailable> {
         let applied = self
-            .apply_op(account, false, |_| Op::KickAll {
+            .apply_op(account, None, |_| Op::KickAll {
                 revoke_secs: revoke_time_secs,
             })
             .await;
@@ -741,7 +754,7 @@ impl Inner {
                 continue;
             };
             // Redis's clock decides what is due (the ledger's `now`); this node's only picks candidates.
-            let Ok((events, _)) = self.apply_op(&account, false, |_| Op::Expire).await else {
+            let Ok((events, _)) = self.apply_op(&account, None, |_| Op::Expire).await else {
                 return Ok(freed);
             };
             for event in &events {
@@ -764,11 +777,11 @@ impl Inner {
     }
 
     async fn revoked_at(&self, account: &AccountKey) -> Result<Option<u64>, Unavailable> {
-        Ok(self.read_ledger(account, false).await?.ledger.revoked_at)
+        Ok(self.read_ledger(account, None).await?.ledger.revoked_at)
     }
 
     async fn instances(&self, account: &AccountKey) -> Result<Vec<InstanceInfo>, Unavailable> {
-        let read = self.read_ledger(account, false).await?;
+        let read = self.read_ledger(account, None).await?;
         Ok(read
             .ledger
             .instances

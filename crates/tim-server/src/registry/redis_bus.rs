@@ -151,7 +151,7 @@ async fn prune_index(inner: &Inner) -> Result<(), ()> {
         let Some((account, id)) = keys::parse_instance_ref(&r) else {
             continue;
         };
-        let read = inner.read_ledger(&account, false).await.map_err(|_| ())?;
+        let read = inner.read_ledger(&account, None).await.map_err(|_| ())?;
         let holder = read.ledger.instance(&id).and_then(|i| i.holder.clone());
         match holder {
             Some(h) if h.node == inner.node && !previous.contains(&r) => {
@@ -181,7 +181,7 @@ async fn prune_index(inner: &Inner) -> Result<(), ()> {
 
 /// Checks one held instance; `Err` when Redis did not answer.
 async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), ()> {
-    let read = inner.read_ledger(&local.account, false).await.map_err(|_| ())?;
+    let read = inner.read_ledger(&local.account, None).await.map_err(|_| ())?;
     let instance = read.ledger.instance(&local.instance_id);
     let ours = instance.is_some_and(|i| {
         i.seq == local.seq

@@ -60,12 +60,17 @@ pub(super) struct Read {
 }
 
 impl Inner {
-    /// Reads the account's ledger (and, on one Redis, the app's settings with it).
-    pub(super) async fn read_ledger(&self, account: &AccountKey, with_settings: bool) -> Result<Read, Unavailable> {
+    /// Reads the account's ledger. For an admission (`admitting`: the instance id) on one Redis, the same
+    /// call reads the app's settings and indexes the instance under this node (on a cluster those keys
+    /// live in other slots: the caller does both just before).
+    pub(super) async fn read_ledger(&self, account: &AccountKey, admitting: Option<&str>) -> Result<Read, Unavailable> {
         let mut invocation = self.ledger_scripts.read.prepare_invoke();
         invocation.key(AccountKeys::new(account).ledger);
-        if with_settings && !self.cluster {
-            invocation.key(keys::app_settings(account.sdk_app_id));
+        if let (Some(id), false) = (admitting, self.cluster) {
+            invocation
+                .key(keys::app_settings(account.sdk_app_id))
+                .key(keys::node_index(&self.node))
+                .arg(keys::instance_ref(account, id));
         }
         let mut c = self.conn.clone();
         let (version, data, secs, micros, owi): (String, String, u64, u64, String) =
@@ -87,17 +92,18 @@ impl Inner {
     }
 
     /// Applies `op` to the account's ledger; `op_for` makes the operation from what was read (an
-    /// admission takes the app's shared limit read with it). Returns the events and Redis's time.
+    /// admission, `admitting` its instance id, takes the app's shared limit read with it). Returns the
+    /// events and Redis's time.
     pub(super) async fn apply_op(
         &self,
         account: &AccountKey,
-        with_settings: bool,
+        admitting: Option<&str>,
         op_for: impl Fn(&Read) -> Op,
     ) -> Result<(Vec<Event>, u64), ApplyError> {
         let key = AccountKeys::new(account).ledger;
         let timeout = Duration::from_millis(self.config.timeout_ms);
         for _ in 0..MAX_ROUNDS {
-            let read = self.read_ledger(account, with_settings).await?;
+            let read = self.read_ledger(account, admitting).await?;
             let read_at = Instant::now();
             let op = op_for(&read);
             let mut ledger = read.ledger.clone();
