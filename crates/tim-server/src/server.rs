@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -36,6 +36,8 @@ pub struct DevSetup {
 pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .route(tim_protocol::WS_PATH, get(connection::ws_handler))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .merge(admin::routes());
     if state.metrics_apart.is_none() {
         router = router.route("/metrics", get(metrics));
@@ -51,6 +53,28 @@ pub fn router(state: Arc<AppState>) -> Router {
             accept::body_deadline,
         ))
         .with_state(state)
+}
+
+/// `GET /healthz`: 200 while the process serves HTTP (a liveness probe).
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: 200 while this node should get new connections: the registry answers (Redis up, the
+/// node not fenced) and the node is not shutting down; else 503 with the reason (a readiness probe, and
+/// the load balancer's health check: a node that loses Redis leaves the rotation).
+async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let (status, body) = if *state.shutdown.borrow() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: shutting down\n")
+    } else if !state.registry.is_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the session registry (Redis) does not answer\n",
+        )
+    } else {
+        (StatusCode::OK, "ready\n")
+    };
+    (status, [(header::CACHE_CONTROL, "no-store")], body)
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -73,7 +97,7 @@ pub fn client_addr(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Runs the server until SIGTERM or Ctrl-C, then closes every connection (1001 on WebSockets) and returns
+/// Runs the server until SIGTERM or Ctrl-C, then closes every connection (1012 on WebSockets: resume at once, elsewhere) and returns
 /// within `limits.shutdown_grace_ms` whatever the clients do. `listen` overrides the config's address.
 pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) -> std::io::Result<()> {
     let listen = listen.unwrap_or_else(|| config.listen.clone());

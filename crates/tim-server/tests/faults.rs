@@ -93,6 +93,14 @@ async fn the_admin_api_answers_an_error_not_ok_while_redis_does_not_answer() {
     let (_ws, reply) = login(&server, "kim", &sig("kim")).await;
     assert!(matches!(reply, ServerFrame::LoginAck { .. }));
     let old_sig = sig("kim");
+    assert_eq!(
+        http(&server.addr, "GET", "/healthz", "").await,
+        (200, "ok\n".to_string())
+    );
+    assert_eq!(
+        http(&server.addr, "GET", "/readyz", "").await,
+        (200, "ready\n".to_string())
+    );
     redis.pause();
     for (path, body) in [
         ("/v4/im_open_login_svc/kick", "{\"UserID\":\"kim\"}"),
@@ -115,7 +123,17 @@ async fn the_admin_api_answers_an_error_not_ok_while_redis_does_not_answer() {
             "{path}: {reply}"
         );
     }
+    // The node leaves the load balancer's rotation while Redis does not answer; it still lives.
+    let (status, body) = http(&server.addr, "GET", "/readyz", "").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Redis"), "{body}");
+    assert_eq!(http(&server.addr, "GET", "/healthz", "").await.0, 200);
     redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http(&server.addr, "GET", "/readyz", "").await.0 != 200 {
+        assert!(Instant::now() < deadline, "never ready again");
+        sleep(Duration::from_millis(100)).await;
+    }
     // The kick that was refused did nothing, even though Redis ran what it had received: the old
     // UserSig still logs in, and the app's limit is unchanged.
     sleep(Duration::from_millis(300)).await;
