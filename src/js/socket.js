@@ -19,7 +19,7 @@ const reason = (e) => {
   try {
     if (e.message) return e.message;
   } catch {}
-  return 'the browser hides why: is the server running? the port and path right? wss:// on an https:// page? a proxy?';
+  return 'browsers hide why: server down? wrong port/path? ws:// on an https page? a proxy?';
 };
 
 // A socket's four handlers, made here around the instance's one function (`f(socket, kind, value)`,

@@ -124,7 +124,7 @@ test('in the browser, a failed connect is logged with its URL and the usual caus
     t.setLogLevel(2);
     return t.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.message);
   }, url);
-  const said = `socket error: could not connect to ${url}: the browser hides why: is the server running? the port and path right? wss:// on an https:// page? a proxy?`;
+  const said = `socket error: could not connect to ${url}: browsers hide why: server down? wrong port/path? ws:// on an https page? a proxy?`;
   assert.ok(message.endsWith(`(code 1006: ${said}).`), message);
   assert.deepEqual(warnings, [`TIM ${said}`]);
 });

@@ -291,7 +291,7 @@ test('a failed connect names its URL: in the rejection, and in a warning with th
      const b = await real.login({ userID: 'u', userSig: 's' }).then(() => null, (e) => e.message);
      process.stdout.write(JSON.stringify({ a, b, warned }) + '\\n');`,
   );
-  const hint = 'the browser hides why: is the server running? the port and path right? wss:// on an https:// page? a proxy?';
+  const hint = 'browsers hide why: server down? wrong port/path? ws:// on an https page? a proxy?';
   const silent = `socket error: could not connect to ws://127.0.0.1:9/silent: ${hint}`;
   const refused = 'socket error: could not connect to ws://127.0.0.1:9/ws: connect ECONNREFUSED 127.0.0.1:9';
   assert.ok(r.a.endsWith(` closed before the login reply (code 1006: ${silent}).`), r.a);

@@ -156,7 +156,7 @@ describe('staying connected', { concurrency: true }, () => {
       assert.equal(await a.isReady(), false);
     });
 
-    test('graceful shutdown (SIGTERM, close 1001) and restart: the same silent resume', { timeout: 30_000 }, async (t) => {
+    test('graceful shutdown (SIGTERM, close 1012) and restart: the same silent resume', { timeout: 30_000 }, async (t) => {
       const s = await server(t);
       const c = await client(t, s.url, 'C');
       await loginReady(c, s, 'sigterm1');

@@ -253,3 +253,51 @@ fn a_login_no_server_answers_tries_each_url_for_a_request_timeout_then_fails_wit
     assert_eq!(h.times_of("done h1 err 2801"), [2 * TIMEOUT]);
     assert_eq!(h.server.received_names(), ["login", "login"]);
 }
+
+#[test]
+fn a_service_restart_close_resumes_on_the_next_url_at_once_with_only_a_net_state_change() {
+    for seed in 1..4 {
+        let mut config = Config::with_servers(APP, vec![A.to_string(), B.to_string()]);
+        config.server_start = 0;
+        config.rng_seed = seed;
+        let mut h = Harness::with_config(config);
+        h.login("alice");
+        h.settle();
+        h.run_for(1_000);
+        h.log.clear();
+        let closed_at = h.now;
+        // The closing node refuses at once; the next URL follows without a backoff step.
+        h.server.down = set(&[A]);
+        h.server_close(tim_protocol::close::SERVICE_RESTART);
+        h.settle();
+        let opened = h.opened_urls();
+        assert_eq!(opened.len(), 2, "seed {seed}: {opened:?}");
+        assert_eq!(
+            opened[0].1, A,
+            "the same URL first (behind a load balancer: another node)"
+        );
+        let (at, url) = &opened[1];
+        assert_eq!(url, B);
+        assert!(
+            *at - closed_at <= 10,
+            "seed {seed}: reconnected {} ms after the close",
+            at - closed_at
+        );
+        assert_eq!(h.user_visible(), ["net connecting", "net connected"], "seed {seed}");
+        assert_eq!(h.session.state(), SessionState::Ready);
+    }
+}
+
+#[test]
+fn other_closes_still_wait_the_first_backoff_step() {
+    let mut h = harness(&[A, B], 0);
+    h.login("alice");
+    h.settle();
+    h.log.clear();
+    let closed_at = h.now;
+    h.server_close(tim_protocol::close::GOING_AWAY);
+    h.run_for(2_000);
+    let (at, url) = &h.opened_urls()[0];
+    assert_eq!(url, A, "the URL that worked first");
+    assert!(*at - closed_at >= 800, "{}", at - closed_at);
+}

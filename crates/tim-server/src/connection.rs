@@ -151,7 +151,7 @@ impl<S: Socket> Conn<S> {
             if *shutdown.borrow_and_update() {
                 // Bounded whatever the client does: the process exits within `shutdown_grace_ms`.
                 self.write_timeout = QUICK_CLOSE;
-                Box::pin(self.close(close::GOING_AWAY, "server shutting down")).await;
+                Box::pin(self.close(close::SERVICE_RESTART, "server shutting down; resume elsewhere")).await;
                 return Ending::Shutdown;
             }
             let timer = self.next_timer(self.last_inbound + idle);

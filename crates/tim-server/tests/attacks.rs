@@ -377,9 +377,9 @@ async fn sigterm_closes_every_connection_and_exits_within_the_grace_whatever_cli
     assert_eq!(unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) }, 0);
     let (frames, code) = until_close(&mut logged_in, Duration::from_secs(3)).await;
     assert!(frames.is_empty(), "{frames:?}");
-    assert_eq!(code, Some(close::GOING_AWAY));
+    assert_eq!(code, Some(close::SERVICE_RESTART));
     let (_, code) = until_close(&mut pending, Duration::from_secs(3)).await;
-    assert_eq!(code, Some(close::GOING_AWAY));
+    assert_eq!(code, Some(close::SERVICE_RESTART));
     let exited = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             break Some(status);

@@ -250,7 +250,7 @@ async fn sigterm_closes_sockets_with_going_away() {
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
     let (_, closed) = until_close(&mut ws, Duration::from_secs(5)).await;
-    assert_eq!(closed, Some(close::GOING_AWAY));
+    assert_eq!(closed, Some(close::SERVICE_RESTART));
     let mut exited = None;
     for _ in 0..100 {
         if let Some(status) = server.child.try_wait().unwrap() {

@@ -179,7 +179,7 @@ export class TimServer {
     return this.end('SIGKILL');
   }
 
-  /** SIGTERM: the graceful shutdown (connections closed with 1001). */
+  /** SIGTERM: the graceful shutdown (connections closed with 1012). */
   terminate() {
     return this.end('SIGTERM');
   }

@@ -160,7 +160,12 @@ impl Session {
                     Vec::new(),
                 );
             }
-            Phase::Ready | Phase::Reconnecting(_) => self.connection_lost(),
+            Phase::Ready | Phase::Reconnecting(_) => {
+                // 1012: the node is restarting or cut off from the shared registry: resume elsewhere at
+                // once (the next URL), not after a backoff step.
+                self.moved = code == close::SERVICE_RESTART;
+                self.connection_lost()
+            }
             Phase::LoggingOut(_) => self.finish_logout(),
             Phase::LoggedOut(_) | Phase::Kicked(_) | Phase::Destroyed => {}
         }
@@ -197,9 +202,15 @@ impl Session {
             },
             _ => return,
         };
-        let at = self
-            .now
-            .saturating_add(self.config.reconnect.delay(attempt, &mut self.rng));
+        // After a 1012 at once: the same URL first (behind a load balancer another node answers it; a
+        // node that went away refuses at once, and the next URL follows). A node closes its sockets
+        // one after another, so its clients do not all arrive in the same millisecond.
+        let at = match core::mem::take(&mut self.moved) {
+            true => self.now,
+            false => self
+                .now
+                .saturating_add(self.config.reconnect.delay(attempt, &mut self.rng)),
+        };
         self.phase = Phase::Reconnecting(Reconnect {
             attempt,
             step: ReconnectStep::Waiting { at },

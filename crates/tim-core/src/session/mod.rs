@@ -94,6 +94,8 @@ pub struct Session {
     server: usize,
     /// URLs that failed since the last success or backoff wait (a round ends when all of them did).
     failed_in_round: usize,
+    /// The server closed with 1012 (resume elsewhere at once); read by the next `connection_lost`.
+    moved: bool,
     requests: PendingRequests,
     out: VecDeque<Output>,
     net_state: NetState,
@@ -129,6 +131,7 @@ impl Session {
         Session {
             server: config.server_start as usize % config.server_urls.len().max(1),
             failed_in_round: 0,
+            moved: false,
             rng: Rng::new(config.rng_seed),
             ids: Rng::new(config.rng_seed ^ MESSAGE_ID_STREAM),
             config,
