@@ -10,13 +10,13 @@ use tokio::sync::watch;
 
 use tim_protocol::Platform;
 
-use crate::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Transition};
 use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
+use crate::effects::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Transition};
 use crate::hub::Hub;
-use crate::kick_log::KickRecord;
 use crate::limits::{ConnectionCaps, LoginFailureLimiter, SendRateLimiter};
 use crate::metrics::Metrics;
+use crate::registry::kicks::KickRecord;
 use crate::registry::memory::MemoryRegistry;
 use crate::registry::{AccountKey, Registry, Unavailable};
 

@@ -348,7 +348,7 @@ impl Config {
                 return Err(err(key("admin"), format!("not a valid UserID: {}", code.message())));
             }
             if let Some(url) = &app.callback_url {
-                crate::callback::validate_url(url).map_err(|problem| err(key("callback_url"), problem))?;
+                crate::effects::callback::validate_url(url).map_err(|problem| err(key("callback_url"), problem))?;
             }
             if app.callback_token.is_some() && app.callback_url.is_none() {
                 return Err(err(key("callback_token"), "needs callback_url"));

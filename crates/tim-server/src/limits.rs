@@ -341,6 +341,24 @@ impl<K: std::hash::Hash + Eq + Clone> SendRateLimiter<K> {
     }
 }
 
+/// What the accept loop knows about a connection, handed to its requests as an extension.
+#[derive(Debug, Clone)]
+pub struct ConnCtx {
+    slot: Result<Arc<ConnSlot>, Refusal>,
+}
+
+impl ConnCtx {
+    /// The context of a connection that took `slot` (or was refused one).
+    pub fn new(slot: Result<Arc<ConnSlot>, Refusal>) -> ConnCtx {
+        ConnCtx { slot }
+    }
+
+    /// The connection's place in the caps, or why it has none.
+    pub fn take_slot(&self) -> Result<Arc<ConnSlot>, Refusal> {
+        self.slot.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,14 +12,17 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::api::{admin, dev};
 use crate::app_state::{new_node_id, AppState};
+use crate::auth;
 use crate::clock::Clock;
 use crate::config::Engine;
 use crate::config::{Config, DEV_SDK_APP_ID};
+use crate::conn::connection;
+use crate::edge::accept;
 use crate::effects::{Gone, Left};
 use crate::hub::Hub;
 use crate::registry::redis::RedisRegistry;
-use crate::{accept, admin, auth, connection, dev};
 
 /// What `--dev` prints besides the URL.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tim_protocol::{KickType, ServerFrame};
 
-use crate::kick_log::{KickLog, KickRecord};
+use crate::registry::kicks::{KickLog, KickRecord};
 
 use super::ledger::{self, Event, Holder, HolderMatch, Leave, Ledger, Op, Policy, Refusal};
 use super::{

@@ -17,15 +17,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::accept::ConnCtx;
 use crate::app_state::AppState;
-use crate::conn_login::{error_frame, ConnLogin, LoggedIn, Reply};
+use crate::conn::login::{error_frame, ConnLogin, LoggedIn, Reply};
+use crate::conn::ws_socket::{AxumSocket, Socket, MAX_WRITE_BUFFER, READ_BUFFER};
+use crate::effects::settle::{Pending, Settle};
 use crate::effects::Gone;
 use crate::hub::{ConnInbox, Control, Inbound};
-use crate::limits::{ConnSlot, Refusal};
+use crate::limits::{ConnCtx, ConnSlot, Refusal};
 use crate::registry::{ConnId, Evictor};
-use crate::settle::{Pending, Settle};
-use crate::ws_socket::{AxumSocket, Socket, MAX_WRITE_BUFFER, READ_BUFFER};
 
 /// How long a closing handshake may take when the server is shutting down or making room.
 const QUICK_CLOSE: Duration = Duration::from_millis(500);

@@ -26,7 +26,7 @@ use tim_protocol::{ErrorCode, KickType};
 
 use crate::app_state::{AppRuntime, AppState};
 use crate::auth;
-use crate::callback::REST_API_PLATFORM;
+use crate::effects::callback::REST_API_PLATFORM;
 use crate::effects::{Gone, Left};
 use crate::registry::{AccountKey, Unavailable};
 

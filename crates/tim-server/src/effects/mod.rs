@@ -6,14 +6,17 @@
 //! here; none of them writes a callback, a kick record or a kick metric itself. Each transition is
 //! reported by the one node whose registry call performed it, so it is reported once.
 
+pub mod callback;
+pub mod settle;
+
 use std::net::IpAddr;
 
 use tim_protocol::{KickType, Platform};
 
 use crate::app_state::AppState;
-use crate::callback::{Transition, REST_API_PLATFORM};
+use crate::effects::callback::{Transition, REST_API_PLATFORM};
 use crate::hub::Control;
-use crate::kick_log::KickRecord;
+use crate::registry::kicks::KickRecord;
 use crate::registry::{AccountKey, Admission, ConnId, Evicted, Evictor};
 
 /// Why an instance left the registry.

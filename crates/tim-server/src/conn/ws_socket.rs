@@ -1,5 +1,5 @@
 //! The WebSocket a connection loop runs on, whichever way it was upgraded: directly by the accept loop
-//! (a `tokio-tungstenite` stream over the TCP socket, [`crate::ws_direct`]) or through the router (axum's
+//! (a `tokio-tungstenite` stream over the TCP socket, [`crate::edge::ws_direct`]) or through the router (axum's
 //! `WebSocket`, adapted here to the same tungstenite messages). Both get [`config`].
 
 use std::pin::Pin;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use redis::Script;
 
-use super::ledger::{Event, Ledger, Op, Refusal};
-use super::redis::Inner;
-use super::redis_keys::{self as keys, AccountKeys};
-use super::{AccountKey, Unavailable};
+use super::inner::Inner;
+use super::keys::{self, AccountKeys};
+use crate::registry::ledger::{Event, Ledger, Op, Refusal};
+use crate::registry::{AccountKey, Unavailable};
 
 /// Conflicting writers of one account are rare (two logins of one user at the same moment); past this
 /// many rounds something is wrong and the caller gets an error, not a livelock.

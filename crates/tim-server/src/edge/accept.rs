@@ -7,7 +7,7 @@
 //! - after the upgrade the WebSocket's own deadlines apply (login deadline, idle timeout).
 //!
 //! The first request head is read here: a plain `GET /ws` upgrade is answered and run in this task
-//! without hyper ([`crate::ws_direct`], the bench's login path); anything else is served by hyper with the
+//! without hyper ([`crate::edge::ws_direct`], the bench's login path); anything else is served by hyper with the
 //! bytes read put back in front.
 //!
 //! On Linux a connection reaches `accept` only once it has sent bytes ([`defer_until_first_bytes`]):
@@ -35,9 +35,9 @@ use tokio_tungstenite::WebSocketStream;
 use tower_service::Service;
 
 use crate::app_state::AppState;
-use crate::limits::{ConnSlot, Refusal};
-use crate::ws_direct::{self, Head, Prefixed};
-use crate::{connection, ws_socket};
+use crate::conn::{connection, ws_socket};
+use crate::edge::ws_direct::{self, Head, Prefixed};
+use crate::limits::{ConnCtx, ConnSlot};
 
 /// File descriptors kept out of the connection cap: refusals in flight, evicted connections still
 /// closing, the listener, logs and the rest of the process.
@@ -57,19 +57,6 @@ const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Largest request body read (the admin API's bodies are small JSON objects).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// What the accept loop knows about a connection, handed to its requests as an extension.
-#[derive(Debug, Clone)]
-pub struct ConnCtx {
-    slot: Result<Arc<ConnSlot>, Refusal>,
-}
-
-impl ConnCtx {
-    /// The connection's place in the caps, or why it has none.
-    pub fn take_slot(&self) -> Result<Arc<ConnSlot>, Refusal> {
-        self.slot.clone()
-    }
-}
 
 /// Raises the soft open-file limit to the hard one; returns the soft limit now in force.
 pub fn raise_nofile_limit() -> u64 {
@@ -202,7 +189,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
                 }
             },
         };
-        let ctx = ConnCtx { slot };
+        let ctx = ConnCtx::new(slot);
         tokio::spawn(serve_connection(
             tcp,
             peer,
@@ -248,7 +235,8 @@ async fn serve_connection(
     let read = if state.dev {
         Vec::new()
     } else {
-        let evicted = until_evicted(ctx.slot.as_ref().ok());
+        let slot = ctx.take_slot().ok();
+        let evicted = until_evicted(slot.as_ref());
         let mut shutdown = state.shutdown.subscribe();
         let head = tokio::select! {
             head = tokio::time::timeout(header_timeout, ws_direct::read_head(&tcp)) => head,
@@ -322,7 +310,7 @@ async fn serve_http(
     header_timeout: Duration,
     refusal: Option<RefusalTicket>,
 ) {
-    let slot = ctx.slot.clone().ok();
+    let slot = ctx.take_slot().ok();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         req.extensions_mut().insert(ctx.clone());

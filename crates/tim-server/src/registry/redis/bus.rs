@@ -18,11 +18,11 @@ use futures_util::StreamExt;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 
-use super::ledger::HolderMatch;
-use super::redis::{connect, Conn, Inner, Local, NodeMessage};
-use super::redis_keys as keys;
-use super::{ConnId, Evictor, Unavailable};
+use super::inner::{connect, Conn, Inner, Local, NodeMessage};
+use super::keys;
 use crate::hub::Control;
+use crate::registry::ledger::HolderMatch;
+use crate::registry::{ConnId, Evictor, Unavailable};
 
 /// Subscribes (failing if that is impossible at start) and spawns the background tasks.
 pub(super) async fn spawn(inner: Arc<Inner>) -> Result<(), String> {
@@ -133,6 +133,12 @@ pub(super) async fn reconcile(inner: &Inner) {
 /// that failed while Redis was unreachable) is removed once two passes in a row find it so (an operation
 /// in flight between its steps is never taken for one). `Err` when Redis did not answer.
 async fn prune_index(inner: &Inner) -> Result<(), ()> {
+    // A fenced node closed its sessions on purpose: what Redis still gives it gets the resume grace when
+    // the fence lifts (`heartbeat_periodically`), not a removal.
+    if inner.fenced.load(Ordering::SeqCst) {
+        inner.suspects().clear();
+        return Ok(());
+    }
     let mut c = inner.conn.clone();
     let mut members = redis::cmd("SMEMBERS");
     members.arg(keys::node_index(&inner.node));

@@ -14,17 +14,14 @@
 //! Instance states: *attached* (a connection holds it) or *detached* (its connection dropped without
 //! logout; it keeps its slot until `detached_until_ms`, so that a reconnect can resume it).
 
+pub mod kicks;
 pub mod ledger;
 #[cfg(test)]
 mod ledger_model;
 pub mod memory;
 pub mod redis;
-mod redis_bus;
-mod redis_keys;
-mod redis_kicks;
-mod redis_ledger;
 
-use crate::kick_log::KickRecord;
+use crate::registry::kicks::KickRecord;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;

@@ -1,17 +1,8 @@
-//! The Redis registry: N tim-server nodes on one Redis 7 (or a Redis Cluster) with the rule of one node.
-//!
-//! Every state change of an account runs the account ledger (`ledger`, the rule the memory engine runs
-//! too) between a read of the account's key and a write that Redis accepts only if the key is unchanged
-//! and the writer's deadline has not passed (`redis_ledger`), so Redis orders concurrent logins from any
-//! node, each evicted instance is returned by exactly one call, and a call that timed out never takes
-//! effect later.
-//!
-//! Kicks for instances held by another node travel on that node's pub/sub channel (sharded pub/sub on a
-//! cluster), fenced by instance id and admission sequence; `redis_bus` receives them, keeps the node's
-//! liveness key, reconciles the node's instances with Redis (on every (re)subscribe and periodically) and
-//! purges dead nodes. When Redis does not answer, logins get 80012 and open sessions stay.
+//! A node's Redis engine state and operations: the command connection and its health, the instances
+//! this node holds (for fencing kicks and reconciliation), and each registry operation as the ledger's
+//! events carried out (this node's kicks returned to the caller, other nodes' published on their
+//! channels, the detached set and the node's index kept).
 
-use crate::kick_log::KickRecord;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,16 +14,15 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use tim_protocol::{KickType, Platform, ServerFrame};
 
-use super::ledger::{self, Event, Holder, HolderMatch, Leave, Op, Policy, Refusal};
-use super::redis_keys as keys;
-use super::redis_ledger::{ApplyError, LedgerScripts};
-use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Evictor, Expired, InstanceInfo, Registry,
-    RegistryFuture, Unavailable,
-};
+use super::keys;
+use super::store::{ApplyError, LedgerScripts};
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
 use crate::hub::{Control, Hub};
+use crate::registry::ledger::{self, Event, Holder, HolderMatch, Leave, Op, Policy, Refusal};
+use crate::registry::{
+    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Unavailable,
+};
 
 /// A command connection: one Redis (managed, reconnecting) or a cluster (slot-routed, reconnecting).
 #[derive(Clone)]
@@ -163,7 +153,7 @@ pub(super) struct Inner {
     /// What each account's ledger remembers, and for how long.
     pub policy: Policy,
     local: Mutex<HashMap<ConnId, Local>>,
-    /// Set while this node has fenced itself (see `redis_bus::fence_when_cut_off`): logins are refused.
+    /// Set while this node has fenced itself (see `bus::fence_when_cut_off`): logins are refused.
     pub fenced: AtomicBool,
     /// When the liveness key was last renewed (the time its renewal was sent).
     renewed_at: Mutex<std::time::Instant>,
@@ -171,11 +161,6 @@ pub(super) struct Inner {
     suspects: Mutex<std::collections::HashSet<String>>,
     pub health: Health,
     pub stats: Stats,
-}
-
-/// The Redis [`Registry`].
-pub struct RedisRegistry {
-    inner: Arc<Inner>,
 }
 
 /// A message on a node's channel. Every kind names the connection and the instance it is for (fence).
@@ -305,22 +290,18 @@ pub(super) async fn connect(
     }
 }
 
-impl RedisRegistry {
-    /// Connects (failing when Redis cannot be reached at start), purges what a previous process with this
-    /// node id left, and starts the subscriber, heartbeat, reconciliation and dead-node purge.
-    pub async fn start(
+impl Inner {
+    /// The state of a node connected to Redis by `conn`.
+    pub fn new(
+        conn: Conn,
         config: &RegistryConfig,
         node: String,
         hub: Arc<Hub>,
         resume_grace_ms: u64,
         policy: Policy,
         clock: Clock,
-    ) -> Result<RedisRegistry, String> {
-        let target = config.url.clone().unwrap_or_else(|| config.cluster.join(","));
-        let conn = connect(config, None)
-            .await
-            .map_err(|e| format!("cannot reach Redis at {target}: {e}"))?;
-        let inner = Arc::new(Inner {
+    ) -> Inner {
+        Inner {
             conn,
             cluster: config.url.is_none(),
             node,
@@ -340,25 +321,7 @@ impl RedisRegistry {
                 errors: AtomicU64::new(0),
             },
             stats: Stats::default(),
-        });
-        // A restart under a fixed node_id: the old process's connections are gone; give their clients the
-        // resume grace, as for any dead node.
-        super::redis_bus::heartbeat(&inner)
-            .await
-            .map_err(|_| format!("cannot renew this node's liveness on Redis at {target}"))?;
-        super::redis_bus::purge_node(&inner, &inner.node.clone())
-            .await
-            .map_err(|_| format!("cannot purge this node's previous instances on Redis at {target}"))?;
-        super::redis_bus::spawn(Arc::clone(&inner))
-            .await
-            .map_err(|e| format!("cannot subscribe on Redis at {target}: {e}"))?;
-        tracing::info!(node = %inner.node, cluster = inner.cluster, "registry: Redis");
-        Ok(RedisRegistry { inner })
-    }
-
-    /// This node's id.
-    pub fn node_id(&self) -> &str {
-        &self.inner.node
+        }
     }
 }
 
@@ -570,7 +533,7 @@ impl Inner {
         })
     }
 
-    async fn admit(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
+    pub(super) async fn admit(&self, req: AdmitRequest) -> Result<Admission, AdmitError> {
         if self.fenced.load(Ordering::SeqCst) {
             return Err(AdmitError::Unavailable);
         }
@@ -641,7 +604,7 @@ impl Inner {
         })
     }
 
-    async fn remove(
+    pub(super) async fn remove(
         &self,
         account: &AccountKey,
         instance_id: &str,
@@ -682,7 +645,7 @@ impl Inner {
         Ok(())
     }
 
-    async fn detach(
+    pub(super) async fn detach(
         &self,
         account: &AccountKey,
         instance_id: &str,
@@ -718,7 +681,11 @@ impl Inner {
         Ok(!events.is_empty())
     }
 
-    async fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64) -> Result<Vec<Evicted>, Unavailable> {
+    pub(super) async fn kick_account(
+        &self,
+        account: &AccountKey,
+        revoke_time_secs: u64,
+    ) -> Result<Vec<Evicted>, Unavailable> {
         let applied = self
             .apply_op(account, None, |_| Op::KickAll {
                 revoke_secs: revoke_time_secs,
@@ -734,7 +701,7 @@ impl Inner {
 
     /// Frees what is due; `Err` only when nothing could be read (what a pass freed before Redis stopped
     /// answering is returned, so that each freed instance is reported once).
-    async fn expire_detached(&self, now_ms: u64) -> Result<Vec<Expired>, Unavailable> {
+    pub(super) async fn expire_detached(&self, now_ms: u64) -> Result<Vec<Expired>, Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("ZRANGE");
         cmd.arg(keys::DETACHED)
@@ -776,11 +743,11 @@ impl Inner {
         Ok(freed)
     }
 
-    async fn revoked_at(&self, account: &AccountKey) -> Result<Option<u64>, Unavailable> {
+    pub(super) async fn revoked_at(&self, account: &AccountKey) -> Result<Option<u64>, Unavailable> {
         Ok(self.read_ledger(account, None).await?.ledger.revoked_at)
     }
 
-    async fn instances(&self, account: &AccountKey) -> Result<Vec<InstanceInfo>, Unavailable> {
+    pub(super) async fn instances(&self, account: &AccountKey) -> Result<Vec<InstanceInfo>, Unavailable> {
         let read = self.read_ledger(account, None).await?;
         Ok(read
             .ledger
@@ -796,7 +763,7 @@ impl Inner {
             .collect())
     }
 
-    async fn app_limit(&self, sdk_app_id: u64) -> Result<Option<u32>, Unavailable> {
+    pub(super) async fn app_limit(&self, sdk_app_id: u64) -> Result<Option<u32>, Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("HGET");
         cmd.arg(keys::app_settings(sdk_app_id)).arg("owi");
@@ -804,7 +771,7 @@ impl Inner {
         Ok(value)
     }
 
-    async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<u64, Unavailable> {
+    pub(super) async fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Result<u64, Unavailable> {
         let mut c = self.conn.clone();
         let key = keys::conversation_seq(sdk_app_id, a, b);
         // Bounded: a conversation idle for a week starts its sequence again.
@@ -820,14 +787,14 @@ impl Inner {
         Ok(seq)
     }
 
-    async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), Unavailable> {
+    pub(super) async fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Result<(), Unavailable> {
         let mut c = self.conn.clone();
         let mut cmd = redis::cmd("HSET");
         cmd.arg(keys::app_settings(sdk_app_id)).arg("owi").arg(limit);
         self.guard("settings", cmd.query_async::<i64>(&mut c)).await.map(|_| ())
     }
 
-    fn render_metrics(&self) -> String {
+    pub(super) fn render_metrics(&self) -> String {
         let s = &self.stats;
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -960,111 +927,6 @@ impl Inner {
                 }
             }
         }
-    }
-}
-
-/// Detaches an instance held by (node, conn) — conn `*`: any of the node's — until `until_ms`, and lists
-/// it among the detached so that some node frees it when the grace ends.
-impl Registry for RedisRegistry {
-    fn admit(&self, req: AdmitRequest) -> RegistryFuture<'_, Result<Admission, AdmitError>> {
-        Box::pin(self.inner.admit(req))
-    }
-
-    // The ledger's time is Redis's own (read with the ledger), not the caller's `now_ms`.
-    fn release(&self, account: &AccountKey, instance_id: &str, conn: ConnId, _now_ms: u64) -> Answer<'_, bool> {
-        let (account, instance_id) = (account.clone(), instance_id.to_string());
-        Box::pin(async move { self.inner.remove(&account, &instance_id, conn, None).await })
-    }
-
-    fn detach(
-        &self,
-        account: &AccountKey,
-        instance_id: &str,
-        conn: ConnId,
-        grace_ms: u64,
-        _now_ms: u64,
-    ) -> Answer<'_, bool> {
-        let (account, instance_id) = (account.clone(), instance_id.to_string());
-        Box::pin(async move { self.inner.detach(&account, &instance_id, conn, grace_ms).await })
-    }
-
-    fn remove_instance(
-        &self,
-        account: &AccountKey,
-        instance_id: &str,
-        conn: ConnId,
-        kick: Option<KickType>,
-        _now_ms: u64,
-    ) -> Answer<'_, bool> {
-        let (account, instance_id) = (account.clone(), instance_id.to_string());
-        Box::pin(async move { self.inner.remove(&account, &instance_id, conn, kick).await })
-    }
-
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, _now_ms: u64) -> Answer<'_, Vec<Evicted>> {
-        let account = account.clone();
-        Box::pin(async move { self.inner.kick_account(&account, revoke_time_secs).await })
-    }
-
-    fn expire_detached(&self, now_ms: u64) -> Answer<'_, Vec<Expired>> {
-        Box::pin(self.inner.expire_detached(now_ms))
-    }
-
-    fn revoked_at(&self, account: &AccountKey) -> Answer<'_, Option<u64>> {
-        let account = account.clone();
-        Box::pin(async move { self.inner.revoked_at(&account).await })
-    }
-
-    fn instances(&self, account: &AccountKey) -> Answer<'_, Vec<InstanceInfo>> {
-        let account = account.clone();
-        Box::pin(async move { self.inner.instances(&account).await })
-    }
-
-    fn instance_count(&self) -> RegistryFuture<'_, usize> {
-        let count = self.inner.local().len();
-        Box::pin(std::future::ready(count))
-    }
-
-    fn app_limit(&self, sdk_app_id: u64) -> Answer<'_, Option<u32>> {
-        Box::pin(self.inner.app_limit(sdk_app_id))
-    }
-
-    fn set_app_limit(&self, sdk_app_id: u64, limit: u32) -> Answer<'_, ()> {
-        Box::pin(self.inner.set_app_limit(sdk_app_id, limit))
-    }
-
-    fn message_seq(&self, sdk_app_id: u64, a: &str, b: &str) -> Answer<'_, u64> {
-        let (a, b) = (a.to_string(), b.to_string());
-        Box::pin(async move { self.inner.message_seq(sdk_app_id, &a, &b).await })
-    }
-
-    fn record_kick(&self, record: KickRecord) -> Answer<'_, ()> {
-        Box::pin(super::redis_kicks::record(&self.inner, record))
-    }
-
-    fn recent_kicks(&self, account: &AccountKey) -> Answer<'_, Vec<KickRecord>> {
-        let account = account.clone();
-        Box::pin(async move { super::redis_kicks::of(&self.inner, &account).await })
-    }
-
-    fn relay(&self, node: &str, conn: ConnId, instance_id: &str, frame: &ServerFrame) -> Answer<'_, ()> {
-        let node = node.to_string();
-        let message = NodeMessage::Push {
-            conn,
-            instance_id: instance_id.to_string(),
-            frame: frame.encode(),
-        };
-        Box::pin(async move {
-            self.inner.stats.messages_relayed.fetch_add(1, Ordering::Relaxed);
-            self.inner.publish(&node, &message).await
-        })
-    }
-
-    fn is_ready(&self) -> bool {
-        self.inner.health.is_up() && !self.inner.fenced.load(Ordering::SeqCst)
-    }
-
-    fn render_metrics(&self) -> String {
-        self.inner.render_metrics()
     }
 }
 

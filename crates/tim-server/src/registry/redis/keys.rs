@@ -3,7 +3,7 @@
 //! Every key of one account carries the hash tag `{sdkappid:userid}`, so that the admission script,
 //! which touches them all, runs on one Redis Cluster slot.
 
-use super::AccountKey;
+use crate::registry::AccountKey;
 
 /// The keys of one account.
 pub(super) struct AccountKeys {

@@ -10,9 +10,9 @@ use tim_protocol::{close, ClientFrame, ErrorCode, Platform, RequestId, ServerFra
 
 use crate::app_state::AppState;
 use crate::auth;
+use crate::effects::settle::{Pending, Settle};
 use crate::effects::Gone;
 use crate::registry::{AccountKey, AdmitError, AdmitRequest, ConnId};
-use crate::settle::{Pending, Settle};
 
 /// The instance a connection holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

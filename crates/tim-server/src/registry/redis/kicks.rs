@@ -5,10 +5,10 @@
 use serde_json::{json, Value};
 use tim_protocol::Platform;
 
-use super::redis::{kick_type_named, Inner};
-use super::redis_keys::AccountKeys;
-use super::{AccountKey, Unavailable};
-use crate::kick_log::KickRecord;
+use super::inner::{kick_type_named, Inner};
+use super::keys::AccountKeys;
+use crate::registry::kicks::KickRecord;
+use crate::registry::{AccountKey, Unavailable};
 
 /// Kicks kept per account.
 pub const KICKS_PER_ACCOUNT: isize = 100;
