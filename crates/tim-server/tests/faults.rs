@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::proxy::{Link, Proxy};
 use common::redis::Redis;
 use common::*;
-use tim_protocol::{close, ErrorCode, KickType, ServerFrame};
+use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame};
 use tokio::time::{sleep, Instant};
 
 /// A node of N = 1 on this Redis URL, with a liveness TTL of `ttl_ms` (it fences itself after half).
@@ -200,5 +200,226 @@ async fn a_usersig_expiring_while_redis_is_frozen_ends_the_session_at_expiry() {
         }
         assert!(Instant::now() < deadline, "no kick record: {kicks}");
         sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One test client: an instance of `user` while `ws` is open and it has not been kicked.
+struct Client {
+    user: String,
+    id: String,
+    ws: Option<Ws>,
+    /// Its socket closed without a kick or a logout: like the SDK, it resumes its instance.
+    resuming: bool,
+}
+
+/// Reads what each open client was sent: a kick ends it; a close (not 4001) makes it resume, as the SDK.
+async fn drain(clients: &mut [Client]) {
+    for c in clients.iter_mut() {
+        while let Some(ws) = c.ws.as_mut() {
+            match next_event(ws, Duration::from_millis(5)).await {
+                Event::Timeout => break,
+                Event::Frame(ServerFrame::Kicked { .. }) | Event::Closed(Some(close::KICKED)) => c.ws = None,
+                Event::Closed(_) => {
+                    c.ws = None;
+                    c.resuming = true;
+                }
+                Event::Frame(_) => {}
+            }
+        }
+    }
+}
+
+/// Resumes the clients that want to, on any node that admits them: a resume that the registry refuses
+/// (80007: the slot is gone) ends the client; one it cannot answer yet (80012) is tried again later.
+async fn resume(clients: &mut [Client], nodes: &[Server]) {
+    for (i, c) in clients.iter_mut().enumerate().filter(|(_, c)| c.resuming) {
+        let node = &nodes[i % nodes.len()];
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&node.url).await else {
+            continue;
+        };
+        send(&mut ws, &login_frame(1, APP, &c.user, &sig(&c.user), Some(&c.id))).await;
+        match tokio::time::timeout(Duration::from_secs(2), recv(&mut ws)).await {
+            Ok(ServerFrame::LoginAck { instance_id, .. }) => {
+                assert_eq!(instance_id, c.id);
+                c.ws = Some(ws);
+                c.resuming = false;
+            }
+            Ok(reply) if error_code(&reply) == Some(ErrorCode::InstanceNotFound.code()) => c.resuming = false,
+            _ => {}
+        }
+    }
+}
+
+/// The instance ids the registry lists for `user` on `node`, or `None` when it cannot answer.
+async fn listed(node: &Server, user: &str) -> Option<Vec<String>> {
+    let (status, reply) = node
+        .admin_with_status(
+            "/v4/tim_wasm_admin/query_online_instances",
+            &format!("{{\"UserID\":\"{user}\"}}"),
+        )
+        .await;
+    (status == 200).then(|| {
+        let mut ids: Vec<String> = reply["Instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["InstanceID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    })
+}
+
+/// Logins minus logouts, disconnects and kicked devices per user, from the callbacks delivered so far.
+fn callback_balance(backend: &common::backend::Backend, user: &str) -> i64 {
+    let mut balance = 0i64;
+    for event in backend.delivered().iter().filter(|e| e.account() == user) {
+        match event.action_reason().0.as_str() {
+            "Login" => balance += 1 - event.kicked().map_or(0, |k| k.len() as i64),
+            "Logout" | "Disconnect" => balance -= 1,
+            _ => {}
+        }
+    }
+    balance
+}
+
+/// Fault rounds on two nodes whose links to one persistent Redis go through TCP proxies: Redis frozen,
+/// Redis killed and restarted from its AOF, a node's link blackholed, a node's link cut, a node killed
+/// with `kill -9` and restarted. Before each fault clients log in, out and drop; after it, within the
+/// reconcile interval plus the grace, every node lists exactly the instances whose client sockets are
+/// open (no ghost, none lost, at most N), and each user's callbacks balance: one `Login` for every live
+/// instance beyond the `Logout`/`Disconnect` callbacks and kicked devices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_fault_the_registry_lists_exactly_the_live_connections_and_callbacks_balance() {
+    let mut redis = Redis::start_persistent();
+    let backend = common::backend::Backend::start(common::backend::Mode::Ok).await;
+    let proxies = [Proxy::start(redis.port).await, Proxy::start(redis.port).await];
+    let config = |i: usize| {
+        format!(
+            "listen = \"127.0.0.1:9\"\n[[app]]\nsdkappid = {APP}\nsecret_key = \"{KEY}\"\nonline_web_instances = 1\n\
+             callback_url = \"{}\"\ncallback_token = \"t\"\n[limits]\nresume_grace_ms = 1500\ncallback_backoff_ms = 50\n\
+             [registry]\nengine = \"redis\"\nurl = \"{}\"\nnode_id = \"chaos-{i}\"\nreconcile_interval_ms = 500\n\
+             node_ttl_ms = 1500\ntimeout_ms = 400\n",
+            backend.url,
+            proxies[i].url()
+        )
+    };
+    let mut nodes = vec![Server::start(&config(0)), Server::start(&config(1))];
+    let users = ["ann", "bob", "cid"];
+    let mut clients: Vec<Client> = Vec::new();
+    for round in 0..10usize {
+        // Clients act: logins (evicting that user's earlier instance, N = 1), a logout, a dropped socket.
+        for (k, user) in [users[round % 3], users[(round + 1) % 3]].into_iter().enumerate() {
+            let node = &nodes[(round + k) % 2];
+            let attempt = tokio::time::timeout(Duration::from_secs(3), login(node, user, &sig(user))).await;
+            if let Ok((ws, ServerFrame::LoginAck { instance_id, .. })) = attempt {
+                clients.push(Client {
+                    user: user.into(),
+                    id: instance_id,
+                    ws: Some(ws),
+                    resuming: false,
+                });
+            }
+        }
+        drain(&mut clients).await;
+        if let Some(c) = clients
+            .iter_mut()
+            .find(|c| c.ws.is_some() && c.user == users[(round + 2) % 3])
+        {
+            let ws = c.ws.as_mut().unwrap();
+            send(ws, &ClientFrame::Logout { id: 7 }).await;
+            let _ = next_event(ws, Duration::from_secs(2)).await;
+            c.ws = None;
+            c.resuming = false;
+        }
+        if round % 3 == 2 {
+            if let Some(c) = clients
+                .iter_mut()
+                .find(|c| c.ws.is_some() && c.user == users[(round + 2) % 3])
+            {
+                c.ws = None; // dropped: the socket closes, the instance is detached, then freed
+            }
+        }
+        // The fault.
+        match round % 5 {
+            0 => {
+                redis.pause();
+                sleep(Duration::from_millis(1_200)).await;
+                redis.resume();
+            }
+            1 => redis.restart(),
+            2 => {
+                proxies[0].set(Link::Blackhole);
+                sleep(Duration::from_millis(1_200)).await;
+                proxies[0].set(Link::Pass);
+            }
+            3 => {
+                proxies[1].set(Link::Cut);
+                sleep(Duration::from_millis(1_000)).await;
+                proxies[1].set(Link::Pass);
+            }
+            _ => {
+                // Callbacks wait in the node's memory: a node killed with callbacks queued loses them (a
+                // documented limit). Let the queue empty first; this round tests the registry.
+                let mut before = backend.delivered().len();
+                loop {
+                    sleep(Duration::from_millis(300)).await;
+                    let now = backend.delivered().len();
+                    if now == before {
+                        break;
+                    }
+                    before = now;
+                }
+                let _ = nodes[0].child.kill();
+                let _ = nodes[0].child.wait();
+                nodes[0] = Server::start(&config(0));
+            }
+        }
+        // Within the reconcile interval plus the grace (and the fence's recovery), the invariants hold.
+        let deadline = Instant::now() + Duration::from_secs(12);
+        loop {
+            drain(&mut clients).await;
+            resume(&mut clients, &nodes).await;
+            drain(&mut clients).await;
+            let mut live: Vec<(String, String)> = clients
+                .iter()
+                .filter(|c| c.ws.is_some())
+                .map(|c| (c.user.clone(), c.id.clone()))
+                .collect();
+            live.sort();
+            let mut problems = Vec::new();
+            for user in users {
+                let want: Vec<String> = live
+                    .iter()
+                    .filter(|(u, _)| u == user)
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                if want.len() > 1 {
+                    problems.push(format!("{user}: {} live instances at N = 1", want.len()));
+                }
+                for node in &nodes {
+                    match listed(node, user).await {
+                        Some(got) if got == want => {}
+                        got => problems.push(format!("{user}: listed {got:?}, live {want:?}")),
+                    }
+                }
+                let balance = callback_balance(&backend, user);
+                if balance != want.len() as i64 {
+                    problems.push(format!("{user}: callbacks balance {balance}, live {}", want.len()));
+                }
+            }
+            if clients.iter().any(|c| c.resuming) {
+                problems.push("a client is still resuming".into());
+            }
+            if problems.is_empty() {
+                eprintln!(
+                    "round {round}: live {live:?}, {} callbacks delivered",
+                    backend.delivered().len()
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: {problems:?}");
+            sleep(Duration::from_millis(250)).await;
+        }
     }
 }
