@@ -267,8 +267,9 @@ pub async fn sweep(state: Arc<AppState>) {
         if !freed.is_empty() {
             tracing::info!(freed = freed.len(), "detached instances freed after the resume grace");
         }
-        // This node's sweep freed them, so this node reports them (once, whatever the engine).
-        for expired in freed {
+        // This node's sweep freed them, so this node reports them (once, whatever the engine); and the
+        // instances of this node the registry lost, whose end nobody else can report.
+        for expired in freed.into_iter().chain(state.registry.take_lost()) {
             let gone = Gone {
                 instance_id: expired.instance_id,
                 platform: expired.platform,

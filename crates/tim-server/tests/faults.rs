@@ -291,7 +291,40 @@ fn callback_balance(backend: &common::backend::Backend, user: &str) -> i64 {
 /// instance beyond the `Logout`/`Disconnect` callbacks and kicked devices.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_every_fault_the_registry_lists_exactly_the_live_connections_and_callbacks_balance() {
-    let mut redis = Redis::start_persistent();
+    let faults = [
+        Fault::Freeze,
+        Fault::Restart,
+        Fault::Blackhole,
+        Fault::Cut,
+        Fault::KillNode,
+    ];
+    fault_rounds(Redis::start_persistent(), &faults, 10).await;
+}
+
+/// The same rounds on a Redis without persistence, restarted (it forgets every session): the sessions
+/// resume (as fresh logins while slots are free), and each lost instance's end is reported once, so the
+/// callbacks still balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_forgets_everything_loses_no_session_and_no_callback_balance() {
+    let faults = [Fault::Restart, Fault::Blackhole, Fault::Restart, Fault::KillNode];
+    fault_rounds(Redis::start(), &faults, 4).await;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Redis frozen (SIGSTOP) for 1.2 s.
+    Freeze,
+    /// Redis killed and restarted (from its AOF when it has one).
+    Restart,
+    /// Node 0's link to Redis blackholed for 1.2 s.
+    Blackhole,
+    /// Node 1's link to Redis cut for 1 s.
+    Cut,
+    /// Node 0 killed with `kill -9` and restarted with the same node id.
+    KillNode,
+}
+
+async fn fault_rounds(mut redis: Redis, faults: &[Fault], rounds: usize) {
     let backend = common::backend::Backend::start(common::backend::Mode::Ok).await;
     let proxies = [Proxy::start(redis.port).await, Proxy::start(redis.port).await];
     let config = |i: usize| {
@@ -307,7 +340,7 @@ async fn after_every_fault_the_registry_lists_exactly_the_live_connections_and_c
     let mut nodes = vec![Server::start(&config(0)), Server::start(&config(1))];
     let users = ["ann", "bob", "cid"];
     let mut clients: Vec<Client> = Vec::new();
-    for round in 0..10usize {
+    for round in 0..rounds {
         // Clients act: logins (evicting that user's earlier instance, N = 1), a logout, a dropped socket.
         for (k, user) in [users[round % 3], users[(round + 1) % 3]].into_iter().enumerate() {
             let node = &nodes[(round + k) % 2];
@@ -341,24 +374,24 @@ async fn after_every_fault_the_registry_lists_exactly_the_live_connections_and_c
             }
         }
         // The fault.
-        match round % 5 {
-            0 => {
+        match faults[round % faults.len()] {
+            Fault::Freeze => {
                 redis.pause();
                 sleep(Duration::from_millis(1_200)).await;
                 redis.resume();
             }
-            1 => redis.restart(),
-            2 => {
+            Fault::Restart => redis.restart(),
+            Fault::Blackhole => {
                 proxies[0].set(Link::Blackhole);
                 sleep(Duration::from_millis(1_200)).await;
                 proxies[0].set(Link::Pass);
             }
-            3 => {
+            Fault::Cut => {
                 proxies[1].set(Link::Cut);
                 sleep(Duration::from_millis(1_000)).await;
                 proxies[1].set(Link::Pass);
             }
-            _ => {
+            Fault::KillNode => {
                 // Callbacks wait in the node's memory: a node killed with callbacks queued loses them (a
                 // documented limit). Let the queue empty first; this round tests the registry.
                 let mut before = backend.delivered().len();
@@ -418,7 +451,11 @@ async fn after_every_fault_the_registry_lists_exactly_the_live_connections_and_c
                 );
                 break;
             }
-            assert!(Instant::now() < deadline, "round {round}: {problems:?}");
+            assert!(
+                Instant::now() < deadline,
+                "round {round} ({:?}): {problems:?}",
+                faults[round % faults.len()]
+            );
             sleep(Duration::from_millis(250)).await;
         }
     }

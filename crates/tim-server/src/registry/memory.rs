@@ -272,6 +272,10 @@ impl Registry for MemoryRegistry {
         ready(Ok(list))
     }
 
+    fn take_lost(&self) -> Vec<Expired> {
+        Vec::new()
+    }
+
     fn instance_count(&self) -> RegistryFuture<'_, usize> {
         ready(self.lock().total)
     }

@@ -206,6 +206,11 @@ pub trait Registry: Send + Sync + 'static {
     /// The live (attached or detached) instances of an account, earliest first.
     fn instances(&self, account: &AccountKey) -> Answer<'_, Vec<InstanceInfo>>;
 
+    /// Instances of this node the registry lost (its store forgot them: Redis restarted without
+    /// persistence, a failover lost the last writes), each returned once; the caller reports their end.
+    /// The memory engine never loses one.
+    fn take_lost(&self) -> Vec<Expired>;
+
     /// Number of live instances this node holds.
     fn instance_count(&self) -> RegistryFuture<'_, usize>;
 

@@ -22,7 +22,7 @@ use super::inner::{connect, Conn, Inner, Local, NodeMessage};
 use super::keys;
 use crate::hub::Control;
 use crate::registry::ledger::HolderMatch;
-use crate::registry::{ConnId, Evictor, Unavailable};
+use crate::registry::{ConnId, Evictor, Expired, Unavailable};
 
 /// Subscribes (failing if that is impossible at start) and spawns the background tasks.
 pub(super) async fn spawn(inner: Arc<Inner>) -> Result<(), String> {
@@ -228,8 +228,18 @@ async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), 
             );
         }
         None => {
-            // Resumed elsewhere, or its record was lost (Redis without persistence, dead-node purge
-            // while this node was cut off): close without a kick; the client resumes.
+            // Resumed elsewhere, or its record was lost: close without a kick; the client resumes.
+            // Lost means the account's admission counter went back below this instance's (Redis
+            // restarted without persistence, a failover lost the last writes): nobody reported its end,
+            // so this node does (a resume that follows is a fresh login, with its own `Login`).
+            if instance.is_none() && read.ledger.seq < local.seq {
+                inner.lost(Expired {
+                    account: local.account.clone(),
+                    instance_id: instance_id.clone(),
+                    platform: local.platform,
+                    ip: Some(local.ip),
+                });
+            }
             inner.stats.replaced_by_reconciliation.fetch_add(1, Ordering::Relaxed);
             inner.hub.control(conn, Control::Replaced { instance_id });
         }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -89,6 +90,9 @@ pub(super) struct Local {
     pub instance_id: String,
     /// Its admission sequence; 0 while the admission is in flight.
     pub seq: u64,
+    /// Its runtime and client address (what a `Disconnect` callback names if Redis loses it).
+    pub platform: Platform,
+    pub ip: IpAddr,
 }
 
 /// Whether Redis answers, with the transitions logged once each.
@@ -157,6 +161,9 @@ pub(super) struct Inner {
     pub fenced: AtomicBool,
     /// When the liveness key was last renewed (the time its renewal was sent).
     renewed_at: Mutex<std::time::Instant>,
+    /// Instances of this node that Redis lost (restarted without persistence, a failover that lost the
+    /// last writes), found by reconciliation; the server's sweep reports each once.
+    lost: Mutex<Vec<Expired>>,
     /// Index entries the last reconciliation found held by no connection of this node.
     suspects: Mutex<std::collections::HashSet<String>>,
     pub health: Health,
@@ -314,6 +321,7 @@ impl Inner {
             policy,
             local: Mutex::new(HashMap::new()),
             suspects: Mutex::new(std::collections::HashSet::new()),
+            lost: Mutex::new(Vec::new()),
             fenced: AtomicBool::new(false),
             renewed_at: Mutex::new(std::time::Instant::now()),
             health: Health {
@@ -371,6 +379,16 @@ impl Inner {
     /// When the liveness key was last renewed.
     pub fn last_renewal(&self) -> std::time::Instant {
         *self.renewed_at.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an instance Redis lost.
+    pub fn lost(&self, lost: Expired) {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).push(lost);
+    }
+
+    /// The lost instances recorded since the last call.
+    pub fn take_lost(&self) -> Vec<Expired> {
+        std::mem::take(&mut *self.lost.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn suspects(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
@@ -547,6 +565,8 @@ impl Inner {
                 account: req.account.clone(),
                 instance_id: req.instance_id.clone(),
                 seq: 0,
+                platform: req.platform,
+                ip: req.ip,
             },
         );
         if self.cluster {

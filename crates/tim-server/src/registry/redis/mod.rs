@@ -131,6 +131,10 @@ impl Registry for RedisRegistry {
         Box::pin(async move { self.inner.instances(&account).await })
     }
 
+    fn take_lost(&self) -> Vec<Expired> {
+        self.inner.take_lost()
+    }
+
     fn instance_count(&self) -> RegistryFuture<'_, usize> {
         let count = self.inner.local().len();
         Box::pin(std::future::ready(count))
