@@ -7,8 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::backend::{Backend, Mode};
 use common::proxy::{Link, Proxy};
-use common::redis::Redis;
+use common::redis::{Redis, RedisCluster};
 use common::*;
 use tim_protocol::{close, ClientFrame, ErrorCode, KickType, ServerFrame};
 use tokio::time::{sleep, Instant};
@@ -271,7 +272,7 @@ async fn listed(node: &Server, user: &str) -> Option<Vec<String>> {
 }
 
 /// Logins minus logouts, disconnects and kicked devices per user, from the callbacks delivered so far.
-fn callback_balance(backend: &common::backend::Backend, user: &str) -> i64 {
+fn callback_balance(backend: &Backend, user: &str) -> i64 {
     let mut balance = 0i64;
     for event in backend.delivered().iter().filter(|e| e.account() == user) {
         match event.action_reason().0.as_str() {
@@ -325,7 +326,7 @@ enum Fault {
 }
 
 async fn fault_rounds(mut redis: Redis, faults: &[Fault], rounds: usize) {
-    let backend = common::backend::Backend::start(common::backend::Mode::Ok).await;
+    let backend = Backend::start(Mode::Ok).await;
     let proxies = [Proxy::start(redis.port).await, Proxy::start(redis.port).await];
     let config = |i: usize| {
         format!(
@@ -459,4 +460,112 @@ async fn fault_rounds(mut redis: Redis, faults: &[Fault], rounds: usize) {
             sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Waits until every node lists exactly the live clients of each user and the callbacks balance.
+async fn until_invariants_hold(
+    what: &str,
+    clients: &mut [Client],
+    nodes: &[Server],
+    users: &[&str],
+    backend: &Backend,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        drain(clients).await;
+        resume(clients, nodes).await;
+        drain(clients).await;
+        let mut problems = Vec::new();
+        for user in users {
+            let mut want: Vec<String> = clients
+                .iter()
+                .filter(|c| c.ws.is_some() && c.user == *user)
+                .map(|c| c.id.clone())
+                .collect();
+            want.sort();
+            if want.len() > 1 {
+                problems.push(format!("{user}: {} live instances at N = 1", want.len()));
+            }
+            for node in nodes {
+                match listed(node, user).await {
+                    Some(got) if got == want => {}
+                    got => problems.push(format!("{user}: listed {got:?}, live {want:?}")),
+                }
+            }
+            let balance = callback_balance(backend, user);
+            if balance != want.len() as i64 {
+                problems.push(format!("{user}: callbacks balance {balance}, live {}", want.len()));
+            }
+        }
+        if clients.iter().any(|c| c.resuming) {
+            problems.push("a client is still resuming".into());
+        }
+        if problems.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {problems:?}");
+        sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A 3-master Redis Cluster with a replica each: a master is killed and its replica promoted. Calls to
+/// its slots fail meanwhile (80012, sessions fenced where a node's liveness key lived there); then every
+/// node lists exactly the live connections again, callbacks balance, and new logins keep the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_and_replaced_by_its_replica_keeps_the_invariants() {
+    let mut cluster = RedisCluster::start_with(1);
+    let backend = Backend::start(Mode::Ok).await;
+    let config = |i: usize| {
+        format!(
+            "listen = \"127.0.0.1:9\"\n[[app]]\nsdkappid = {APP}\nsecret_key = \"{KEY}\"\nonline_web_instances = 1\n\
+             callback_url = \"{}\"\ncallback_token = \"t\"\n[limits]\nresume_grace_ms = 1500\ncallback_backoff_ms = 50\n\
+             [registry]\nengine = \"redis\"\ncluster = {}\nnode_id = \"failover-{i}\"\nreconcile_interval_ms = 500\n\
+             node_ttl_ms = 3000\ntimeout_ms = 400\n",
+            backend.url,
+            cluster.toml_urls()
+        )
+    };
+    let nodes = vec![Server::start(&config(0)), Server::start(&config(1))];
+    let users = ["ann", "bob", "cid", "dan", "eve", "fay"];
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let (ws, reply) = login(&nodes[i % 2], user, &sig(user)).await;
+        let ServerFrame::LoginAck { instance_id, .. } = reply else {
+            panic!("{reply:?}")
+        };
+        clients.push(Client {
+            user: user.to_string(),
+            id: instance_id,
+            ws: Some(ws),
+            resuming: false,
+        });
+    }
+    until_invariants_hold("before the failover", &mut clients, &nodes, &users, &backend).await;
+    let master = cluster
+        .nodes
+        .iter()
+        .position(|n| n.cmd(&["ROLE"]).contains("master"))
+        .expect("a master");
+    cluster.nodes[master].stop();
+    // Its replica takes over after the cluster's node timeout (2 s); until then its slots do not answer.
+    until_invariants_hold("after the failover", &mut clients, &nodes, &users, &backend).await;
+    // New logins on the other node evict each user's instance: exactly one live per user again.
+    for (i, user) in users.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (ws, reply) = login(&nodes[(i + 1) % 2], user, &sig(user)).await;
+            if let ServerFrame::LoginAck { instance_id, .. } = reply {
+                clients.push(Client {
+                    user: user.to_string(),
+                    id: instance_id,
+                    ws: Some(ws),
+                    resuming: false,
+                });
+                break;
+            }
+            assert!(Instant::now() < deadline, "{user}: {reply:?}");
+            sleep(Duration::from_millis(200)).await;
+        }
+    }
+    until_invariants_hold("after new logins", &mut clients, &nodes, &users, &backend).await;
 }

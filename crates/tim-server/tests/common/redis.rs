@@ -188,9 +188,15 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas.
     pub fn start() -> RedisCluster {
+        RedisCluster::start_with(0)
+    }
+
+    /// Three masters with `replicas` replicas each (a master killed is replaced by its replica).
+    pub fn start_with(replicas: usize) -> RedisCluster {
         require_binary("redis-cli");
-        let nodes: Vec<Redis> = (0..3)
+        let nodes: Vec<Redis> = (0..3 * (1 + replicas))
             .map(|_| {
                 Redis::start_with(
                     &[
@@ -204,6 +210,9 @@ impl RedisCluster {
                         "nodes.conf",
                         "--cluster-node-timeout",
                         "2000",
+                        // A replica may take over however long it was apart from its master.
+                        "--cluster-replica-validity-factor",
+                        "0",
                     ],
                     true,
                 )
@@ -211,7 +220,11 @@ impl RedisCluster {
             .collect();
         let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
-        args.extend(["--cluster-replicas".into(), "0".into(), "--cluster-yes".into()]);
+        args.extend([
+            "--cluster-replicas".into(),
+            replicas.to_string(),
+            "--cluster-yes".into(),
+        ]);
         let out = Command::new("redis-cli").args(&args).output().expect("redis-cli");
         assert!(
             out.status.success(),
@@ -227,6 +240,18 @@ impl RedisCluster {
                 break;
             }
             assert!(Instant::now() < deadline, "cluster never reached cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Replicas in sync with their masters (a replica that never synced cannot take over).
+        loop {
+            let synced = nodes.iter().all(|n| {
+                let info = n.cmd(&["INFO", "replication"]);
+                info.contains("role:master") || info.contains("master_link_status:up")
+            });
+            if synced {
+                break;
+            }
+            assert!(Instant::now() < deadline, "replicas never synced");
             std::thread::sleep(Duration::from_millis(100));
         }
         RedisCluster { nodes }
