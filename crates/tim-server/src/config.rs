@@ -66,6 +66,9 @@ pub struct RegistryConfig {
     pub node_ttl_ms: u64,
     /// A Redis call that takes longer fails (logins then get 80012), milliseconds.
     pub timeout_ms: u64,
+    /// Replicas a REST kick's revocation must reach (Redis `WAIT`) before the kick answers `OK`; 0 to
+    /// answer once the master has it (a failover may then lose the revocation).
+    pub wait_replicas: u32,
 }
 
 impl Default for RegistryConfig {
@@ -78,6 +81,7 @@ impl Default for RegistryConfig {
             reconcile_interval_ms: 3_000,
             node_ttl_ms: 10_000,
             timeout_ms: 2_000,
+            wait_replicas: 0,
         }
     }
 }

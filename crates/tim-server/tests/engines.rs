@@ -123,7 +123,7 @@ async fn run(engine: &dyn Registry, user: &str, steps: &[Step]) -> Vec<Observed>
                 )
             }
             Step::KickAll { secs } => {
-                let removed = engine.kick_account(&account, secs, now).await.expect("kick");
+                let removed = engine.kick_account(&account, secs, now).await.expect("kick").removed;
                 format!(
                     "{:?}",
                     removed.iter().map(|e| (&e.instance_id, e.conn)).collect::<Vec<_>>()

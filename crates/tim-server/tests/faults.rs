@@ -569,3 +569,48 @@ async fn a_cluster_master_killed_and_replaced_by_its_replica_keeps_the_invariant
     }
     until_invariants_hold("after new logins", &mut clients, &nodes, &users, &backend).await;
 }
+
+/// With `wait_replicas = 1` a REST kick answers `OK` only once a replica has its revocation; with the
+/// replica gone it still kicks, but answers 503 saying the revocation is not confirmed on a replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_kick_waits_for_a_replica_when_told_to() {
+    let redis = Redis::start();
+    let mut replica = Redis::start_replica_of(&redis);
+    let server = Server::start(&format!(
+        "{}[registry]\nengine = \"redis\"\nurl = \"{}\"\nnode_id = \"wait-a\"\ntimeout_ms = 500\nwait_replicas = 1\n",
+        config(1, ""),
+        redis.url()
+    ));
+    let (mut ws, reply) = login(&server, "ida", &sig("ida")).await;
+    assert!(matches!(reply, ServerFrame::LoginAck { .. }));
+    let reply = server.admin("/v4/im_open_login_svc/kick", "{\"UserID\":\"ida\"}").await;
+    assert_eq!(reply["ActionStatus"], "OK", "{reply}");
+    let (frames, _) = until_close(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(frames, vec![ServerFrame::kicked(KickType::RestApi)]);
+    // The revocation is on the replica.
+    let ledger = format!("tim:{{{APP}:ida}}:ledger");
+    assert!(
+        replica.cmd(&["HGET", &ledger, "d"]).contains("\"r\":"),
+        "no revocation on the replica"
+    );
+    replica.stop();
+    let (mut ws, reply) = login(&server, "ida", &sig_later("ida")).await;
+    assert!(matches!(reply, ServerFrame::LoginAck { .. }), "{reply:?}");
+    let (status, reply) = server
+        .admin_with_status("/v4/im_open_login_svc/kick", "{\"UserID\":\"ida\"}")
+        .await;
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(reply["ErrorCode"], ErrorCode::RegistryUnavailable.code(), "{reply}");
+    assert!(reply["ErrorInfo"].as_str().unwrap().contains("took effect"), "{reply}");
+    let (frames, _) = until_close(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        frames,
+        vec![ServerFrame::kicked(KickType::RestApi)],
+        "the kick itself was applied"
+    );
+}
+
+/// A UserSig issued one second after now (a kick revokes those issued at or before it).
+fn sig_later(user: &str) -> String {
+    tim_usersig::gen_usersig(APP, KEY, user, 86_400, now_secs() + 1, None)
+}

@@ -218,14 +218,21 @@ async fn kick(state: &AppState, app: &AppRuntime, body: &Value) -> Result<Json<V
     let account = account_of(app, body)?;
     // `OK` only once the registry has the kick and the revocation; when it cannot answer, nothing was
     // done (its write deadline passed) and the caller is told to retry.
-    let removed = state
+    let kicked = state
         .registry
         .kick_account(&account, state.clock.unix_secs(), state.clock.unix_ms())
         .await?;
-    for instance in &removed {
+    for instance in &kicked.removed {
         state.instance_left(&account, &Gone::from(instance), Left::AdminKick);
     }
-    tracing::info!(app = app.sdk_app_id, user = %account.user_id, instances = removed.len(), "REST kick");
+    let instances = kicked.removed.len();
+    tracing::info!(app = app.sdk_app_id, user = %account.user_id, instances, "REST kick");
+    if !kicked.replicated {
+        let code = ErrorCode::RegistryUnavailable;
+        let info = "the kick took effect, but fewer Redis replicas than wait_replicas confirmed it in time: \
+                    a failover could lose its revocation; retry it (a kick is idempotent)";
+        return Err(Refused(StatusCode::SERVICE_UNAVAILABLE, fail(code, info)));
+    }
     Ok(ok(json!({})))
 }
 

@@ -14,7 +14,7 @@ use crate::registry::kicks::{KickLog, KickRecord};
 
 use super::ledger::{self, Event, Holder, HolderMatch, Leave, Ledger, Op, Policy, Refusal};
 use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Expired, InstanceInfo, Registry,
+    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Expired, InstanceInfo, Kicked, Registry,
     RegistryFuture,
 };
 
@@ -230,7 +230,7 @@ impl Registry for MemoryRegistry {
         ready(Ok(self.apply(account, op, now_ms).is_ok_and(|e| !e.is_empty())))
     }
 
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Vec<Evicted>> {
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Kicked> {
         let op = Op::KickAll {
             revoke_secs: revoke_time_secs,
         };
@@ -240,7 +240,10 @@ impl Registry for MemoryRegistry {
             .iter()
             .map(|e| evicted(e.instance()))
             .collect();
-        ready(Ok(removed))
+        ready(Ok(Kicked {
+            removed,
+            replicated: true,
+        }))
     }
 
     fn expire_detached(&self, now_ms: u64) -> Answer<'_, Vec<Expired>> {
@@ -404,7 +407,7 @@ mod tests {
     fn rest_kick_revokes_old_sigs() {
         let r = MemoryRegistry::new(Policy::default(), 100);
         admit(&r, req("a", 1, 3, false)).unwrap();
-        let removed = ok(r.kick_account(&account("alice"), 100, 1));
+        let removed = ok(r.kick_account(&account("alice"), 100, 1)).removed;
         assert_eq!(removed.len(), 1);
         assert_eq!(ok(r.revoked_at(&account("alice"))), Some(100));
         assert_eq!(ok(r.revoked_at(&account("bob"))), None);

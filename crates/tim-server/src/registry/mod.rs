@@ -139,6 +139,16 @@ pub struct InstanceInfo {
     pub node: Option<String>,
 }
 
+/// What a REST kick did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kicked {
+    /// The instances it removed (this node's attached ones with their connection).
+    pub removed: Vec<Evicted>,
+    /// False when the kick took effect but fewer replicas than `wait_replicas` confirmed it in time (a
+    /// failover could still lose it); the memory engine has no replicas and answers true.
+    pub replicated: bool,
+}
+
 /// The registry could not answer: Redis is down or did not answer in time. A write that timed out did
 /// nothing (its deadline on Redis's clock passed), so the caller knows where it stands: it refuses the
 /// request (80012), retries an operation that must happen, or tells the admin API's caller. Never read as
@@ -194,7 +204,7 @@ pub trait Registry: Send + Sync + 'static {
 
     /// REST kick: removes every instance of the account, remembers their ids as kicked, and refuses
     /// UserSigs with `TLS.time <= revoke_time_secs` from now on. Returns the removed instances.
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Vec<Evicted>>;
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, now_ms: u64) -> Answer<'_, Kicked>;
 
     /// Frees detached instances whose grace ended before `now_ms`; returns them. Each freed instance is
     /// returned by exactly one call, on one node (that node sends its `Disconnect` callback).

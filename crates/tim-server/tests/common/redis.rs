@@ -52,6 +52,21 @@ impl Redis {
         Redis::start_with(&["--save", "", "--appendonly", "no"], false)
     }
 
+    /// Starts a replica of `master` (no persistence), once it is in sync.
+    pub fn start_replica_of(master: &Redis) -> Redis {
+        let port = master.port.to_string();
+        let replica = Redis::start_with(
+            &["--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", &port],
+            false,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !replica.cmd(&["INFO", "replication"]).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica never synced");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        replica
+    }
+
     /// Starts a Redis that writes every change to its append-only file before replying.
     pub fn start_persistent() -> Redis {
         Redis::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"], false)

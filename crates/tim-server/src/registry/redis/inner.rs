@@ -22,7 +22,8 @@ use crate::config::RegistryConfig;
 use crate::hub::{Control, Hub};
 use crate::registry::ledger::{self, Event, Holder, HolderMatch, Leave, Op, Policy, Refusal};
 use crate::registry::{
-    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Unavailable,
+    AccountKey, Admission, AdmitError, AdmitRequest, ConnId, Evicted, Evictor, Expired, InstanceInfo, Kicked,
+    Unavailable,
 };
 
 /// A command connection: one Redis (managed, reconnecting) or a cluster (slot-routed, reconnecting).
@@ -705,7 +706,7 @@ impl Inner {
         &self,
         account: &AccountKey,
         revoke_time_secs: u64,
-    ) -> Result<Vec<Evicted>, Unavailable> {
+    ) -> Result<Kicked, Unavailable> {
         let applied = self
             .apply_op(account, None, |_| Op::KickAll {
                 revoke_secs: revoke_time_secs,
@@ -716,7 +717,44 @@ impl Inner {
             .deliver(account, &events, Some((KickType::RestApi, None)))
             .await
             .removed;
-        Ok(removed)
+        let replicated = self.wait_for_replicas(account).await;
+        Ok(Kicked { removed, replicated })
+    }
+
+    /// With `wait_replicas` set: waits (at most `timeout_ms`) until that many replicas have every write of
+    /// the account's master (Redis `WAIT`, sent to the master of the account's slot on a cluster). False
+    /// when fewer did (or `WAIT` failed): the kick took effect on the master but a failover could still
+    /// lose it; retrying it is safe (a kick and its revocation are idempotent).
+    async fn wait_for_replicas(&self, account: &AccountKey) -> bool {
+        let want = self.config.wait_replicas;
+        if want == 0 {
+            return true;
+        }
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(want).arg(self.config.timeout_ms);
+        let limit = Duration::from_millis(self.config.timeout_ms.saturating_mul(2));
+        let acked: Result<i64, Unavailable> = match &self.conn {
+            Conn::Single(c) => {
+                let mut c = c.clone();
+                self.guard_for("wait", limit, wait.query_async(&mut c)).await
+            }
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+                let slot = Slot::for_key(keys::AccountKeys::new(account).ledger);
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
+                    slot,
+                    SlotAddr::Master,
+                )));
+                let mut c = c.clone();
+                let value = self.guard_for("wait", limit, c.route_command(wait, route)).await;
+                value.and_then(|v| redis::from_redis_value(v).map_err(|_| Unavailable))
+            }
+        };
+        let replicated = acked.is_ok_and(|n| n >= i64::from(want));
+        if !replicated {
+            tracing::warn!(?acked, want, user = %account.user_id, "registry: a kick is not confirmed on wait_replicas replicas");
+        }
+        replicated
     }
 
     /// Frees what is due; `Err` only when nothing could be read (what a pass freed before Redis stopped

@@ -26,7 +26,7 @@ use self::inner::{connect, Inner, NodeMessage};
 use super::kicks::KickRecord;
 use super::ledger::Policy;
 use super::{
-    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Evicted, Expired, InstanceInfo, Registry,
+    AccountKey, Admission, AdmitError, AdmitRequest, Answer, ConnId, Expired, InstanceInfo, Kicked, Registry,
     RegistryFuture,
 };
 use crate::clock::Clock;
@@ -112,7 +112,7 @@ impl Registry for RedisRegistry {
         Box::pin(async move { self.inner.remove(&account, &instance_id, conn, kick).await })
     }
 
-    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, _now_ms: u64) -> Answer<'_, Vec<Evicted>> {
+    fn kick_account(&self, account: &AccountKey, revoke_time_secs: u64, _now_ms: u64) -> Answer<'_, Kicked> {
         let account = account.clone();
         Box::pin(async move { self.inner.kick_account(&account, revoke_time_secs).await })
     }
