@@ -577,7 +577,7 @@ async fn a_rest_kick_waits_for_a_replica_when_told_to() {
     let redis = Redis::start();
     let mut replica = Redis::start_replica_of(&redis);
     let server = Server::start(&format!(
-        "{}[registry]\nengine = \"redis\"\nurl = \"{}\"\nnode_id = \"wait-a\"\ntimeout_ms = 500\nwait_replicas = 1\n",
+        "{}[registry]\nengine = \"redis\"\nurl = \"{}\"\nnode_id = \"wait-a\"\ntimeout_ms = 2000\nwait_replicas = 1\n",
         config(1, ""),
         redis.url()
     ));

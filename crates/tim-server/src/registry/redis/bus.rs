@@ -34,6 +34,7 @@ pub(super) async fn spawn(inner: Arc<Inner>) -> Result<(), String> {
     tokio::spawn(receive(Arc::clone(&inner), rx));
     tokio::spawn(reconcile_periodically(Arc::clone(&inner), sub));
     tokio::spawn(fence_when_cut_off(Arc::clone(&inner)));
+    tokio::spawn(purge_dead_nodes_periodically(Arc::clone(&inner)));
     tokio::spawn(heartbeat_periodically(inner));
     Ok(())
 }
@@ -247,8 +248,11 @@ async fn reconcile_one(inner: &Inner, conn: ConnId, local: Local) -> Result<(), 
     Ok(())
 }
 
+/// Renews the liveness key every `node_ttl_ms / 6`: three renewals may fail or be late before the node
+/// fences itself (at two thirds of `node_ttl_ms`). Nothing else runs in this loop, so slow purges cannot delay it.
 async fn heartbeat_periodically(inner: Arc<Inner>) {
-    let mut tick = tokio::time::interval(Duration::from_millis((inner.config.node_ttl_ms / 3).max(200)));
+    let mut tick = tokio::time::interval(Duration::from_millis((inner.config.node_ttl_ms / 6).max(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if heartbeat(&inner).await.is_err() {
@@ -262,17 +266,28 @@ async fn heartbeat_periodically(inner: Arc<Inner>) {
                 tracing::warn!("registry: liveness renewed; this node admits logins again");
             }
         }
-        let _ = purge_dead_nodes(&inner).await;
     }
 }
 
-/// Self-fencing: a node that could not renew its liveness key for `node_ttl_ms / 2` closes every session
+/// Every `node_ttl_ms / 3`: the instances of nodes whose liveness key expired get the resume grace.
+async fn purge_dead_nodes_periodically(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis((inner.config.node_ttl_ms / 3).max(200)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !inner.fenced.load(Ordering::SeqCst) {
+            let _ = purge_dead_nodes(&inner).await;
+        }
+    }
+}
+
+/// Self-fencing: a node that could not renew its liveness key for two thirds of `node_ttl_ms` closes every session
 /// it holds (1012: the client resumes at once, on another node where there is one) and refuses logins,
 /// before any other node may purge it (the key lives `node_ttl_ms` from its last renewal). So an instance
-/// evicted by a login on another node while this node is cut off stays live at most `node_ttl_ms / 2` plus
+/// evicted by a login on another node while this node is cut off stays live at most `2 * node_ttl_ms / 3` plus
 /// one check (100 ms): more than N live instances of an account exist only within that bound.
 async fn fence_when_cut_off(inner: Arc<Inner>) {
-    let fence_after = Duration::from_millis(inner.config.node_ttl_ms / 2);
+    let fence_after = Duration::from_millis(inner.config.node_ttl_ms * 2 / 3);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tick.tick().await;

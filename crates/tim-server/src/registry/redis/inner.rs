@@ -76,6 +76,19 @@ impl Scripts {
     }
 }
 
+/// Redis writes an operation's events call for (see [`Inner::followups`]).
+#[derive(Debug, Default)]
+pub(super) struct Followups {
+    /// Instance refs to take out of this node's index.
+    pub srem: Vec<String>,
+    /// Detached instance refs to put in the detached set, with the end of their grace.
+    pub zadd: Vec<(u64, String)>,
+    /// Instance refs to take out of the detached set.
+    pub zrem: Vec<String>,
+    /// Messages for other nodes' channels: (channel, message).
+    pub publish: Vec<(String, String)>,
+}
+
 /// What an operation's events left for the caller: the removed instances (this node's attached ones
 /// with their connection, which the caller kicks) and the connection a resume here replaced.
 #[derive(Debug, Default)]
@@ -452,12 +465,101 @@ impl Inner {
     /// instances, the kick or replacement of instances held by other nodes (by their channel), the
     /// detached set for the sweep. Returns the removed instances (this node's attached ones with their
     /// connection, for the caller's kick) and the connection replaced by a resume on this node.
-    async fn deliver(
+    /// The Redis writes an operation's events call for besides the ledger: the node's index, the
+    /// detached set, kicks and replacements for other nodes' connections. On one Redis they run in the
+    /// ledger's write script (atomically with it, no round trip of their own); on a cluster, where those
+    /// keys and channels live in other slots, right after it.
+    pub(super) fn followups(
         &self,
         account: &AccountKey,
         events: &[Event],
         kick: Option<(KickType, Option<Evictor>)>,
-    ) -> Delivered {
+    ) -> Followups {
+        let mut f = Followups::default();
+        for event in events {
+            let instance = event.instance();
+            let reference = || keys::instance_ref(account, &instance.id);
+            match event {
+                Event::Admitted(_) => {}
+                Event::Resumed { replaced, .. } => {
+                    // It may have been detached: it leaves the detached set.
+                    f.zrem.push(reference());
+                    if let Some(old) = replaced.as_ref().filter(|old| old.node != self.node) {
+                        let message = NodeMessage::Replaced {
+                            conn: old.conn,
+                            instance_id: instance.id.clone(),
+                        };
+                        f.publish.push((keys::node_channel(&old.node), message.encode()));
+                    }
+                }
+                Event::Detached(i) => {
+                    f.srem.push(reference());
+                    f.zadd.push((i.until_ms, reference()));
+                }
+                Event::Evicted { .. } | Event::KickedByAdmin(_) | Event::Removed { .. } | Event::Expired(_) => {
+                    match &instance.holder {
+                        Some(h) if h.node == self.node => f.srem.push(reference()),
+                        Some(h) => {
+                            let (kick_type, by) = match event {
+                                Event::Evicted { by, .. } => (
+                                    KickType::MultipleAccount,
+                                    Some(Evictor {
+                                        platform: by.platform,
+                                        login_ms: by.login_ms,
+                                    }),
+                                ),
+                                _ => kick.unwrap_or((KickType::RestApi, None)),
+                            };
+                            let message = NodeMessage::Kick {
+                                conn: h.conn,
+                                instance_id: instance.id.clone(),
+                                seq: instance.seq,
+                                kick_type,
+                                by,
+                            };
+                            f.publish.push((keys::node_channel(&h.node), message.encode()));
+                        }
+                        None => f.zrem.push(reference()),
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    /// Runs followups that the write script did not (a cluster). Each is best effort: a lost kick is
+    /// delivered by the receiving node's reconciliation, a stale index or detached entry is pruned by
+    /// this node's reconciliation and the sweep.
+    pub(super) async fn run_followups(&self, f: Followups) {
+        let mut c = self.conn.clone();
+        let index = keys::node_index(&self.node);
+        for r in f.srem {
+            let mut cmd = redis::cmd("SREM");
+            cmd.arg(&index).arg(r);
+            let _ = self.guard("index", cmd.query_async::<i64>(&mut c)).await;
+        }
+        for (until, r) in f.zadd {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(keys::DETACHED).arg(until).arg(r);
+            let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
+        }
+        for r in f.zrem {
+            let mut cmd = redis::cmd("ZREM");
+            cmd.arg(keys::DETACHED).arg(r);
+            let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
+        }
+        let command = if self.cluster { "SPUBLISH" } else { "PUBLISH" };
+        for (channel, message) in f.publish {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(channel).arg(message);
+            let _ = self.guard("publish", cmd.query_async::<i64>(&mut c)).await;
+        }
+    }
+
+    /// This node's own bookkeeping for an operation's events (no Redis call): the admission sequence of
+    /// its new instances, the instances it no longer holds; returns the removed instances (this node's
+    /// attached ones with their connection, for the caller's kick) and the connection a resume replaced.
+    fn deliver(&self, events: &[Event]) -> Delivered {
         let mut out = Delivered::default();
         for event in events {
             let instance = event.instance();
@@ -477,25 +579,10 @@ impl Inner {
                         if old.node == self.node {
                             self.forget(old.conn, &i.id);
                             out.replaced_conn = Some(old.conn);
-                        } else {
-                            let message = NodeMessage::Replaced {
-                                conn: old.conn,
-                                instance_id: i.id.clone(),
-                            };
-                            let _ = self.publish(&old.node, &message).await;
                         }
                     }
-                    self.zrem_detached(account, &i.id).await;
                 }
-                Event::Detached(i) => {
-                    self.index_remove(account, &i.id).await;
-                    let mut c = self.conn.clone();
-                    let mut cmd = redis::cmd("ZADD");
-                    cmd.arg(keys::DETACHED)
-                        .arg(i.until_ms)
-                        .arg(keys::instance_ref(account, &i.id));
-                    let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
-                }
+                Event::Detached(_) => {}
                 Event::Evicted { .. } | Event::KickedByAdmin(_) | Event::Removed { .. } | Event::Expired(_) => {
                     let mut evicted = Evicted {
                         instance_id: instance.id.clone(),
@@ -503,46 +590,15 @@ impl Inner {
                         platform: instance.platform,
                         ip: instance.ip,
                     };
-                    match &instance.holder {
-                        Some(h) if h.node == self.node => {
-                            self.forget(h.conn, &instance.id);
-                            evicted.conn = Some(h.conn);
-                            self.index_remove(account, &instance.id).await;
-                        }
-                        Some(h) => {
-                            let (kick_type, by) = match event {
-                                Event::Evicted { by, .. } => (
-                                    KickType::MultipleAccount,
-                                    Some(Evictor {
-                                        platform: by.platform,
-                                        login_ms: by.login_ms,
-                                    }),
-                                ),
-                                _ => kick.unwrap_or((KickType::RestApi, None)),
-                            };
-                            let message = NodeMessage::Kick {
-                                conn: h.conn,
-                                instance_id: instance.id.clone(),
-                                seq: instance.seq,
-                                kick_type,
-                                by,
-                            };
-                            let _ = self.publish(&h.node, &message).await;
-                        }
-                        None => self.zrem_detached(account, &instance.id).await,
+                    if let Some(h) = instance.holder.as_ref().filter(|h| h.node == self.node) {
+                        self.forget(h.conn, &instance.id);
+                        evicted.conn = Some(h.conn);
                     }
                     out.removed.push(evicted);
                 }
             }
         }
         out
-    }
-
-    async fn zrem_detached(&self, account: &AccountKey, instance_id: &str) {
-        let mut c = self.conn.clone();
-        let mut cmd = redis::cmd("ZREM");
-        cmd.arg(keys::DETACHED).arg(keys::instance_ref(account, instance_id));
-        let _ = self.guard("detach", cmd.query_async::<i64>(&mut c)).await;
     }
 
     fn holder(&self, conn: ConnId) -> HolderMatch {
@@ -592,7 +648,7 @@ impl Inner {
             conn: req.conn,
         };
         let applied = self
-            .apply_op(&req.account, Some(&req.instance_id), |read| {
+            .apply_op(&req.account, Some(&req.instance_id), None, |read| {
                 Op::Admit(ledger::Admit {
                     id: req.instance_id.clone(),
                     presented: req.presented,
@@ -617,7 +673,7 @@ impl Inner {
             }
         };
         let resumed = matches!(events.first(), Some(Event::Resumed { .. }));
-        let delivered = self.deliver(&req.account, &events, None).await;
+        let delivered = self.deliver(&events);
         Ok(Admission {
             resumed,
             replaced_conn: delivered.replaced_conn,
@@ -635,7 +691,7 @@ impl Inner {
         let holder = self.holder(conn);
         let why = kick.map_or(Leave::Idle, Leave::Kick);
         let applied = self
-            .apply_op(account, None, |_| Op::Remove {
+            .apply_op(account, None, None, |_| Op::Remove {
                 id: instance_id.to_string(),
                 holder: holder.clone(),
                 why,
@@ -645,7 +701,10 @@ impl Inner {
         // caller retries, and reconciliation must not take it for a ghost meanwhile.
         let (events, _) = applied.map_err(|_| Unavailable)?;
         self.forget(conn, instance_id);
-        self.index_remove(account, instance_id).await;
+        if events.is_empty() {
+            // Removed by someone else first: their write did not touch this node's index.
+            self.index_remove(account, instance_id).await;
+        }
         Ok(!events.is_empty())
     }
 
@@ -656,7 +715,7 @@ impl Inner {
         instance_id: &str,
         holder: HolderMatch,
     ) -> Result<(), ApplyError> {
-        self.apply_op(account, None, |_| Op::Remove {
+        self.apply_op(account, None, None, |_| Op::Remove {
             id: instance_id.to_string(),
             holder: holder.clone(),
             why: Leave::Idle,
@@ -678,7 +737,9 @@ impl Inner {
             .detach_where(account, instance_id, self.holder(conn), grace_ms)
             .await?;
         self.forget(conn, instance_id);
-        self.index_remove(account, instance_id).await;
+        if !detached {
+            self.index_remove(account, instance_id).await;
+        }
         Ok(detached)
     }
 
@@ -691,14 +752,14 @@ impl Inner {
         grace_ms: u64,
     ) -> Result<bool, Unavailable> {
         let applied = self
-            .apply_op(account, None, |_| Op::Detach {
+            .apply_op(account, None, None, |_| Op::Detach {
                 id: instance_id.to_string(),
                 holder: holder.clone(),
                 grace_ms,
             })
             .await;
         let (events, _) = applied.map_err(|_| Unavailable)?;
-        self.deliver(account, &events, None).await;
+        self.deliver(&events);
         Ok(!events.is_empty())
     }
 
@@ -708,15 +769,12 @@ impl Inner {
         revoke_time_secs: u64,
     ) -> Result<Kicked, Unavailable> {
         let applied = self
-            .apply_op(account, None, |_| Op::KickAll {
+            .apply_op(account, None, Some((KickType::RestApi, None)), |_| Op::KickAll {
                 revoke_secs: revoke_time_secs,
             })
             .await;
         let (events, _) = applied.map_err(|_| Unavailable)?;
-        let removed = self
-            .deliver(account, &events, Some((KickType::RestApi, None)))
-            .await
-            .removed;
+        let removed = self.deliver(&events).removed;
         let replicated = self.wait_for_replicas(account).await;
         Ok(Kicked { removed, replicated })
     }
@@ -779,7 +837,7 @@ impl Inner {
                 continue;
             };
             // Redis's clock decides what is due (the ledger's `now`); this node's only picks candidates.
-            let Ok((events, _)) = self.apply_op(&account, None, |_| Op::Expire).await else {
+            let Ok((events, _)) = self.apply_op(&account, None, None, |_| Op::Expire).await else {
                 return Ok(freed);
             };
             for event in &events {
@@ -792,7 +850,7 @@ impl Inner {
                     });
                 }
             }
-            self.deliver(&account, &events, None).await;
+            self.deliver(&events);
             // The entry leaves the set unless a newer detach rewrote it with a later score.
             let mut invocation = self.scripts.zrem_if_score.prepare_invoke();
             invocation.key(keys::DETACHED).arg(&member).arg(&score);

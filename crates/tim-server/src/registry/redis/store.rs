@@ -13,8 +13,10 @@ use redis::Script;
 
 use super::inner::Inner;
 use super::keys::{self, AccountKeys};
+use tim_protocol::KickType;
+
 use crate::registry::ledger::{Event, Ledger, Op, Refusal};
-use crate::registry::{AccountKey, Unavailable};
+use crate::registry::{AccountKey, Evictor, Unavailable};
 
 /// Conflicting writers of one account are rare (two logins of one user at the same moment); past this
 /// many rounds something is wrong and the caller gets an error, not a livelock.
@@ -92,12 +94,15 @@ impl Inner {
     }
 
     /// Applies `op` to the account's ledger; `op_for` makes the operation from what was read (an
-    /// admission, `admitting` its instance id, takes the app's shared limit read with it). Returns the
-    /// events and Redis's time.
+    /// admission, `admitting` its instance id, takes the app's shared limit read with it). The Redis
+    /// writes its events call for ([`Inner::followups`], `kick` naming the kick of instances removed on
+    /// other nodes) run in the same script on one Redis, right after it on a cluster. Returns the events
+    /// and Redis's time.
     pub(super) async fn apply_op(
         &self,
         account: &AccountKey,
         admitting: Option<&str>,
+        kick: Option<(KickType, Option<Evictor>)>,
         op_for: impl Fn(&Read) -> Op,
     ) -> Result<(Vec<Event>, u64), ApplyError> {
         let key = AccountKeys::new(account).ledger;
@@ -110,7 +115,9 @@ impl Inner {
             let events = ledger
                 .apply(op, read.now_ms, &self.policy)
                 .map_err(ApplyError::Refused)?;
+            let followups = self.followups(account, &events, kick);
             if ledger == read.ledger {
+                self.run_followups(followups).await;
                 return Ok((events, read.now_ms));
             }
             let keep = match ledger.retained_until(&self.policy) {
@@ -127,6 +134,20 @@ impl Inner {
                 .arg(read.now_ms + self.config.timeout_ms)
                 .arg(keep)
                 .arg(data);
+            let in_script = !self.cluster;
+            if in_script {
+                invocation.key(keys::node_index(&self.node)).key(keys::DETACHED);
+                invocation.arg(followups.srem.len()).arg(&followups.srem);
+                invocation.arg(followups.zadd.len());
+                for (until, r) in &followups.zadd {
+                    invocation.arg(until).arg(r);
+                }
+                invocation.arg(followups.zrem.len()).arg(&followups.zrem);
+                invocation.arg(followups.publish.len());
+                for (channel, message) in &followups.publish {
+                    invocation.arg(channel).arg(message);
+                }
+            }
             let mut c = self.conn.clone();
             // The node waits at most `timeout` from the read's answer, and Redis's time at the read was
             // taken before that answer: a write running after the node gave up is past the deadline.
@@ -135,7 +156,12 @@ impl Inner {
                 .guard_for("write", left, invocation.invoke_async::<i64>(&mut c))
                 .await?
             {
-                1 => return Ok((events, read.now_ms)),
+                1 => {
+                    if !in_script {
+                        self.run_followups(followups).await;
+                    }
+                    return Ok((events, read.now_ms));
+                }
                 0 => continue,
                 _ => {
                     self.health.failed("write", "arrived after its deadline");
