@@ -220,11 +220,11 @@ async fn a_backend_answering_500_is_retried_and_the_event_delivered_once() {
     assert_eq!(backend.delivered().len(), 1);
     let metrics = server.metrics().await;
     assert!(
-        metrics.contains("tim_callbacks_total{result=\"retried\"} 2\n"),
+        metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"retried\"} 2\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tim_callbacks_total{result=\"delivered\"} 1\n"),
+        metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"} 1\n"),
         "{metrics}"
     );
 }
@@ -257,7 +257,7 @@ async fn a_backend_that_hangs_does_not_hold_up_logins() {
     let metrics = server.metrics().await;
     assert!(metrics.contains("tim_logins_total{result=\"ok\"} 20\n"), "{metrics}");
     assert!(
-        !metrics.contains("tim_callbacks_total{result=\"delivered\"}"),
+        !metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"}"),
         "{metrics}"
     );
 }
@@ -278,7 +278,11 @@ async fn a_full_queue_drops_the_oldest_and_counts_it() {
         sockets.push(ws);
     }
     // user0's event is in flight; user1..5 queued into 3 places: the two oldest were dropped.
-    wait_for_metric(&server, "tim_callbacks_total{result=\"dropped\"} 2\n").await;
+    wait_for_metric(
+        &server,
+        "tim_callbacks_total{app=\"1400000000\",result=\"dropped\"} 2\n",
+    )
+    .await;
 }
 
 /// Three real nodes on one real Redis, one app whose callbacks go to this test's backend: a login, a
@@ -367,7 +371,7 @@ async fn three_nodes_on_one_redis_deliver_each_transition_exactly_once() {
         let metrics = node.metrics().await;
         delivered += metrics
             .lines()
-            .find_map(|l| l.strip_prefix("tim_callbacks_total{result=\"delivered\"} "))
+            .find_map(|l| l.strip_prefix("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"} "))
             .map_or(0, |v| v.parse::<u64>().unwrap());
     }
     assert_eq!(delivered, 7);
