@@ -205,13 +205,14 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Kicks a node remembers for the admin API's `query_recent_kicks` (oldest forgotten first).
     pub kick_log_capacity: usize,
-    /// State-change callback events a node holds waiting for delivery; a full queue drops the oldest.
+    /// State-change callback events a node holds waiting for delivery, per app (each app has its own
+    /// queue and worker); a full queue drops its oldest.
     pub callback_queue: usize,
     /// Attempts per callback event (the first included) before it is given up.
     pub callback_max_attempts: u32,
     /// Wait before the first callback retry, milliseconds; doubles after each retry (at most 30 s).
     pub callback_backoff_ms: u64,
-    /// One callback attempt (connect, send, answer) fails after this long, milliseconds.
+    /// One callback attempt (connect, TLS handshake, send, answer) fails after this long, milliseconds.
     pub callback_timeout_ms: u64,
     /// A UserSig whose `TLS.time` lies more than this many seconds ahead of the server's clock is refused
     /// (80010), so that a clock running ahead cannot outrun a REST kick's revocation.
