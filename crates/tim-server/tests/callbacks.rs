@@ -414,7 +414,7 @@ fn callback_count(metrics: &str, app: u64, result: &str) -> u64 {
 /// App A (APP) has a stalled backend at `url_a`; app B (OTHER_APP) a working one. Over several logins
 /// of both apps, each of B's `Login` callbacks reaches B's backend within 100 ms of its login frame
 /// being sent, while A's are still stuck. Returns B's delays.
-async fn b_is_not_delayed_by_a(server: &Server, backend_b: &Backend, events: usize) -> Vec<Duration> {
+async fn b_is_not_delayed_by_a(server: &Server, backend_b: &Backend, events: usize, a_is: &str) -> Vec<Duration> {
     let mut sockets = Vec::new();
     let mut delays = Vec::new();
     for i in 0..events {
@@ -431,7 +431,7 @@ async fn b_is_not_delayed_by_a(server: &Server, backend_b: &Backend, events: usi
         let delay = arrived.at.saturating_duration_since(sent);
         delays.push(delay);
     }
-    println!("app B callback delays while app A is stalled: {delays:?}");
+    println!("app B callback delays while app A's backend {a_is}: {delays:?}");
     for (i, delay) in delays.iter().enumerate() {
         assert!(
             *delay < Duration::from_millis(100),
@@ -453,7 +453,7 @@ async fn one_apps_hanging_backend_does_not_delay_another_apps_callbacks() {
     // A's backend accepts A's first callback and never answers it (for up to a minute).
     let (_a, _) = server.login_ok("a-first").await;
     assert_eq!(backend_a.wait_received(1, Duration::from_secs(5)).await.len(), 1);
-    b_is_not_delayed_by_a(&server, &backend_b, 6).await;
+    b_is_not_delayed_by_a(&server, &backend_b, 6, "hangs").await;
     // A's worker is still waiting on its first request; its other six events wait behind it.
     assert_eq!(
         backend_a.received().len(),
@@ -484,7 +484,7 @@ async fn one_apps_refusing_backend_does_not_delay_another_apps_callbacks() {
         &format!("tim_callbacks_total{{app=\"{APP}\",result=\"retried\"}}"),
     )
     .await;
-    b_is_not_delayed_by_a(&server, &backend_b, 6).await;
+    b_is_not_delayed_by_a(&server, &backend_b, 6, "refuses").await;
     let metrics = server.metrics().await;
     assert_eq!(callback_count(&metrics, OTHER_APP, "delivered"), 6, "{metrics}");
     assert_eq!(callback_count(&metrics, OTHER_APP, "retried"), 0, "{metrics}");
