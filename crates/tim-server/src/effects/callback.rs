@@ -249,7 +249,7 @@ impl AppCallbacks {
                     return;
                 }
                 Ok(Ok(status)) => tracing::warn!(app, %url, status, attempt, "callback refused by the app backend"),
-                Ok(Err(e)) => tracing::warn!(app, %url, error = %e, attempt, "callback failed"),
+                Ok(Err(e)) => tracing::warn!(app, %url, error = %chain(&*e), attempt, "callback failed"),
                 Err(_) => tracing::warn!(app, %url, attempt, "callback timed out"),
             }
             if attempt < self.policy.max_attempts {
@@ -280,6 +280,19 @@ impl AppCallbacks {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error with its causes (hyper-util's own message is only "client error (Connect)"; the cause says
+/// "Connection refused" or "invalid peer certificate: UnknownIssuer").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text += ": ";
+        text += &cause.to_string();
+        source = cause.source();
+    }
+    text
+}
 
 /// A pooled HTTP/1.1 client for `http://` and `https://` (rustls with ring; the webpki roots plus
 /// `extra_roots`).
