@@ -12,7 +12,7 @@ use tim_protocol::Platform;
 
 use crate::clock::Clock;
 use crate::config::{AppConfig, Config, Limits};
-use crate::effects::callback::{CallbackTarget, Callbacks, DeliveryPolicy, StateChange, Transition};
+use crate::effects::callback::{AppCallbacks, CallbackTarget, DeliveryPolicy, StateChange, Transition};
 use crate::hub::Hub;
 use crate::limits::{ConnectionCaps, LoginFailureLimiter, SendRateLimiter};
 use crate::metrics::Metrics;
@@ -36,21 +36,41 @@ pub struct AppRuntime {
     pub admin: String,
     /// Where its state-change callbacks go, if anywhere.
     pub callback: Option<Arc<CallbackTarget>>,
+    /// Its own callback queue, worker and connection pool (with `callback`).
+    pub callbacks: Option<Arc<AppCallbacks>>,
     online_web_instances: AtomicU32,
 }
 
 impl AppRuntime {
-    fn new(config: &AppConfig) -> AppRuntime {
+    fn new(config: &AppConfig, policy: DeliveryPolicy) -> AppRuntime {
+        let callback = config.callback_url.as_ref().map(|url| {
+            Arc::new(CallbackTarget {
+                url: url.clone(),
+                token: config.callback_token.clone(),
+            })
+        });
+        let callbacks = callback.as_ref().map(|_| {
+            // Checked when the config was read; a file that changed since only loses its extra roots.
+            let roots = match config
+                .callback_ca_file
+                .as_deref()
+                .map(crate::effects::callback::load_roots)
+            {
+                Some(Ok(roots)) => roots,
+                Some(Err(e)) => {
+                    tracing::error!(app = config.sdkappid, error = %e, "callback_ca_file not loaded");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            Arc::new(AppCallbacks::new(config.sdkappid, policy, &roots))
+        });
         AppRuntime {
             sdk_app_id: config.sdkappid,
             secret_key: config.secret_key.clone(),
             admin: config.admin.clone(),
-            callback: config.callback_url.as_ref().map(|url| {
-                Arc::new(CallbackTarget {
-                    url: url.clone(),
-                    token: config.callback_token.clone(),
-                })
-            }),
+            callback,
+            callbacks,
             online_web_instances: AtomicU32::new(config.online_web_instances),
         }
     }
@@ -82,8 +102,6 @@ pub struct AppState {
     pub login_failures: LoginFailureLimiter,
     /// Failed admin API authentications, counted apart so that bad logins do not lock the admin out.
     pub admin_failures: LoginFailureLimiter,
-    /// The state-change callback queue of this node.
-    pub callbacks: Callbacks,
     /// sendMessage rate per sender account (per node).
     pub send_rate: SendRateLimiter<AccountKey>,
     /// Counters.
@@ -144,8 +162,18 @@ impl AppState {
         clock: Clock,
     ) -> Arc<AppState> {
         let limits = config.limits.clone();
+        let policy = DeliveryPolicy {
+            queue: limits.callback_queue,
+            max_attempts: limits.callback_max_attempts,
+            backoff: Duration::from_millis(limits.callback_backoff_ms),
+            timeout: Duration::from_millis(limits.callback_timeout_ms),
+        };
         Arc::new(AppState {
-            apps: config.app.iter().map(|a| (a.sdkappid, AppRuntime::new(a))).collect(),
+            apps: config
+                .app
+                .iter()
+                .map(|a| (a.sdkappid, AppRuntime::new(a, policy)))
+                .collect(),
             registry,
             hub,
             node_id,
@@ -162,12 +190,6 @@ impl AppState {
                 limits.admin_failures_per_ip,
                 Duration::from_millis(limits.login_failure_window_ms),
             ),
-            callbacks: Callbacks::new(DeliveryPolicy {
-                queue: limits.callback_queue,
-                max_attempts: limits.callback_max_attempts,
-                backoff: Duration::from_millis(limits.callback_backoff_ms),
-                timeout: Duration::from_millis(limits.callback_timeout_ms),
-            }),
             send_rate: SendRateLimiter::new(limits.messages_per_sender_per_min, limits.message_burst_per_sender),
             metrics: Metrics::default(),
             limits,
@@ -190,8 +212,8 @@ impl AppState {
             .unwrap_or_else(|| app.online_web_instances()))
     }
 
-    /// Queues a state-change callback for the app's backend (nothing when the app has no
-    /// `callback_url`). Never waits. `opt_platform` is the instance's platform name or `RESTAPI`.
+    /// Queues a state-change callback for the app's backend on the app's own queue (nothing when the
+    /// app has no `callback_url`). Never waits. `opt_platform` is the instance's platform name or `RESTAPI`.
     pub fn state_change(
         &self,
         account: &AccountKey,
@@ -200,7 +222,10 @@ impl AppState {
         client_ip: Option<IpAddr>,
         kicked: Vec<Platform>,
     ) {
-        let Some(target) = self.apps.get(&account.sdk_app_id).and_then(|a| a.callback.clone()) else {
+        let Some(app) = self.apps.get(&account.sdk_app_id) else {
+            return;
+        };
+        let (Some(target), Some(callbacks)) = (app.callback.clone(), app.callbacks.as_ref()) else {
             return;
         };
         let event = StateChange {
@@ -213,7 +238,7 @@ impl AppState {
             event_time_ms: self.clock.unix_ms(),
             kicked,
         };
-        self.callbacks.emit(event, &self.metrics);
+        callbacks.emit(event, &self.metrics);
     }
 
     /// Remembers a kick for the admin API where every node reads it, without waiting (never on the

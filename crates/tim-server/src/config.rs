@@ -153,12 +153,16 @@ pub struct AppConfig {
     /// The identifier whose UserSig may call the admin API.
     #[serde(default = "default_admin")]
     pub admin: String,
-    /// `http://...` of the app backend's `State.StateChange` callback; none: no callbacks.
+    /// `http://...` or `https://...` of the app backend's `State.StateChange` callback; none: no callbacks.
     #[serde(default)]
     pub callback_url: Option<String>,
     /// When set, callbacks carry `RequestTime` and `Sign = hex(sha256(token + RequestTime))`.
     #[serde(default)]
     pub callback_token: Option<String>,
+    /// A PEM file of certificates trusted for an `https://` `callback_url`, besides the webpki roots
+    /// (a private CA, or the backend's self-signed certificate).
+    #[serde(default)]
+    pub callback_ca_file: Option<String>,
 }
 
 /// Limits and timings (`[limits]`); every key has a default.
@@ -205,13 +209,14 @@ pub struct Limits {
     pub shutdown_grace_ms: u64,
     /// Kicks a node remembers for the admin API's `query_recent_kicks` (oldest forgotten first).
     pub kick_log_capacity: usize,
-    /// State-change callback events a node holds waiting for delivery; a full queue drops the oldest.
+    /// State-change callback events a node holds waiting for delivery, per app (each app has its own
+    /// queue and worker); a full queue drops its oldest.
     pub callback_queue: usize,
     /// Attempts per callback event (the first included) before it is given up.
     pub callback_max_attempts: u32,
     /// Wait before the first callback retry, milliseconds; doubles after each retry (at most 30 s).
     pub callback_backoff_ms: u64,
-    /// One callback attempt (connect, send, answer) fails after this long, milliseconds.
+    /// One callback attempt (connect, TLS handshake, send, answer) fails after this long, milliseconds.
     pub callback_timeout_ms: u64,
     /// A UserSig whose `TLS.time` lies more than this many seconds ahead of the server's clock is refused
     /// (80010), so that a clock running ahead cannot outrun a REST kick's revocation.
@@ -318,6 +323,7 @@ impl Config {
                 admin: DEFAULT_ADMIN.to_string(),
                 callback_url: None,
                 callback_token: None,
+                callback_ca_file: None,
             }],
             limits: Limits::default(),
             registry: RegistryConfig::default(),
@@ -356,6 +362,12 @@ impl Config {
             }
             if app.callback_token.is_some() && app.callback_url.is_none() {
                 return Err(err(key("callback_token"), "needs callback_url"));
+            }
+            if let Some(path) = &app.callback_ca_file {
+                if app.callback_url.is_none() {
+                    return Err(err(key("callback_ca_file"), "needs callback_url"));
+                }
+                crate::effects::callback::load_roots(path).map_err(|problem| err(key("callback_ca_file"), problem))?;
             }
         }
         if let Some(addr) = &self.metrics_listen {
@@ -499,8 +511,18 @@ mod tests {
                 "registry.reconcile_interval_ms",
             ),
             (
-                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_url = \"https://x/cb\"\n".to_string(),
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_url = \"ftp://x/cb\"\n".to_string(),
                 "app[0].callback_url",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_ca_file = \"ca.pem\"\n".to_string(),
+                "app[0].callback_ca_file",
+            ),
+            (
+                "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_url = \"https://x/cb\"\n\
+                 callback_ca_file = \"/nonexistent/ca.pem\"\n"
+                    .to_string(),
+                "app[0].callback_ca_file",
             ),
             (
                 "[[app]]\nsdkappid = 1\nsecret_key = \"k\"\ncallback_token = \"t\"\n".to_string(),

@@ -13,7 +13,7 @@ pub struct Metrics {
     frames_rejected: Mutex<BTreeMap<String, u64>>,
     connections_refused: Mutex<BTreeMap<String, u64>>,
     connections_closed_by_limit: Mutex<BTreeMap<String, u64>>,
-    callbacks: Mutex<BTreeMap<String, u64>>,
+    callbacks: Mutex<BTreeMap<(u64, &'static str), u64>>,
     messages_refused: Mutex<BTreeMap<String, u64>>,
     settled: Mutex<BTreeMap<String, u64>>,
 }
@@ -61,10 +61,11 @@ impl Metrics {
         bump(&self.connections_closed_by_limit, reason);
     }
 
-    /// A state-change callback event was `delivered`, `retried`, `failed` (attempts ran out) or `dropped`
-    /// (the queue was full).
-    pub fn callback(&self, result: &str) {
-        bump(&self.callbacks, result);
+    /// A state-change callback event of the app `sdk_app_id` was `delivered`, `retried`, `failed`
+    /// (attempts ran out) or `dropped` (its queue was full).
+    pub fn callback(&self, sdk_app_id: u64, result: &'static str) {
+        let mut map = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((sdk_app_id, result)).or_insert(0) += 1;
     }
 
     /// A sendMessage was refused for `reason` (`rate_limited`).
@@ -125,13 +126,16 @@ impl Metrics {
             "reason",
             &self.connections_closed_by_limit,
         );
-        counter(
-            &mut out,
-            "tim_callbacks_total",
-            "State-change callback events by outcome (delivered, retried, failed, dropped).",
-            "result",
-            &self.callbacks,
-        );
+        {
+            let name = "tim_callbacks_total";
+            let help =
+                "State-change callback events by app (SDKAppID) and outcome (delivered, retried, failed, dropped).";
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let values = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+            for ((app, result), n) in values.iter() {
+                let _ = writeln!(out, "{name}{{app=\"{app}\",result=\"{result}\"}} {n}");
+            }
+        }
         counter(
             &mut out,
             "tim_messages_refused_total",

@@ -149,11 +149,14 @@ pub async fn run(config: Config, listen: Option<String>, dev: Option<DevSetup>) 
     }
     announce(addr, dev.as_ref(), state.clock.unix_secs(), metrics_addr);
     tokio::spawn(sweep(Arc::clone(&state)));
-    let callback_state = Arc::clone(&state);
-    tokio::spawn(async move {
-        let clock = callback_state.clock;
-        callback_state.callbacks.run(&callback_state.metrics, clock).await
-    });
+    // One callback worker per app: a backend that hangs holds up only its own app's queue.
+    for callbacks in state.apps.values().filter_map(|app| app.callbacks.clone()) {
+        let callback_state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let clock = callback_state.clock;
+            callbacks.run(&callback_state.metrics, clock).await
+        });
+    }
     let app = router(Arc::clone(&state));
     let accepting = tokio::spawn(accept::serve(listener, app, Arc::clone(&state)));
     shutdown_signal().await;

@@ -1,10 +1,11 @@
 //! The `State.StateChange` callback against a real app backend (a small HTTP server this test runs):
 //! the exact sequence of events for each transition, the vendor's query string and signature, retries,
-//! and a backend that hangs.
+//! a backend that hangs, one app's stalled backend beside another app's, kept-alive connections and
+//! https with a CA the config names.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::backend::{Backend, Mode, Received};
 use common::redis::Redis;
@@ -220,11 +221,11 @@ async fn a_backend_answering_500_is_retried_and_the_event_delivered_once() {
     assert_eq!(backend.delivered().len(), 1);
     let metrics = server.metrics().await;
     assert!(
-        metrics.contains("tim_callbacks_total{result=\"retried\"} 2\n"),
+        metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"retried\"} 2\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tim_callbacks_total{result=\"delivered\"} 1\n"),
+        metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"} 1\n"),
         "{metrics}"
     );
 }
@@ -257,7 +258,7 @@ async fn a_backend_that_hangs_does_not_hold_up_logins() {
     let metrics = server.metrics().await;
     assert!(metrics.contains("tim_logins_total{result=\"ok\"} 20\n"), "{metrics}");
     assert!(
-        !metrics.contains("tim_callbacks_total{result=\"delivered\"}"),
+        !metrics.contains("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"}"),
         "{metrics}"
     );
 }
@@ -278,7 +279,11 @@ async fn a_full_queue_drops_the_oldest_and_counts_it() {
         sockets.push(ws);
     }
     // user0's event is in flight; user1..5 queued into 3 places: the two oldest were dropped.
-    wait_for_metric(&server, "tim_callbacks_total{result=\"dropped\"} 2\n").await;
+    wait_for_metric(
+        &server,
+        "tim_callbacks_total{app=\"1400000000\",result=\"dropped\"} 2\n",
+    )
+    .await;
 }
 
 /// Three real nodes on one real Redis, one app whose callbacks go to this test's backend: a login, a
@@ -367,10 +372,199 @@ async fn three_nodes_on_one_redis_deliver_each_transition_exactly_once() {
         let metrics = node.metrics().await;
         delivered += metrics
             .lines()
-            .find_map(|l| l.strip_prefix("tim_callbacks_total{result=\"delivered\"} "))
+            .find_map(|l| l.strip_prefix("tim_callbacks_total{app=\"1400000000\",result=\"delivered\"} "))
             .map_or(0, |v| v.parse::<u64>().unwrap());
     }
     assert_eq!(delivered, 7);
+}
+
+/// A config of the two test apps: APP's callbacks go to `url_a`, OTHER_APP's to `url_b` (both signed).
+fn two_apps_config(url_a: &str, url_b: &str, limits: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:9\"\n\
+         [[app]]\nsdkappid = {APP}\nsecret_key = \"{KEY}\"\n\
+         callback_url = \"{url_a}\"\ncallback_token = \"{TOKEN}\"\n\
+         [[app]]\nsdkappid = {OTHER_APP}\nsecret_key = \"{OTHER_KEY}\"\n\
+         callback_url = \"{url_b}\"\ncallback_token = \"{TOKEN}\"\n\
+         [limits]\n{limits}\n"
+    )
+}
+
+/// Logs `user` of OTHER_APP in; returns the socket and when the login frame was sent.
+async fn login_other_app(server: &Server, user: &str) -> (Ws, Instant) {
+    let mut ws = server.connect().await;
+    let sig = tim_usersig::gen_usersig(OTHER_APP, OTHER_KEY, user, 86_400, now_secs(), None);
+    let sent = Instant::now();
+    send(&mut ws, &login_frame(1, OTHER_APP, user, &sig, None)).await;
+    match recv(&mut ws).await {
+        ServerFrame::LoginAck { .. } => (ws, sent),
+        other => panic!("login of {user} (OTHER_APP) failed: {other:?}"),
+    }
+}
+
+/// `count` callbacks of `app` by outcome, read from the metrics text (0 when absent).
+fn callback_count(metrics: &str, app: u64, result: &str) -> u64 {
+    let prefix = format!("tim_callbacks_total{{app=\"{app}\",result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+/// App A (APP) has a stalled backend at `url_a`; app B (OTHER_APP) a working one. Over several logins
+/// of both apps, each of B's `Login` callbacks reaches B's backend within 100 ms of its login frame
+/// being sent, while A's are still stuck. Returns B's delays.
+async fn b_is_not_delayed_by_a(server: &Server, backend_b: &Backend, events: usize, a_is: &str) -> Vec<Duration> {
+    let mut sockets = Vec::new();
+    let mut delays = Vec::new();
+    for i in 0..events {
+        // One more event for A's stuck queue, then one for B's.
+        let (ws, _) = server.login_ok(&format!("a{i}")).await;
+        sockets.push(ws);
+        let (ws, sent) = login_other_app(server, &format!("b{i}")).await;
+        sockets.push(ws);
+        let got = backend_b.wait_delivered(i + 1, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), i + 1, "B's callback for b{i} never arrived");
+        let arrived = &got[i];
+        assert_eq!(arrived.account(), format!("b{i}"));
+        assert_eq!(arrived.query["SdkAppid"], OTHER_APP.to_string());
+        let delay = arrived.at.saturating_duration_since(sent);
+        delays.push(delay);
+    }
+    println!("app B callback delays while app A's backend {a_is}: {delays:?}");
+    for (i, delay) in delays.iter().enumerate() {
+        assert!(
+            *delay < Duration::from_millis(100),
+            "B's callback {i} took {delay:?} (all: {delays:?})"
+        );
+    }
+    delays
+}
+
+#[tokio::test]
+async fn one_apps_hanging_backend_does_not_delay_another_apps_callbacks() {
+    let backend_a = Backend::start(Mode::Hang).await;
+    let backend_b = Backend::start(Mode::Ok).await;
+    let server = Server::start(&two_apps_config(
+        &backend_a.url,
+        &backend_b.url,
+        "callback_timeout_ms = 60000\ncallback_max_attempts = 1",
+    ));
+    // A's backend accepts A's first callback and never answers it (for up to a minute).
+    let (_a, _) = server.login_ok("a-first").await;
+    assert_eq!(backend_a.wait_received(1, Duration::from_secs(5)).await.len(), 1);
+    b_is_not_delayed_by_a(&server, &backend_b, 6, "hangs").await;
+    // A's worker is still waiting on its first request; its other six events wait behind it.
+    assert_eq!(
+        backend_a.received().len(),
+        1,
+        "A's backend holds only the first request"
+    );
+    let metrics = server.metrics().await;
+    assert_eq!(callback_count(&metrics, OTHER_APP, "delivered"), 6, "{metrics}");
+    assert_eq!(callback_count(&metrics, APP, "delivered"), 0, "{metrics}");
+    assert_eq!(callback_count(&metrics, APP, "failed"), 0, "{metrics}");
+}
+
+#[tokio::test]
+async fn one_apps_refusing_backend_does_not_delay_another_apps_callbacks() {
+    // Nothing listens at A's URL: every attempt is refused at once, then retried after 100, 200, 400 ms.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url_a = format!("http://{}/callback", closed.local_addr().unwrap());
+    drop(closed);
+    let backend_b = Backend::start(Mode::Ok).await;
+    let server = Server::start(&two_apps_config(
+        &url_a,
+        &backend_b.url,
+        "callback_backoff_ms = 100\ncallback_max_attempts = 4",
+    ));
+    let (_a, _) = server.login_ok("a-first").await;
+    wait_for_metric(
+        &server,
+        &format!("tim_callbacks_total{{app=\"{APP}\",result=\"retried\"}}"),
+    )
+    .await;
+    b_is_not_delayed_by_a(&server, &backend_b, 6, "refuses").await;
+    let metrics = server.metrics().await;
+    assert_eq!(callback_count(&metrics, OTHER_APP, "delivered"), 6, "{metrics}");
+    assert_eq!(callback_count(&metrics, OTHER_APP, "retried"), 0, "{metrics}");
+    // A's events are given up one after the other (4 attempts, 0.7 s each) and counted as failed.
+    wait_for_metric(
+        &server,
+        &format!("tim_callbacks_total{{app=\"{APP}\",result=\"failed\"}} 2\n"),
+    )
+    .await;
+    assert_eq!(callback_count(&server.metrics().await, APP, "delivered"), 0);
+}
+
+#[tokio::test]
+async fn callbacks_reuse_one_kept_alive_connection() {
+    let backend = Backend::start(Mode::Ok).await;
+    let server = Server::start(&callback_config(&backend.url, 4, ""));
+    // Spaced events: a login, its callback, a logout, its callback, for four users.
+    for i in 0..4 {
+        let (mut ws, _) = server.login_ok(&format!("user{i}")).await;
+        backend.wait_delivered(2 * i + 1, Duration::from_secs(5)).await;
+        send(&mut ws, &ClientFrame::Logout { id: 2 }).await;
+        assert!(matches!(recv(&mut ws).await, ServerFrame::LogoutAck { .. }));
+        assert_eq!(
+            backend.wait_delivered(2 * i + 2, Duration::from_secs(5)).await.len(),
+            2 * i + 2
+        );
+    }
+    // A burst: eight logins at once, queued and sent back to back.
+    let mut sockets = Vec::new();
+    for i in 0..8 {
+        sockets.push(server.login_ok(&format!("burst{i}")).await.0);
+    }
+    let events = exactly(&backend, 16, Duration::from_millis(300)).await;
+    assert!(events[8..]
+        .iter()
+        .all(|e| e.action_reason() == pair("Login", "Register")));
+    assert_eq!(backend.connections(), 1, "16 callbacks over one TCP connection");
+}
+
+#[tokio::test]
+async fn an_https_callback_url_is_delivered_trusting_callback_ca_file() {
+    let backend = Backend::start_tls(Mode::Ok).await;
+    assert!(backend.url.starts_with("https://127.0.0.1:"), "{}", backend.url);
+    let dir = TempDir::new("ca");
+    let ca_file = dir.0.join("backend-ca.pem");
+    std::fs::write(&ca_file, backend.ca_pem.as_ref().unwrap()).unwrap();
+    let config = callback_config(&backend.url, 1, "").replace(
+        "[limits]",
+        &format!("callback_ca_file = \"{}\"\n[limits]", ca_file.display()),
+    );
+    let server = Server::start(&config);
+    let (mut ws, _) = server.login_ok("alice").await;
+    send(&mut ws, &ClientFrame::Logout { id: 2 }).await;
+    assert!(matches!(recv(&mut ws).await, ServerFrame::LogoutAck { .. }));
+    let events = exactly(&backend, 2, Duration::from_millis(300)).await;
+    assert_eq!(
+        actions(&events),
+        [pair("Login", "Register"), pair("Logout", "Unregister")]
+    );
+    let q = &events[0].query;
+    assert_eq!(q["SdkAppid"], APP.to_string());
+    let request_time: u64 = q["RequestTime"].parse().unwrap();
+    assert_eq!(q["Sign"], sha256_hex(&format!("{TOKEN}{request_time}")));
+    assert_eq!(backend.connections(), 1, "both over one TLS connection");
+}
+
+#[tokio::test]
+async fn an_https_backend_whose_ca_is_not_trusted_gets_nothing_and_the_event_fails() {
+    let backend = Backend::start_tls(Mode::Ok).await;
+    let server = Server::start(&callback_config(&backend.url, 1, "callback_max_attempts = 2"));
+    let (_ws, _) = server.login_ok("alice").await;
+    wait_for_metric(
+        &server,
+        &format!("tim_callbacks_total{{app=\"{APP}\",result=\"failed\"}} 1\n"),
+    )
+    .await;
+    assert!(
+        backend.received().is_empty(),
+        "no request passes an untrusted certificate"
+    );
 }
 
 fn sha256_hex(s: &str) -> String {

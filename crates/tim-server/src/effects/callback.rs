@@ -5,9 +5,11 @@
 //! freed the instance, sends `Logout` / `Disconnect`), so that with a shared registry every transition
 //! is sent once, not once per node.
 //!
-//! [`Callbacks::emit`] never waits: it appends to a bounded queue (a full queue drops the oldest event and
-//! counts it) and wakes one worker task, which POSTs the events in order, retrying with backoff until the
-//! backend answers 2xx or the attempts run out. A slow or dead backend therefore never slows a login.
+//! Each app has its own [`AppCallbacks`]: [`AppCallbacks::emit`] never waits: it appends to the app's
+//! bounded queue (a full queue drops the oldest event and counts it) and wakes the app's worker task,
+//! which POSTs the events in order over a pooled keep-alive connection (`http://` or `https://`), retrying
+//! with backoff until the backend answers 2xx or the attempts run out. A slow or dead backend therefore
+//! never slows a login, and delays only its own app's callbacks.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -17,11 +19,15 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::Uri;
-use hyper_util::rt::TokioIo;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tim_protocol::Platform;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -143,33 +149,56 @@ fn query_escape(s: &str) -> String {
         .collect()
 }
 
-/// Delivery settings (`[limits]` `callback_*`).
+/// Delivery settings (`[limits]` `callback_*`), the same for every app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryPolicy {
-    /// Events held waiting for delivery; beyond it the oldest is dropped.
+    /// Events of one app held waiting for delivery; beyond it the oldest is dropped.
     pub queue: usize,
     /// Attempts per event (the first included).
     pub max_attempts: u32,
     /// Wait before the first retry; doubles after each, up to 30 s.
     pub backoff: Duration,
-    /// One attempt (connect, send, read the answer) fails after this long.
+    /// One attempt (connect, TLS, send, read the answer) fails after this long.
     pub timeout: Duration,
 }
 
-/// The node's callback queue and its worker.
-pub struct Callbacks {
+/// How long a kept-alive connection to a backend may sit unused before it is closed (shorter than the
+/// keep-alive timeouts of common servers, so that an idle connection is rarely reused just as the
+/// backend closes it; a request that hits one anyway fails and is retried like any other failure).
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// One app's callback queue, its worker and its connection pool. Each app has its own, so a backend
+/// that hangs or refuses delays (and, past the queue, drops) only its own app's callbacks.
+pub struct AppCallbacks {
+    sdk_app_id: u64,
     policy: DeliveryPolicy,
     queue: Mutex<VecDeque<StateChange>>,
     wake: Notify,
+    client: HttpsClient,
 }
 
-impl Callbacks {
-    /// An empty queue; [`Callbacks::run`] must be spawned to deliver.
-    pub fn new(policy: DeliveryPolicy) -> Callbacks {
-        Callbacks {
+impl std::fmt::Debug for AppCallbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCallbacks")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("policy", &self.policy)
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+impl AppCallbacks {
+    /// An empty queue for the app `sdk_app_id`, whose HTTPS connections trust the webpki roots and
+    /// `extra_roots` (its `callback_ca_file`); [`AppCallbacks::run`] must be spawned to deliver.
+    pub fn new(sdk_app_id: u64, policy: DeliveryPolicy, extra_roots: &[CertificateDer<'static>]) -> AppCallbacks {
+        AppCallbacks {
+            sdk_app_id,
             policy,
             queue: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
+            client: client(extra_roots),
         }
     }
 
@@ -186,8 +215,8 @@ impl Callbacks {
             dropped
         };
         if let Some(old) = dropped {
-            metrics.callback("dropped");
-            tracing::warn!(user = %old.user_id, "callback queue full: oldest state change dropped");
+            metrics.callback(self.sdk_app_id, "dropped");
+            tracing::warn!(app = self.sdk_app_id, user = %old.user_id, "callback queue full: oldest state change dropped");
         }
         self.wake.notify_one();
     }
@@ -209,26 +238,40 @@ impl Callbacks {
     }
 
     async fn deliver(&self, event: &StateChange, metrics: &Metrics, clock: Clock) {
-        let body = event.body().to_string();
+        let app = self.sdk_app_id;
+        let body = Bytes::from(event.body().to_string());
         let mut backoff = self.policy.backoff;
         for attempt in 1..=self.policy.max_attempts.max(1) {
             let url = event.url(clock.unix_secs());
-            match tokio::time::timeout(self.policy.timeout, post(&url, &body)).await {
+            match tokio::time::timeout(self.policy.timeout, self.post(&url, body.clone())).await {
                 Ok(Ok(status)) if (200..300).contains(&status) => {
-                    metrics.callback("delivered");
+                    metrics.callback(app, "delivered");
                     return;
                 }
-                Ok(Ok(status)) => tracing::warn!(%url, status, attempt, "callback refused by the app backend"),
-                Ok(Err(e)) => tracing::warn!(%url, error = %e, attempt, "callback failed"),
-                Err(_) => tracing::warn!(%url, attempt, "callback timed out"),
+                Ok(Ok(status)) => tracing::warn!(app, %url, status, attempt, "callback refused by the app backend"),
+                Ok(Err(e)) => tracing::warn!(app, %url, error = %chain(&*e), attempt, "callback failed"),
+                Err(_) => tracing::warn!(app, %url, attempt, "callback timed out"),
             }
             if attempt < self.policy.max_attempts {
-                metrics.callback("retried");
+                metrics.callback(app, "retried");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
-        metrics.callback("failed");
+        metrics.callback(app, "failed");
+    }
+
+    /// One POST of a JSON body on a pooled keep-alive connection (opened when none is idle); returns the
+    /// status code. The answer is read to its end so that the connection goes back to the pool.
+    async fn post(&self, url: &str, body: Bytes) -> Result<u16, BoxError> {
+        let uri: Uri = url.parse()?;
+        let request = hyper::Request::post(uri)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
+        let response = self.client.request(request).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<StateChange>> {
@@ -238,43 +281,77 @@ impl Callbacks {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One HTTP/1.1 POST of a JSON body on a fresh connection; returns the status code.
-async fn post(url: &str, body: &str) -> Result<u16, BoxError> {
-    let uri: Uri = url.parse()?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// callback URLs are supported".into());
+/// An error with its causes (hyper-util's own message is only "client error (Connect)"; the cause says
+/// "Connection refused" or "invalid peer certificate: UnknownIssuer").
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text += ": ";
+        text += &cause.to_string();
+        source = cause.source();
     }
-    let host = uri.host().ok_or("callback URL has no host")?;
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let driver = tokio::spawn(connection);
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
-    let request = hyper::Request::post(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))?;
-    let result = async {
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        // Read (and drop) the answer so that the backend sees a complete exchange.
-        let _ = response.into_body().collect().await;
-        Ok::<u16, BoxError>(status)
-    }
-    .await;
-    driver.abort();
-    result
+    text
 }
 
-/// Checks a configured `callback_url`: `http://host[:port][/path][?query]`.
+/// A pooled HTTP/1.1 client for `http://` and `https://` (rustls with ring; the webpki roots plus
+/// `extra_roots`).
+fn client(extra_roots: &[CertificateDer<'static>]) -> HttpsClient {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for root in extra_roots {
+        if let Err(e) = roots.add(root.clone()) {
+            tracing::error!(error = %e, "callback_ca_file: certificate not usable as a trusted root");
+        }
+    }
+    // ring, not aws-lc-rs: no C/cmake build. rustls 0.23.48 deprecates ring's provider because it has no
+    // post-quantum key exchange; the classical groups (X25519, P-256, P-384) remain what most servers offer.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .build(connector)
+}
+
+/// Reads `callback_ca_file`: one or more PEM certificates to trust besides the webpki roots.
+pub fn load_roots(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{path}: not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path}: no PEM certificate in it"));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for cert in &certs {
+        store
+            .add(cert.clone())
+            .map_err(|e| format!("{path}: a certificate is not usable as a trusted root: {e}"))?;
+    }
+    Ok(certs)
+}
+
+/// Checks a configured `callback_url`: `http://` or `https://host[:port][/path][?query]`.
 pub fn validate_url(url: &str) -> Result<(), String> {
     let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
     match (uri.scheme_str(), uri.host()) {
-        (Some("http"), Some(h)) if !h.is_empty() => Ok(()),
-        (Some("http"), _) => Err("has no host".into()),
-        _ => Err("must start with http:// (put a TLS proxy in front for https)".into()),
+        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(()),
+        (Some("http" | "https"), _) => Err("has no host".into()),
+        _ => Err("must start with http:// or https://".into()),
     }
 }
 
@@ -334,12 +411,13 @@ mod tests {
 
     #[test]
     fn full_queue_drops_the_oldest() {
-        let cb = Callbacks::new(DeliveryPolicy {
+        let policy = DeliveryPolicy {
             queue: 2,
             max_attempts: 1,
             backoff: Duration::from_millis(1),
             timeout: Duration::from_millis(1),
-        });
+        };
+        let cb = AppCallbacks::new(1400000000, policy, &[]);
         let metrics = Metrics::default();
         for user in ["a", "b", "c"] {
             let mut e = event(None);
@@ -350,13 +428,15 @@ mod tests {
         assert_eq!(users, ["b", "c"]);
         assert!(metrics
             .render(0, 0)
-            .contains("tim_callbacks_total{result=\"dropped\"} 1\n"));
+            .contains("tim_callbacks_total{app=\"1400000000\",result=\"dropped\"} 1\n"));
     }
 
     #[test]
-    fn only_http_urls_are_accepted() {
+    fn http_and_https_urls_are_accepted() {
         assert!(validate_url("http://127.0.0.1:9/cb").is_ok());
-        assert!(validate_url("https://example.com/cb").is_err());
+        assert!(validate_url("https://example.com/cb").is_ok());
+        assert!(validate_url("ftp://example.com/cb").is_err());
+        assert!(validate_url("https:///cb").is_err());
         assert!(validate_url("127.0.0.1:9").is_err());
     }
 }
