@@ -137,6 +137,8 @@ pub struct InstanceInfo {
     pub conn: Option<ConnId>,
     /// The node holding it when that is another node (shared registry); `None` for this process.
     pub node: Option<String>,
+    /// The client address of its last connection (behind a proxy: the client's, not the proxy's).
+    pub ip: Option<IpAddr>,
 }
 
 /// The registry could not answer: Redis is down or did not answer in time. A write that timed out did
