@@ -335,8 +335,10 @@ impl ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let evicted = self.is_evicted();
         let mut guard = self.caps.lock();
+        // Read under the lock: an eviction between a read before it and the lock would be counted as in
+        // flight for ever (and `evicting` would outgrow `total`).
+        let evicted = self.is_evicted();
         let inner = &mut *guard;
         inner.total = inner.total.saturating_sub(1);
         if evicted {

@@ -437,9 +437,14 @@ pub async fn tcp_from_to(src: std::net::IpAddr, addr: &str) -> std::io::Result<T
 
 /// A WebSocket to `ws://addr/ws` over `tcp`: `prefix` (a PROXY header) is written first, `headers` are
 /// added to the upgrade request.
-pub async fn ws_over(mut tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(&str, &str)]) -> Ws {
+pub async fn ws_over(tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(&str, &str)]) -> Ws {
+    try_ws_over(tcp, addr, prefix, headers).await.expect("upgrade")
+}
+
+/// Like [`ws_over`]; `None` when the connection breaks before the upgrade is complete.
+pub async fn try_ws_over(mut tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(&str, &str)]) -> Option<Ws> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    tcp.write_all(prefix).await.expect("write prefix");
+    tcp.write_all(prefix).await.ok()?;
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().append(
@@ -449,8 +454,8 @@ pub async fn ws_over(mut tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(
     }
     let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
         .await
-        .expect("upgrade");
-    ws
+        .ok()?;
+    Some(ws)
 }
 
 /// Sends a login on `ws` and returns the reply (or `None` when the socket closed or nothing came in 10 s).
