@@ -201,7 +201,6 @@ async fn paced_logins(lb: &Balancer, tag: &str, per_address: usize) -> (usize, D
             let user = format!("{tag}{i}-{k}");
             if let Some((mut ws, ServerFrame::LoginAck { .. })) = login_via(lb, client(i), &user, &sig(&user)).await {
                 ok += 1;
-                use futures_util::SinkExt;
                 let _ = ws.close(None).await;
                 // The close handshake completes, so the place is free again before the next login.
                 let _ = next_event(&mut ws, Duration::from_secs(1)).await;
