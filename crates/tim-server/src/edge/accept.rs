@@ -215,7 +215,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
             app.clone(),
             Arc::clone(&state),
             header_timeout,
-            refusal,
+            (refusal, Arc::clone(&refusing)),
         ));
     }
 }
@@ -247,9 +247,10 @@ async fn serve_connection(
     app: Router,
     state: Arc<AppState>,
     header_timeout: Duration,
-    refusal: Option<RefusalTicket>,
+    (mut refusal, refusing): (Option<RefusalTicket>, Arc<AtomicUsize>),
 ) {
     let started = tokio::time::Instant::now();
+    let mut header_timeout = header_timeout;
     let mut slot = ctx.take_slot().ok();
     let mut shutdown = state.shutdown.subscribe();
     let mut peer = peer;
@@ -270,10 +271,21 @@ async fn serve_connection(
                     peer = source;
                 }
                 read = rest;
-                // The client is known: its address's cap applies from here.
+                // The client is known: its address's cap applies from here. Refused, it is served its
+                // refusal as one refused at accept: from the refusal pool, or closed at once.
                 if let Some(Err(refused)) = slot.as_ref().map(|s| attribute(&state, s, peer.ip())) {
                     slot = None;
                     ctx = ConnCtx::new(Err(refused));
+                    match RefusalTicket::take(&refusing) {
+                        Some(ticket) => {
+                            refusal = Some(ticket);
+                            header_timeout = header_timeout.min(started.elapsed() + REFUSAL_HEADER_TIMEOUT);
+                        }
+                        None => {
+                            state.metrics.connection_refused(refused.as_str());
+                            return;
+                        }
+                    }
                 }
             }
             Ok(Err(reason)) => {
