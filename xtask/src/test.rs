@@ -24,6 +24,8 @@ pub fn run(args: &[String]) -> Result {
     install::apt(&["chromium", "chromium-driver"])?;
     // The scale-out tests start real redis-server processes (one Redis, a 3-master cluster).
     install::apt(&["redis-server"])?;
+    // tests/proxies.rs runs docs/scale-out.md's nginx and HAProxy blocks in front of real nodes.
+    install::apt(&["nginx", "haproxy"])?;
     install::npm_tools()?;
     install::wasm_bindgen_cli()?;
 

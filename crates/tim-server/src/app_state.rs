@@ -116,6 +116,10 @@ pub struct AppState {
     pub dev_origins: Vec<String>,
     /// Where `/metrics` is served when `metrics_listen` moves it off the main address.
     pub metrics_apart: Option<std::net::SocketAddr>,
+    /// `proxy_protocol` of the config: every connection starts with a PROXY header.
+    pub proxy_protocol: bool,
+    /// `trusted_proxies` of the config: peers whose forwarding headers name the client.
+    pub trusted_proxies: crate::edge::client_addr::TrustedProxies,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Sender<bool>,
     /// Registry operations waiting to be confirmed (see `settle`).
@@ -177,19 +181,24 @@ impl AppState {
             registry,
             hub,
             node_id,
-            caps: ConnectionCaps::new(
+            caps: ConnectionCaps::with_ipv6_prefix(
                 limits.max_connections,
                 limits.max_connections_per_ip,
                 crate::limits::EVICTION_OVERCOMMIT,
+                limits.ipv6_prefix_len,
             ),
-            login_failures: LoginFailureLimiter::new(
+            login_failures: LoginFailureLimiter::with_ipv6_prefix(
                 limits.login_failures_per_ip,
                 Duration::from_millis(limits.login_failure_window_ms),
+                limits.ipv6_prefix_len,
             ),
-            admin_failures: LoginFailureLimiter::new(
+            admin_failures: LoginFailureLimiter::with_ipv6_prefix(
                 limits.admin_failures_per_ip,
                 Duration::from_millis(limits.login_failure_window_ms),
+                limits.ipv6_prefix_len,
             ),
+            proxy_protocol: config.proxy_protocol,
+            trusted_proxies: crate::edge::client_addr::TrustedProxies::new(&config.trusted_proxies),
             send_rate: SendRateLimiter::new(limits.messages_per_sender_per_min, limits.message_burst_per_sender),
             metrics: Metrics::default(),
             limits,

@@ -35,6 +35,13 @@ pub struct Config {
     /// Where sessions live (`[registry]`): this process's memory (default) or Redis shared by N nodes.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// Every accepted connection starts with a PROXY protocol header (v1 or v2) naming the client; a
+    /// connection without a valid one is refused (`tim_proxy_protocol_refused_total`).
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// CIDR blocks of reverse proxies whose `X-Forwarded-For` / `Forwarded: for=` headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The session registry engine (`[registry] engine`).
@@ -228,6 +235,9 @@ pub struct Limits {
     pub messages_per_sender_per_min: u32,
     /// sendMessage requests one account may make at once before the per-second rate applies.
     pub message_burst_per_sender: u32,
+    /// IPv6 addresses are grouped by this many leading bits in every per-address limit (connection caps,
+    /// failed-login and admin-failure limits), so that one customer's /64 counts as one address.
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for Limits {
@@ -259,6 +269,7 @@ impl Default for Limits {
             admin_failures_per_ip: 20,
             messages_per_sender_per_min: 1_200,
             message_burst_per_sender: 50,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -328,6 +339,8 @@ impl Config {
             limits: Limits::default(),
             registry: RegistryConfig::default(),
             metrics_listen: None,
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -374,6 +387,11 @@ impl Config {
             if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
                 return Err(err("metrics_listen", format!("{addr:?} is not HOST:PORT")));
             }
+        }
+        for (i, block) in self.trusted_proxies.iter().enumerate() {
+            block
+                .parse::<crate::edge::client_addr::Cidr>()
+                .map_err(|problem| err(format!("trusted_proxies[{i}]"), problem))?;
         }
         self.limits.validate()?;
         self.registry.validate()
@@ -434,6 +452,9 @@ impl Limits {
                 ),
             ));
         }
+        if !(16..=128).contains(&self.ipv6_prefix_len) {
+            return Err(err("limits.ipv6_prefix_len", "must be between 16 and 128"));
+        }
         if self.hello_interval_ms >= self.idle_timeout_ms {
             return Err(err(
                 "limits.hello_interval_ms",
@@ -457,6 +478,13 @@ mod tests {
         assert_eq!(c.app[0].admin, "administrator");
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.registry.engine, Engine::Memory);
+        assert!(!c.proxy_protocol && c.trusted_proxies.is_empty());
+        assert_eq!(c.limits.ipv6_prefix_len, 64);
+        let c = Config::parse(&format!(
+            "proxy_protocol = true\ntrusted_proxies = [\"127.0.0.1/32\", \"2001:db8::/32\", \"10.0.0.5\"]\n{GOOD}"
+        ))
+        .unwrap();
+        assert!(c.proxy_protocol && c.trusted_proxies.len() == 3);
         let text =
             format!("{GOOD}[registry]\nengine = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\nnode_id = \"node-a\"\n");
         let c = Config::parse(&text).unwrap();
@@ -529,6 +557,19 @@ mod tests {
                 "app[0].callback_token",
             ),
             (String::new(), "app"),
+            (
+                format!("trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n{GOOD}"),
+                "trusted_proxies[1]",
+            ),
+            (format!("trusted_proxies = [\"nginx\"]\n{GOOD}"), "trusted_proxies[0]"),
+            (
+                format!("{GOOD}[limits]\nipv6_prefix_len = 8\n"),
+                "limits.ipv6_prefix_len",
+            ),
+            (
+                format!("{GOOD}[limits]\nipv6_prefix_len = 129\n"),
+                "limits.ipv6_prefix_len",
+            ),
         ];
         for (text, key) in cases {
             let e = Config::parse(&text).unwrap_err();

@@ -9,6 +9,14 @@
 //! (one holding fewer than half the pending connections of the heaviest): a valid user among
 //! attackers whose evictions are still closing (the file-descriptor reserve covers both bands).
 //! Everyone else is refused at once: a refusal is cheap, and waiting would stall the accept loop.
+//!
+//! Every per-address limit (these caps, the failed-login and admin-failure limiters) keys an address
+//! with [`limit_key`]: IPv6 addresses are grouped by their first `ipv6_prefix_len` bits (a /64 by
+//! default), so that rotating addresses inside one customer's block does not step around them.
+//!
+//! Behind a proxy the address at accept is the proxy's: such a connection takes a place that counts in
+//! the total but not against its address ([`ConnectionCaps::acquire_unattributed`]), and moves to its
+//! client's address (with that address's cap applied) once the client is known ([`ConnSlot::attribute`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -20,6 +28,31 @@ use tokio::time::Instant;
 
 use tokio::sync::Notify;
 
+/// The key of `ip` in every per-address limit: an IPv4 address (IPv4-mapped IPv6 included) is itself, an
+/// IPv6 address is its first `ipv6_prefix_len` bits (the rest zero).
+pub fn limit_key(ip: IpAddr, ipv6_prefix_len: u8) -> IpAddr {
+    match ip.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
+        v6 => mask(v6, ipv6_prefix_len),
+    }
+}
+
+/// `ip` with every bit after the first `len` cleared.
+pub fn mask(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let keep = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
+            IpAddr::V4((bits & keep).into())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let keep = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
+            IpAddr::V6((bits & keep).into())
+        }
+    }
+}
+
 /// Places beyond the caps that may be taken while evicted connections close; twice as many for a
 /// light address (both bands within the descriptor reserve of `accept::FD_RESERVE`).
 pub const EVICTION_OVERCOMMIT: usize = 16;
@@ -30,6 +63,7 @@ pub struct ConnectionCaps {
     max_total: usize,
     max_per_ip: usize,
     overcommit: usize,
+    ipv6_prefix_len: u8,
     inner: Mutex<Inner>,
 }
 
@@ -78,7 +112,8 @@ impl Refusal {
 #[derive(Debug)]
 pub struct ConnSlot {
     caps: Arc<ConnectionCaps>,
-    ip: IpAddr,
+    /// The limit key it counts under (it changes once, when a proxy's connection learns its client).
+    ip: Mutex<IpAddr>,
     id: u64,
     eviction: Arc<Eviction>,
 }
@@ -87,10 +122,21 @@ impl ConnectionCaps {
     /// Caps of `max_total` connections, `max_per_ip` of them from one address; `overcommit` places beyond
     /// the caps may be taken while evicted connections close.
     pub fn new(max_total: usize, max_per_ip: usize, overcommit: usize) -> Arc<ConnectionCaps> {
+        ConnectionCaps::with_ipv6_prefix(max_total, max_per_ip, overcommit, 64)
+    }
+
+    /// Like [`ConnectionCaps::new`], IPv6 addresses grouped by `ipv6_prefix_len` bits ([`limit_key`]).
+    pub fn with_ipv6_prefix(
+        max_total: usize,
+        max_per_ip: usize,
+        overcommit: usize,
+        ipv6_prefix_len: u8,
+    ) -> Arc<ConnectionCaps> {
         Arc::new(ConnectionCaps {
             max_total,
             max_per_ip,
             overcommit,
+            ipv6_prefix_len,
             inner: Mutex::new(Inner::default()),
         })
     }
@@ -102,6 +148,17 @@ impl ConnectionCaps {
 
     /// Takes a place for a (pending) connection from `ip`, evicting a pending one when a cap is reached.
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnSlot, Refusal> {
+        self.take(limit_key(ip, self.ipv6_prefix_len), true)
+    }
+
+    /// Takes a place for a connection from a proxy whose client is not known yet: it counts in the total
+    /// (and may be evicted while pending) but not against the proxy's own address, which carries every
+    /// client behind it. [`ConnSlot::attribute`] moves it to its client's address.
+    pub fn acquire_unattributed(self: &Arc<Self>, proxy: IpAddr) -> Result<ConnSlot, Refusal> {
+        self.take(limit_key(proxy, self.ipv6_prefix_len), false)
+    }
+
+    fn take(self: &Arc<Self>, ip: IpAddr, per_address: bool) -> Result<ConnSlot, Refusal> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.total >= self.max_total + self.overcommit
@@ -109,16 +166,8 @@ impl ConnectionCaps {
         {
             return Err(Refusal::ServerFull);
         }
-        let mine = inner.per_ip.entry(ip).or_default();
-        if mine.open >= self.max_per_ip + self.overcommit {
-            return Err(Refusal::AddressFull);
-        }
-        if mine.open - mine.evicting >= self.max_per_ip {
-            if !evict_oldest(mine) {
-                drop_if_empty(&mut inner.per_ip, ip);
-                return Err(Refusal::AddressFull);
-            }
-            inner.evicting += 1;
+        if per_address {
+            self.make_room_at(inner, ip)?;
         }
         if inner.total - inner.evicting >= self.max_total {
             let heaviest = inner
@@ -145,10 +194,28 @@ impl ConnectionCaps {
         inner.total += 1;
         Ok(ConnSlot {
             caps: Arc::clone(self),
-            ip,
+            ip: Mutex::new(ip),
             id,
             eviction,
         })
+    }
+
+    /// Applies the per-address cap of `ip` to one more connection: evicts a pending one of `ip` when it is
+    /// reached, or refuses.
+    fn make_room_at(&self, inner: &mut Inner, ip: IpAddr) -> Result<(), Refusal> {
+        let mine = inner.per_ip.entry(ip).or_default();
+        if mine.open >= self.max_per_ip + self.overcommit {
+            drop_if_empty(&mut inner.per_ip, ip);
+            return Err(Refusal::AddressFull);
+        }
+        if mine.open - mine.evicting >= self.max_per_ip {
+            if !evict_oldest(mine) {
+                drop_if_empty(&mut inner.per_ip, ip);
+                return Err(Refusal::AddressFull);
+            }
+            inner.evicting += 1;
+        }
+        Ok(())
     }
 
     /// Evicted connections that have not closed yet (the accept loop no longer waits on them; the unit
@@ -198,13 +265,59 @@ impl ConnSlot {
     /// Marks the connection logged in (never evicted) or pending again (after a logout).
     pub fn set_logged_in(&self, logged_in: bool) {
         let mut inner = self.caps.lock();
-        let Some(mine) = inner.per_ip.get_mut(&self.ip) else {
+        let ip = self.key();
+        let Some(mine) = inner.per_ip.get_mut(&ip) else {
             return;
         };
         mine.pending.retain(|(id, _)| *id != self.id);
         if !logged_in && !self.is_evicted() {
             mine.pending.push_back((self.id, Arc::clone(&self.eviction)));
         }
+    }
+
+    /// The limit key the connection counts under.
+    pub fn key(&self) -> IpAddr {
+        *self.ip.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the connection to its client's address `client` (the client behind a proxy), applying that
+    /// address's cap (evicting a pending connection of it, or refusing when every place of it is logged
+    /// in); `per_address: false` when `client` is itself a trusted proxy (its place then stays out of the
+    /// per-address cap). An evicted connection stays where it is (it is closing).
+    pub fn attribute(&self, client: IpAddr, per_address: bool) -> Result<(), Refusal> {
+        let caps = &self.caps;
+        let client = limit_key(client, caps.ipv6_prefix_len);
+        let mut guard = caps.lock();
+        let inner = &mut *guard;
+        if self.is_evicted() {
+            return Ok(());
+        }
+        let mut key = self.ip.lock().unwrap_or_else(|p| p.into_inner());
+        // Leave the old entry first, so that moving to the same key checks the cap without counting itself.
+        let mut was_pending = false;
+        if let Some(old) = inner.per_ip.get_mut(&*key) {
+            old.open = old.open.saturating_sub(1);
+            let before = old.pending.len();
+            old.pending.retain(|(id, _)| *id != self.id);
+            was_pending = old.pending.len() != before;
+        }
+        let old_key = *key;
+        let placed = if per_address {
+            caps.make_room_at(inner, client)
+        } else {
+            Ok(())
+        };
+        let to = if placed.is_ok() { client } else { old_key };
+        let entry = inner.per_ip.entry(to).or_default();
+        entry.open += 1;
+        if was_pending {
+            entry.pending.push_back((self.id, Arc::clone(&self.eviction)));
+        }
+        if to != old_key {
+            drop_if_empty(&mut inner.per_ip, old_key);
+        }
+        *key = to;
+        placed
     }
 
     /// True once this connection has been told to make room.
@@ -222,14 +335,17 @@ impl ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let evicted = self.is_evicted();
         let mut guard = self.caps.lock();
+        // Read under the lock: an eviction between a read before it and the lock would be counted as in
+        // flight for ever (and `evicting` would outgrow `total`).
+        let evicted = self.is_evicted();
         let inner = &mut *guard;
         inner.total = inner.total.saturating_sub(1);
         if evicted {
             inner.evicting = inner.evicting.saturating_sub(1);
         }
-        if let Some(mine) = inner.per_ip.get_mut(&self.ip) {
+        let ip = *self.ip.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(mine) = inner.per_ip.get_mut(&ip) {
             mine.open = mine.open.saturating_sub(1);
             if evicted {
                 mine.evicting = mine.evicting.saturating_sub(1);
@@ -237,7 +353,7 @@ impl Drop for ConnSlot {
                 mine.pending.retain(|(id, _)| *id != self.id);
             }
             if mine.open == 0 {
-                inner.per_ip.remove(&self.ip);
+                inner.per_ip.remove(&ip);
             }
         }
     }
@@ -250,15 +366,22 @@ impl Drop for ConnSlot {
 pub struct LoginFailureLimiter {
     max_failures: u32,
     window: Duration,
+    ipv6_prefix_len: u8,
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
 impl LoginFailureLimiter {
     /// At most `max_failures` failures per `window` from one address.
     pub fn new(max_failures: u32, window: Duration) -> LoginFailureLimiter {
+        LoginFailureLimiter::with_ipv6_prefix(max_failures, window, 64)
+    }
+
+    /// Like [`LoginFailureLimiter::new`], IPv6 addresses grouped by `ipv6_prefix_len` bits ([`limit_key`]).
+    pub fn with_ipv6_prefix(max_failures: u32, window: Duration, ipv6_prefix_len: u8) -> LoginFailureLimiter {
         LoginFailureLimiter {
             max_failures,
             window,
+            ipv6_prefix_len,
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -267,14 +390,14 @@ impl LoginFailureLimiter {
     pub fn is_limited(&self, ip: IpAddr, now: Instant) -> bool {
         let windows = self.lock();
         windows
-            .get(&ip)
+            .get(&limit_key(ip, self.ipv6_prefix_len))
             .is_some_and(|&(start, n)| now.saturating_duration_since(start) < self.window && n >= self.max_failures)
     }
 
     /// Records one failure from `ip` at `now`; the first failure after a window ended opens a new one.
     pub fn record_failure(&self, ip: IpAddr, now: Instant) {
         let mut windows = self.lock();
-        let entry = windows.entry(ip).or_insert((now, 0));
+        let entry = windows.entry(limit_key(ip, self.ipv6_prefix_len)).or_insert((now, 0));
         if now.saturating_duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -498,5 +621,61 @@ mod tests {
         limiter.sweep(t0 + ms(20_000));
         assert_eq!(limiter.tracked(), 0);
         assert!(!limiter.is_limited(ip, t0 + ms(20_000)));
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_key_per_prefix_in_every_limiter() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(limit_key(a, 64), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_eq!(limit_key(a, 64), limit_key(b, 64));
+        assert_ne!(limit_key(a, 64), limit_key(other, 64));
+        assert_eq!(limit_key(a, 48), limit_key(other, 48));
+        assert_eq!(limit_key(a, 128), a);
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(limit_key(v4, 64), v4, "IPv4 addresses are never grouped");
+        assert_eq!(
+            limit_key("::ffff:192.0.2.7".parse().unwrap(), 64),
+            v4,
+            "IPv4-mapped is IPv4"
+        );
+        // The caps: a second address of the /64 is the same address.
+        let caps = ConnectionCaps::with_ipv6_prefix(10, 1, 0, 64);
+        let held = caps.acquire(a).unwrap();
+        held.set_logged_in(true);
+        assert_eq!(caps.acquire(b).unwrap_err(), Refusal::AddressFull);
+        assert!(caps.acquire(other).is_ok());
+        // The failed-login limiter: failures from rotating addresses share one bucket.
+        let limiter = LoginFailureLimiter::with_ipv6_prefix(2, Duration::from_secs(10), 64);
+        let now = Instant::now();
+        limiter.record_failure(a, now);
+        limiter.record_failure(b, now);
+        assert!(limiter.is_limited("2001:db8:1:2::99".parse().unwrap(), now));
+        assert!(!limiter.is_limited(other, now));
+    }
+
+    #[test]
+    fn a_proxys_connection_counts_against_its_client_once_attributed() {
+        let caps = ConnectionCaps::new(10, 2, 2);
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let alice: IpAddr = "192.0.2.1".parse().unwrap();
+        let bob: IpAddr = "192.0.2.2".parse().unwrap();
+        // Many connections of the proxy: its address has no cap of its own.
+        let slots: Vec<ConnSlot> = (0..6).map(|_| caps.acquire_unattributed(proxy).unwrap()).collect();
+        assert_eq!(caps.open(), 6);
+        for s in &slots[..2] {
+            s.attribute(alice, true).unwrap();
+            s.set_logged_in(true);
+        }
+        assert_eq!(slots[2].attribute(alice, true).unwrap_err(), Refusal::AddressFull);
+        slots[3].attribute(bob, true).unwrap();
+        slots[4].attribute(bob, true).unwrap();
+        // Bob's third evicts his oldest pending one.
+        slots[5].attribute(bob, true).unwrap();
+        assert!(slots[3].is_evicted() && !slots[4].is_evicted());
+        drop(slots);
+        assert_eq!(caps.open(), 0);
+        assert!(caps.lock().per_ip.is_empty(), "every entry is gone");
     }
 }

@@ -16,6 +16,8 @@ pub struct Metrics {
     callbacks: Mutex<BTreeMap<(u64, &'static str), u64>>,
     messages_refused: Mutex<BTreeMap<String, u64>>,
     settled: Mutex<BTreeMap<String, u64>>,
+    forwarded_ignored: Mutex<BTreeMap<String, u64>>,
+    proxy_protocol_refused: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, label: &str) {
@@ -71,6 +73,16 @@ impl Metrics {
     /// A sendMessage was refused for `reason` (`rate_limited`).
     pub fn message_refused(&self, reason: &str) {
         bump(&self.messages_refused, reason);
+    }
+
+    /// A request from a peer not in `trusted_proxies` carried `X-Forwarded-For` or `Forwarded`: ignored.
+    pub fn forwarded_ignored(&self, channel: &str) {
+        bump(&self.forwarded_ignored, channel);
+    }
+
+    /// A connection was refused because it did not start with a valid PROXY header (`invalid`, `timeout`).
+    pub fn proxy_protocol_refused(&self, reason: &str) {
+        bump(&self.proxy_protocol_refused, reason);
     }
 
     /// A registry operation that must happen (a release, detach or removal whose connection is gone)
@@ -149,6 +161,20 @@ impl Metrics {
             "Releases, detaches and removals the registry could not confirm at once, by outcome (retried, confirmed, dropped).",
             "result",
             &self.settled,
+        );
+        counter(
+            &mut out,
+            "tim_forwarded_headers_ignored_total",
+            "X-Forwarded-For / Forwarded headers ignored because the peer is not a trusted proxy, by way in (ws, http).",
+            "via",
+            &self.forwarded_ignored,
+        );
+        counter(
+            &mut out,
+            "tim_proxy_protocol_refused_total",
+            "Connections refused for lack of a valid PROXY protocol header, by reason (invalid, timeout, closed).",
+            "reason",
+            &self.proxy_protocol_refused,
         );
         out
     }

@@ -24,12 +24,7 @@ fn attacker(i: u8) -> Ipv4Addr {
 
 /// A TCP connection to the server from `src`.
 async fn tcp_from(src: Ipv4Addr, server: &Server) -> std::io::Result<TcpStream> {
-    let addr: SocketAddr = server.addr.parse().unwrap();
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(src.into(), 0))?;
-    timeout(Duration::from_secs(3), socket.connect(addr))
-        .await
-        .map_err(|_| std::io::Error::other("connect timed out"))?
+    tcp_from_to(src.into(), &server.addr).await
 }
 
 /// `n` valid logins from 127.0.0.1, one after another, each within [`LOGIN_LIMIT`]; returns how many

@@ -33,6 +33,8 @@ export const KINDS = {
   json: 'parsed (the whole block, or one value per line); right after a command, the command output has its shape; protocol frames are sent to / compared with a real server',
   http: 'an HTTP request tim-server sends: compared with the one a real server sends',
   text: 'prose (diagrams, event sequences): nothing to run',
+  nginx: 'a load-balancer config: crates/tim-server/tests/proxies.rs runs it (Debian nginx, TLS lines dropped, hosts replaced) in front of three real nodes',
+  haproxy: 'as nginx: crates/tim-server/tests/proxies.rs runs it with Debian HAProxy',
 };
 
 /**

@@ -7,8 +7,8 @@
 //!   UserSigs with `TLS.time` at or before now.
 //! - `tim_wasm_admin/get_app_config` `{}`: `{"SDKAppID":N,"OnlineWebInstances":n}`.
 //! - `tim_wasm_admin/set_app_config` `{"OnlineWebInstances":n}`: applies to the next login at once.
-//! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform
-//!   and the node holding each.
+//! - `tim_wasm_admin/query_online_instances` `{"UserID":"alice"}`: the live instances with their platform,
+//!   the node holding each and its client address.
 //! - `openim/query_online_status` `{"To_Account":[...], "IsNeedDetail":1}`: online or offline, per account.
 //! - `tim_wasm_admin/query_recent_kicks` `{"UserID":"alice"}`: the account's recent kicks, from every node.
 
@@ -270,6 +270,7 @@ async fn query_online_instances(state: &AppState, app: &AppRuntime, body: &Value
                 "LoginTimeMs": i.logged_in_at_ms,
                 "State": if i.conn.is_some() { "Online" } else { "Detached" },
                 "Node": i.node.as_deref().unwrap_or(&state.node_id),
+                "ClientIP": i.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             })
         })
         .collect();

@@ -40,7 +40,8 @@ pub async fn ws_handler(
 ) -> Response {
     let limit = state.limits.max_socket_message_bytes;
     let slot = match ctx {
-        Some(Extension(ctx)) => ctx.take_slot(),
+        // Behind a proxy: the place moves to the client's address (`peer` is the client's, see `accept`).
+        Some(Extension(ctx)) => crate::edge::accept::ws_slot(&state, ctx.take_slot(), peer.ip()),
         None => state.caps.acquire(peer.ip()).map(Arc::new),
     };
     // The same settings as `ws_socket::config` (axum's builder does not take a tungstenite config).

@@ -15,8 +15,18 @@
 //! (`limits`); a connection that cannot be placed is served a refusal (80004 + close 4003 on `/ws`) by a
 //! small pool with a short deadline, or closed at once when that pool is busy. Accept errors (out of
 //! descriptors) are logged and retried after a short pause: they never stop the server.
+//!
+//! Behind a proxy ([`crate::edge::client_addr`], [`crate::edge::proxy_protocol`]): with `proxy_protocol`,
+//! every connection's PROXY header is read first, within the same header deadline, and a connection
+//! without a valid one is closed (`tim_proxy_protocol_refused_total`); the header's source is the client.
+//! A connection from a proxy (every connection with `proxy_protocol`, one from a `trusted_proxies` peer)
+//! takes a place at accept that counts in the total cap but not against the proxy's own address; it moves
+//! to its client's address, with that address's cap, as soon as the client is known: after the PROXY
+//! header, and for a WebSocket upgrade after its request head (`X-Forwarded-For` / `Forwarded`). Plain
+//! HTTP requests through a trusted proxy (the admin API) stay on the proxy's place; their client address
+//! (admin failure limiter) is taken per request.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +46,8 @@ use tower_service::Service;
 
 use crate::app_state::AppState;
 use crate::conn::{connection, ws_socket};
+use crate::edge::client_addr::Forwarding;
+use crate::edge::proxy_protocol;
 use crate::edge::ws_direct::{self, Head, Prefixed};
 use crate::limits::{ConnCtx, ConnSlot};
 
@@ -176,7 +188,13 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
         // Never a pause here: attackers reconnect as fast as they are closed, and while this loop waits
         // the kernel's backlog fills with their connections and drops a valid user's (a 1 s SYN retry).
         // A valid user among attackers whose evictions are still closing has its own band (`limits`).
-        let slot = state.caps.acquire(peer.ip()).map(Arc::new);
+        // A proxy's connection counts against its client's address once that is known (`attribute`).
+        let slot = if state.proxy_protocol || state.trusted_proxies.contains(peer.ip()) {
+            state.caps.acquire_unattributed(peer.ip())
+        } else {
+            state.caps.acquire(peer.ip())
+        }
+        .map(Arc::new);
         let (header_timeout, refusal) = match &slot {
             Ok(_) => (Duration::from_millis(state.limits.header_read_timeout_ms), None),
             Err(why) => match RefusalTicket::take(&refusing) {
@@ -197,7 +215,7 @@ pub async fn serve(listener: TcpListener, app: Router, state: Arc<AppState>) {
             app.clone(),
             Arc::clone(&state),
             header_timeout,
-            refusal,
+            (refusal, Arc::clone(&refusing)),
         ));
     }
 }
@@ -221,41 +239,94 @@ impl Drop for RefusalTicket {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    ctx: ConnCtx,
+    mut ctx: ConnCtx,
     app: Router,
     state: Arc<AppState>,
     header_timeout: Duration,
-    refusal: Option<RefusalTicket>,
+    (mut refusal, refusing): (Option<RefusalTicket>, Arc<AtomicUsize>),
 ) {
-    // The first request head, read here: a plain `/ws` upgrade is served without hyper (`ws_direct`).
     let started = tokio::time::Instant::now();
-    let read = if state.dev {
-        Vec::new()
-    } else {
-        let slot = ctx.take_slot().ok();
-        let evicted = until_evicted(slot.as_ref());
-        let mut shutdown = state.shutdown.subscribe();
+    let mut header_timeout = header_timeout;
+    let mut slot = ctx.take_slot().ok();
+    let mut shutdown = state.shutdown.subscribe();
+    let mut peer = peer;
+    let mut read = Vec::new();
+    if state.proxy_protocol {
+        let header = tokio::select! {
+            header = tokio::time::timeout(header_timeout, read_proxy_header(&tcp)) => header,
+            _ = until_evicted(slot.as_ref()) => {
+                state.metrics.connection_closed_by_limit("evicted");
+                return;
+            }
+            _ = shutdown.wait_for(|down| *down) => return,
+        };
+        match header {
+            Ok(Ok((header, rest))) => {
+                if let Some(source) = header.source {
+                    tracing::trace!(proxy = %peer, client = %source, "PROXY header");
+                    peer = source;
+                }
+                read = rest;
+                // The client is known: its address's cap applies from here. Refused, it is served its
+                // refusal as one refused at accept: from the refusal pool, or closed at once.
+                if let Some(Err(refused)) = slot.as_ref().map(|s| attribute(&state, s, peer.ip())) {
+                    slot = None;
+                    ctx = ConnCtx::new(Err(refused));
+                    match RefusalTicket::take(&refusing) {
+                        Some(ticket) => {
+                            refusal = Some(ticket);
+                            header_timeout = header_timeout.min(started.elapsed() + REFUSAL_HEADER_TIMEOUT);
+                        }
+                        None => {
+                            state.metrics.connection_refused(refused.as_str());
+                            return;
+                        }
+                    }
+                }
+            }
+            Ok(Err(reason)) => {
+                state.metrics.proxy_protocol_refused(reason);
+                return;
+            }
+            Err(_) => {
+                state.metrics.proxy_protocol_refused("timeout");
+                return;
+            }
+        }
+    }
+    // The first request head, read here: a plain `/ws` upgrade is served without hyper (`ws_direct`).
+    if !state.dev {
+        let remaining = header_timeout.saturating_sub(started.elapsed());
         let head = tokio::select! {
-            head = tokio::time::timeout(header_timeout, ws_direct::read_head(&tcp)) => head,
-            _ = evicted => {
+            head = tokio::time::timeout(remaining, ws_direct::read_head(&tcp, std::mem::take(&mut read))) => head,
+            _ = until_evicted(slot.as_ref()) => {
                 state.metrics.connection_closed_by_limit("evicted");
                 return;
             }
             _ = shutdown.wait_for(|down| *down) => return,
         };
         match head {
-            Ok(Ok(Head::Upgrade { accept, rest })) => {
-                drop((app, refusal));
-                return serve_direct(tcp, accept, rest, peer, ctx, state, header_timeout).await;
+            Ok(Ok(Head::Upgrade {
+                accept,
+                rest,
+                forwarding,
+            })) => {
+                drop((app, refusal, slot));
+                let headers = forwarding.iter().map(|(name, value)| (*name, value.as_slice()));
+                let client = client_of(&state, peer.ip(), headers, "ws");
+                let slot = ws_slot(&state, ctx.take_slot(), client);
+                return serve_direct(tcp, accept, rest, client, slot, state, header_timeout).await;
             }
-            Ok(Ok(Head::Other(read))) => read,
+            Ok(Ok(Head::Other(head))) => read = head,
             // Broken, or no complete head within the deadline: closed without an answer, as hyper does.
             Ok(Err(_)) | Err(_) => return,
         }
-    };
+    }
+    drop(slot);
     // What is left of the header deadline (at least a moment, so that hyper's own deadline fires).
     let header_timeout = header_timeout
         .saturating_sub(started.elapsed())
@@ -263,6 +334,67 @@ async fn serve_connection(
     // Boxed: the HTTP connection's state is large, and an idle WebSocket of the direct way should not
     // carry room for it.
     Box::pin(serve_http(tcp, read, peer, ctx, app, state, header_timeout, refusal)).await
+}
+
+/// Reads a PROXY header (v1 or v2) and no byte more than it and what came with it; returns the header and
+/// the bytes after it. `Err` names why the connection is refused.
+async fn read_proxy_header(tcp: &TcpStream) -> Result<(proxy_protocol::Header, Vec<u8>), &'static str> {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        if tcp.readable().await.is_err() {
+            return Err("closed");
+        }
+        match tcp.try_read_buf(&mut buf) {
+            Ok(0) => return Err("closed"),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return Err("closed"),
+        }
+        match proxy_protocol::parse(&buf) {
+            Some(Ok(header)) => {
+                let rest = buf.split_off(header.len);
+                return Ok((header, rest));
+            }
+            Some(Err(_)) => return Err("invalid"),
+            None => buf.reserve(256.min(proxy_protocol::V2_MAX)),
+        }
+    }
+}
+
+/// The client's address of a request from `peer` (the connection's peer, or the PROXY header's source)
+/// with these headers: from `X-Forwarded-For` / `Forwarded` when `peer` is a trusted proxy; an untrusted
+/// peer's such headers are ignored and counted (`via`: `ws` or `http`).
+pub fn client_of<'a>(
+    state: &AppState,
+    peer: IpAddr,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+    via: &str,
+) -> IpAddr {
+    let (client, forwarding) = state.trusted_proxies.client(peer, headers);
+    if forwarding == Forwarding::Ignored {
+        state.metrics.forwarded_ignored(via);
+    }
+    client.to_canonical()
+}
+
+/// Moves a connection's place to `client` (the client behind a proxy, or the peer itself), applying that
+/// address's cap; a `trusted_proxies` address keeps a place outside the per-address cap.
+fn attribute(state: &AppState, slot: &ConnSlot, client: IpAddr) -> Result<(), crate::limits::Refusal> {
+    slot.attribute(client, !state.trusted_proxies.contains(client))
+}
+
+/// The place of a WebSocket whose client is `client`: behind a proxy, moved to the client's address (or
+/// refused when that address is full); else as taken at accept.
+pub fn ws_slot(
+    state: &AppState,
+    slot: Result<Arc<ConnSlot>, crate::limits::Refusal>,
+    client: IpAddr,
+) -> Result<Arc<ConnSlot>, crate::limits::Refusal> {
+    let slot = slot?;
+    if state.proxy_protocol || !state.trusted_proxies.is_empty() {
+        attribute(state, &slot, client)?;
+    }
+    Ok(slot)
 }
 
 /// Resolves when the cap evicts the connection holding `slot`; never for a connection without one (a
@@ -279,8 +411,8 @@ async fn serve_direct(
     mut tcp: TcpStream,
     accept: String,
     rest: Vec<u8>,
-    peer: SocketAddr,
-    ctx: ConnCtx,
+    client: IpAddr,
+    slot: Result<Arc<ConnSlot>, crate::limits::Refusal>,
     state: Arc<AppState>,
     write_timeout: Duration,
 ) {
@@ -295,7 +427,7 @@ async fn serve_direct(
     }
     let config = ws_socket::config(state.limits.max_socket_message_bytes);
     let socket = WebSocketStream::from_partially_read(tcp, rest, Role::Server, Some(config)).await;
-    connection::serve(socket, state, peer.ip(), ctx.take_slot()).await;
+    connection::serve(socket, state, client, slot).await;
 }
 
 /// Serves HTTP/1.1 on the connection (`read`: bytes of it already read), WebSocket upgrades included.
@@ -311,8 +443,13 @@ async fn serve_http(
     refusal: Option<RefusalTicket>,
 ) {
     let slot = ctx.take_slot().ok();
+    let trusting = Arc::clone(&state);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
+        // The client of this request (behind a trusted proxy: from its forwarding headers).
+        let headers = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+        let client = client_of(&trusting, peer.ip(), headers, "http");
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
         req.extensions_mut().insert(ctx.clone());
         let mut app = app.clone();
         async move { app.call(req.map(Body::new)).await }

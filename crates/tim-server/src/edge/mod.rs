@@ -2,4 +2,6 @@
 //! and the `/ws` upgrade it performs itself.
 
 pub mod accept;
+pub mod client_addr;
+pub mod proxy_protocol;
 pub mod ws_direct;

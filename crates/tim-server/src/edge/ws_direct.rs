@@ -30,17 +30,31 @@ const MAX_DIRECT_HEADERS: usize = 32;
 /// What [`read_head`] found on a new connection.
 #[derive(Debug)]
 pub enum Head {
-    /// A plain upgrade of `GET /ws`: the `Sec-WebSocket-Accept` value, and any bytes after the head.
-    Upgrade { accept: String, rest: Vec<u8> },
+    /// A plain upgrade of `GET /ws`: the `Sec-WebSocket-Accept` value, any bytes after the head, and its
+    /// `X-Forwarded-For` / `Forwarded` headers (name in lower case, value) for the client's address.
+    Upgrade {
+        accept: String,
+        rest: Vec<u8>,
+        forwarding: Vec<(&'static str, Vec<u8>)>,
+    },
     /// Anything else: every byte read so far, to be served by hyper.
     Other(Vec<u8>),
 }
 
 /// Reads the first request head (at most [`MAX_DIRECT_HEAD`] bytes, never past what a complete head and
-/// what arrived with it) and classifies it. The caller bounds it in time. End of stream with bytes read
-/// is `Other` (hyper answers an incomplete request as it always did); an I/O error is returned.
-pub async fn read_head(tcp: &TcpStream) -> io::Result<Head> {
-    let mut buf = Vec::with_capacity(1024);
+/// what arrived with it) and classifies it; `buf`: bytes of it already read (after a PROXY header). The
+/// caller bounds it in time. End of stream with bytes read is `Other` (hyper answers an incomplete request
+/// as it always did); an I/O error is returned.
+pub async fn read_head(tcp: &TcpStream, mut buf: Vec<u8>) -> io::Result<Head> {
+    if !buf.is_empty() {
+        match classify(&buf) {
+            Some(Ok(head)) => return Ok(head),
+            Some(Err(())) => return Ok(Head::Other(buf)),
+            None if buf.len() >= MAX_DIRECT_HEAD => return Ok(Head::Other(buf)),
+            None => {}
+        }
+    }
+    buf.reserve(1024);
     loop {
         tcp.readable().await?;
         match tcp.try_read_buf(&mut buf) {
@@ -71,6 +85,7 @@ fn classify(buf: &[u8]) -> Option<Result<Head, ()>> {
     Some(upgrade_accept(&req).map(|accept| Head::Upgrade {
         accept,
         rest: buf[len..].to_vec(),
+        forwarding: forwarding_headers(req.headers),
     }))
 }
 
@@ -102,6 +117,23 @@ fn upgrade_accept(req: &httparse::Request<'_, '_>) -> Result<String, ()> {
         return Err(());
     }
     Ok(tungstenite::handshake::derive_accept_key(key))
+}
+
+/// The `X-Forwarded-For` and `Forwarded` headers of a head, in order (none: no allocation).
+fn forwarding_headers(headers: &[httparse::Header<'_>]) -> Vec<(&'static str, Vec<u8>)> {
+    headers
+        .iter()
+        .filter_map(|h| {
+            let name = if h.name.eq_ignore_ascii_case("x-forwarded-for") {
+                "x-forwarded-for"
+            } else if h.name.eq_ignore_ascii_case("forwarded") {
+                "forwarded"
+            } else {
+                return None;
+            };
+            Some((name, h.value.to_vec()))
+        })
+        .collect()
 }
 
 /// The 101 answer of a direct upgrade (the headers axum sends).

@@ -268,6 +268,7 @@ impl Registry for MemoryRegistry {
                         logged_in_at_ms: i.login_ms,
                         conn: i.holder.as_ref().map(|h| h.conn),
                         node: None,
+                        ip: i.ip,
                     })
                     .collect()
             })

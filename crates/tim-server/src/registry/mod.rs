@@ -137,6 +137,8 @@ pub struct InstanceInfo {
     pub conn: Option<ConnId>,
     /// The node holding it when that is another node (shared registry); `None` for this process.
     pub node: Option<String>,
+    /// The client address of its last connection (behind a proxy: the client's, not the proxy's).
+    pub ip: Option<IpAddr>,
 }
 
 /// What a REST kick did.

@@ -419,3 +419,126 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+/// A TCP connection to `addr` from the source address `src` (Linux routes all of 127.0.0.0/8 to
+/// loopback, so a test can be many clients), within 3 s.
+pub async fn tcp_from_to(src: std::net::IpAddr, addr: &str) -> std::io::Result<TcpStream> {
+    let addr: std::net::SocketAddr = addr.parse().expect("HOST:PORT");
+    let socket = if src.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(std::net::SocketAddr::new(src, 0))?;
+    tokio::time::timeout(Duration::from_secs(3), socket.connect(addr))
+        .await
+        .map_err(|_| std::io::Error::other("connect timed out"))?
+}
+
+/// A WebSocket to `ws://addr/ws` over `tcp`: `prefix` (a PROXY header) is written first, `headers` are
+/// added to the upgrade request.
+pub async fn ws_over(tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(&str, &str)]) -> Ws {
+    try_ws_over(tcp, addr, prefix, headers).await.expect("upgrade")
+}
+
+/// Like [`ws_over`]; `None` when the connection breaks before the upgrade is complete.
+pub async fn try_ws_over(mut tcp: TcpStream, addr: &str, prefix: &[u8], headers: &[(&str, &str)]) -> Option<Ws> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    tcp.write_all(prefix).await.ok()?;
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .ok()?;
+    Some(ws)
+}
+
+/// Sends a login on `ws` and returns the reply (or `None` when the socket closed or nothing came in 10 s).
+pub async fn login_on(ws: &mut Ws, user: &str, sig: &str) -> Option<ServerFrame> {
+    send(ws, &login_frame(1, APP, user, sig, None)).await;
+    match next_event(ws, Duration::from_secs(10)).await {
+        Event::Frame(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// A PROXY protocol v1 line: the client `src` connected to `dst`.
+pub fn proxy_v1(src: std::net::SocketAddr, dst: std::net::SocketAddr) -> Vec<u8> {
+    let family = if src.is_ipv4() { "TCP4" } else { "TCP6" };
+    format!(
+        "PROXY {family} {} {} {} {}\r\n",
+        src.ip(),
+        dst.ip(),
+        src.port(),
+        dst.port()
+    )
+    .into_bytes()
+}
+
+/// A PROXY protocol v2 header (PROXY command, TCP): the client `src` connected to `dst` (same family).
+pub fn proxy_v2(src: std::net::SocketAddr, dst: std::net::SocketAddr) -> Vec<u8> {
+    let mut b = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    b.push(0x21);
+    let mut addrs = Vec::new();
+    match (src.ip(), dst.ip()) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+            b.push(0x11);
+            addrs.extend_from_slice(&s.octets());
+            addrs.extend_from_slice(&d.octets());
+        }
+        (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => {
+            b.push(0x21);
+            addrs.extend_from_slice(&s.octets());
+            addrs.extend_from_slice(&d.octets());
+        }
+        _ => panic!("one family"),
+    }
+    addrs.extend_from_slice(&src.port().to_be_bytes());
+    addrs.extend_from_slice(&dst.port().to_be_bytes());
+    b.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    b.extend_from_slice(&addrs);
+    b
+}
+
+/// One HTTP/1.1 request over `tcp` after `prefix` (a PROXY header), with `extra_headers` (each line ending
+/// in `\r\n`); returns (status, body), status 0 when the server closed without answering.
+pub async fn http_over(
+    mut tcp: TcpStream,
+    prefix: &[u8],
+    method: &str,
+    target: &str,
+    extra_headers: &str,
+    body: &str,
+) -> (u16, String) {
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\n{extra_headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut bytes = prefix.to_vec();
+    bytes.extend_from_slice(request.as_bytes());
+    if tcp.write_all(&bytes).await.is_err() {
+        return (0, String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+/// The admin API query string of APP's admin (a fresh UserSig).
+pub fn admin_query() -> String {
+    let admin_sig = sig("administrator");
+    format!("sdkappid={APP}&identifier=administrator&usersig={admin_sig}&random=7&contenttype=json")
+}

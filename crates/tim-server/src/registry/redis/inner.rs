@@ -874,6 +874,7 @@ impl Inner {
                 platform: i.platform,
                 logged_in_at_ms: i.login_ms,
                 conn: i.holder.as_ref().map(|h| h.conn),
+                ip: i.ip,
                 node: i.holder.map(|h| h.node).filter(|n| *n != self.node),
             })
             .collect())
