@@ -511,6 +511,22 @@ async fn redis_holds_nothing_unbounded_after_accounts_leave() {
     let mseq = format!("tim:{{{APP}:c2c:7:kicked1:leaver}}:mseq");
     let ttl = int(&redis, &["PTTL", &mseq]);
     assert!(ttl > 0 && ttl <= 7 * 86_400_000, "{ttl}");
+    // The account whose instance was evicted logs out: what Redis keeps for it is its ledger with the
+    // kicked id (24 h TTL), and nothing else of it. Measured (MEMORY USAGE) for docs/scale-out.md.
+    let mut on_b = held.remove(0);
+    send(&mut on_b, &ClientFrame::Logout { id: 12 }).await;
+    assert!(matches!(recv(&mut on_b).await, ServerFrame::LogoutAck { .. }));
+    let ttl = int(&redis, &["PTTL", &kicked]);
+    assert!(ttl > 0 && ttl <= 86_400_000, "{ttl}");
+    let bytes = int(&redis, &["MEMORY", "USAGE", &kicked]);
+    let list = format!("tim:{{{APP}:kicked0}}:kicks");
+    let list_bytes = int(&redis, &["MEMORY", "USAGE", &list]);
+    let list_ttl = int(&redis, &["PTTL", &list]);
+    assert!(list_ttl > 0 && list_ttl <= 86_400_000, "{list_ttl}");
+    eprintln!("Redis bytes kept for 24 h for an account that left after one of its instances was evicted: ledger {bytes}, kick list {list_bytes}");
+    assert!(bytes < 1024 && list_bytes < 1024, "{bytes} {list_bytes}");
+    let keys = redis.cmd(&["KEYS", "tim:{*:kicked0}*"]);
+    assert_eq!(keys.matches("tim:").count(), 2, "the ledger and the kick list: {keys}");
 }
 
 /// A command's integer reply (RESP `:N`).
