@@ -72,32 +72,10 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Raises the soft open-file limit to the hard one; returns the soft limit now in force.
 pub fn raise_nofile_limit() -> u64 {
-    #[cfg(unix)]
-    {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                return 1024;
-            }
-            if lim.rlim_cur < lim.rlim_max {
-                let raised = libc::rlimit {
-                    rlim_cur: lim.rlim_max,
-                    rlim_max: lim.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                    lim.rlim_cur = lim.rlim_max;
-                }
-            }
-        }
-        lim.rlim_cur
-    }
-    #[cfg(not(unix))]
-    {
-        u64::MAX
+    // The `rlimit` crate wraps getrlimit/setrlimit (and the macOS cap on the hard limit).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => soft,
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft),
     }
 }
 
