@@ -52,24 +52,24 @@ fn start_node(config: &str, listen: &str) -> Server {
 
 /// What a client task tells the test.
 enum Report {
-    /// Resumed with its id on node `node`, `took` after its socket was closed with 1012.
+    /// Resumed with its id on another node, `took` after its socket was closed with 1012.
     Resumed { took: Duration },
     /// Closed otherwise, kicked or refused: the test fails.
     Ended { client: usize, why: String },
 }
 
+/// What the client tasks share with the test: the nodes' URLs, how many clients each node holds, and
+/// where to report.
+struct Shared {
+    urls: RwLock<Vec<String>>,
+    on_node: Vec<AtomicUsize>,
+    reports: mpsc::UnboundedSender<Report>,
+}
+
 /// One raw client: waits for its socket to close; on 1012 it resumes its instance at once on the next
 /// node of the list (wrapping around, like the SDK's `serverUrl` array), else it reports its end.
-async fn run_client(
-    client: usize,
-    user: String,
-    id: String,
-    mut ws: Ws,
-    mut node: usize,
-    urls: Arc<RwLock<Vec<String>>>,
-    on_node: Arc<Vec<AtomicUsize>>,
-    reports: mpsc::UnboundedSender<Report>,
-) {
+async fn run_client(client: usize, user: String, id: String, mut ws: Ws, mut node: usize, shared: Arc<Shared>) {
+    let Shared { urls, on_node, reports } = &*shared;
     loop {
         let code = loop {
             match next_event(&mut ws, Duration::from_secs(3600)).await {
@@ -182,16 +182,15 @@ async fn a_rolling_restart_of_three_nodes_under_1000_instances_loses_and_evicts_
         .collect();
     let mut nodes: Vec<Option<Server>> = configs.iter().map(|c| Some(start_node(c, "127.0.0.1:0"))).collect();
     let addrs: Vec<String> = nodes.iter().map(|n| n.as_ref().unwrap().addr.clone()).collect();
-    let urls = Arc::new(RwLock::new(
-        nodes
-            .iter()
-            .map(|n| n.as_ref().unwrap().url.clone())
-            .collect::<Vec<_>>(),
-    ));
 
     // 1,000 instances, spread evenly over the nodes, 50 logins at a time.
-    let on_node: Arc<Vec<AtomicUsize>> = Arc::new((0..NODES).map(|_| AtomicUsize::new(0)).collect());
     let (tx, mut reports) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        urls: RwLock::new(nodes.iter().map(|n| n.as_ref().unwrap().url.clone()).collect()),
+        on_node: (0..NODES).map(|_| AtomicUsize::new(0)).collect(),
+        reports: tx,
+    });
+    let on_node = &shared.on_node;
     let mut expected: Vec<Vec<String>> = vec![Vec::new(); USERS];
     for chunk in (0..CLIENTS).collect::<Vec<_>>().chunks(50) {
         let logins = chunk.iter().map(|&c| {
@@ -205,16 +204,7 @@ async fn a_rolling_restart_of_three_nodes_under_1000_instances_loses_and_evicts_
         for (c, user, ws, id) in futures_util::future::join_all(logins).await {
             expected[c % USERS].push(id.clone());
             on_node[c % NODES].fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(run_client(
-                c,
-                user,
-                id,
-                ws,
-                c % NODES,
-                urls.clone(),
-                on_node.clone(),
-                tx.clone(),
-            ));
+            tokio::spawn(run_client(c, user, id, ws, c % NODES, shared.clone()));
         }
     }
     for ids in &mut expected {
