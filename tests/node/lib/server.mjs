@@ -27,8 +27,9 @@ export function serverBin() {
 }
 
 /**
- * One app of a test server. `admin` is the app's admin UserID (the server's default, `administrator`, if absent).
- * @typedef {{sdkappid: number, key: string, n: number, admin?: string}} App
+ * One app of a test server. `admin` is the app's admin UserID (the server's default, `administrator`, if absent);
+ * `extra` more lines of its `[[app]]` table (e.g. `callback_url = "..."`).
+ * @typedef {{sdkappid: number, key: string, n: number, admin?: string, extra?: string}} App
  */
 
 /** The apps a test server has unless told otherwise: N=1 and N=2, with known keys. */
@@ -97,7 +98,8 @@ export class TimServer {
       .map(
         (a) =>
           `[[app]]\nsdkappid = ${a.sdkappid}\nsecret_key = "${a.key}"\nonline_web_instances = ${a.n}\n` +
-          (a.admin ? `admin = "${a.admin}"\n` : ''),
+          (a.admin ? `admin = "${a.admin}"\n` : '') +
+          (a.extra ? `${a.extra}\n` : ''),
       )
       .join('\n');
     const limits = Object.entries(this.limits)
