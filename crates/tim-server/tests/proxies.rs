@@ -84,7 +84,7 @@ impl Drop for Balancer {
 
 impl Balancer {
     /// nginx on a free port with the doc's block inside a minimal main config (own prefix, pid, logs and
-    /// temp paths; in the foreground).
+    /// temp paths; in the foreground, one process: killing it leaves no orphaned worker behind).
     fn nginx(nodes: &[&str]) -> Balancer {
         require_binary("nginx", "-v");
         let dir = TempDir::new("nginx");
@@ -93,9 +93,8 @@ impl Balancer {
         let block = replace(&block, "listen 443 ssl;", &format!("listen 127.0.0.1:{port};"));
         let block = replace(&block, "    # ssl_certificate ...;\n", "");
         let d = dir.0.display();
-        let conf =
-            format!(
-            "daemon off;\nmaster_process on;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              {user}events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{block}}}\n",
