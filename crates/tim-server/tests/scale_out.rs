@@ -538,3 +538,30 @@ fn int(redis: &Redis, args: &[&str]) -> i64 {
         .parse()
         .unwrap_or_else(|_| panic!("{args:?}: {reply:?}"))
 }
+
+/// A node writes from the ledger it last read or wrote; a limit changed through another node in between
+/// is still the one applied (the write checks it and reads again when it changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_changed_on_another_node_applies_to_the_next_login_everywhere() {
+    let redis = Redis::start();
+    let nodes = start_nodes(2, 1, &format!("url = \"{}\"", redis.url()), "");
+    let (mut first, reply) = login_on(&nodes[0].url, "lena", None).await;
+    instance_of(&reply);
+    let reply = nodes[1]
+        .admin("/v4/tim_wasm_admin/set_app_config", "{\"OnlineWebInstances\":2}")
+        .await;
+    assert_eq!(reply["OnlineWebInstances"], 2, "{reply}");
+    // The second login of the account, on the node that wrote the ledger, keeps the first (N = 2 now).
+    let (_second, reply) = login_on(&nodes[0].url, "lena", None).await;
+    instance_of(&reply);
+    hello_ok(&mut first, 5).await;
+    assert_eq!(admin_instances(&nodes[1], "lena").await.len(), 2);
+    // And back to 1 from the other node: the third login evicts the earliest.
+    nodes[1]
+        .admin("/v4/tim_wasm_admin/set_app_config", "{\"OnlineWebInstances\":1}")
+        .await;
+    let (_third, reply) = login_on(&nodes[0].url, "lena", None).await;
+    instance_of(&reply);
+    let (frames, code) = until_close(&mut first, Duration::from_secs(3)).await;
+    assert_eq!(code, Some(close::KICKED), "{frames:?}");
+}

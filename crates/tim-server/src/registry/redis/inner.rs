@@ -16,7 +16,7 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Script, Value};
 use tim_protocol::{KickType, Platform, ServerFrame};
 
 use super::keys;
-use super::store::{ApplyError, LedgerScripts};
+use super::store::{ApplyError, LedgerCache, LedgerScripts};
 use crate::clock::Clock;
 use crate::config::RegistryConfig;
 use crate::hub::{Control, Hub};
@@ -79,6 +79,8 @@ impl Scripts {
 /// Redis writes an operation's events call for (see [`Inner::followups`]).
 #[derive(Debug, Default)]
 pub(super) struct Followups {
+    /// Instance refs to put in this node's index (an admission written from the cache).
+    pub sadd: Vec<String>,
     /// Instance refs to take out of this node's index.
     pub srem: Vec<String>,
     /// Detached instance refs to put in the detached set, with the end of their grace.
@@ -168,6 +170,8 @@ pub(super) struct Inner {
     pub clock: Clock,
     pub scripts: Scripts,
     pub ledger_scripts: LedgerScripts,
+    /// Ledgers this node last read or wrote (see `store`).
+    ledger_cache: Mutex<LedgerCache>,
     /// What each account's ledger remembers, and for how long.
     pub policy: Policy,
     local: Mutex<HashMap<ConnId, Local>>,
@@ -332,6 +336,7 @@ impl Inner {
             clock,
             scripts: Scripts::new(),
             ledger_scripts: LedgerScripts::new(),
+            ledger_cache: Mutex::new(LedgerCache::default()),
             policy,
             local: Mutex::new(HashMap::new()),
             suspects: Mutex::new(std::collections::HashSet::new()),
@@ -403,6 +408,10 @@ impl Inner {
     /// The lost instances recorded since the last call.
     pub fn take_lost(&self) -> Vec<Expired> {
         std::mem::take(&mut *self.lost.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn ledger_cache(&self) -> MutexGuard<'_, LedgerCache> {
+        self.ledger_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn suspects(&self) -> MutexGuard<'_, std::collections::HashSet<String>> {
@@ -533,6 +542,11 @@ impl Inner {
     pub(super) async fn run_followups(&self, f: Followups) {
         let mut c = self.conn.clone();
         let index = keys::node_index(&self.node);
+        for r in f.sadd {
+            let mut cmd = redis::cmd("SADD");
+            cmd.arg(&index).arg(r);
+            let _ = self.guard("index", cmd.query_async::<i64>(&mut c)).await;
+        }
         for r in f.srem {
             let mut cmd = redis::cmd("SREM");
             cmd.arg(&index).arg(r);

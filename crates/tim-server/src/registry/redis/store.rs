@@ -7,6 +7,7 @@
 //! never takes effect later; when the answer to a write that did land is lost, the node's reconciliation
 //! finds the instance in Redis without a connection here and removes it.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use redis::Script;
@@ -59,6 +60,28 @@ pub(super) struct Read {
     pub now_ms: u64,
     /// The app's shared `OnlineWebInstances`, when it was read with the ledger.
     pub app_limit: Option<u32>,
+    /// When the answer came (this node's clock).
+    received: Instant,
+    /// Taken from this node's cache of what it last read or wrote, not from Redis: the write then checks
+    /// the version (and, for an admission, the app's limit) as usual, and a mismatch means a real read.
+    cached: bool,
+}
+
+/// Ledgers this node last read or wrote, with their version: an operation starts from them and writes
+/// without reading first (a version mismatch sends it back to a real read). Bounded: past this many
+/// accounts the cache starts over.
+const CACHED_LEDGERS: usize = 100_000;
+
+/// What a node remembers to write without reading first.
+#[derive(Debug, Default)]
+pub(super) struct LedgerCache {
+    ledgers: HashMap<AccountKey, (String, Ledger)>,
+    /// The app's `OnlineWebInstances` in the settings hash as last read (`None`: not set).
+    app_limits: HashMap<u64, Option<u32>>,
+    /// Redis's `TIME` at a read and when this node received it: Redis's time now is estimated from it.
+    /// Redis took that time before this node received it, so the estimate is never ahead of Redis's
+    /// clock by more than clock-rate drift, and a write deadline computed from it stays safe.
+    clock: Option<(u64, Instant)>,
 }
 
 impl Inner {
@@ -77,6 +100,7 @@ impl Inner {
         let mut c = self.conn.clone();
         let (version, data, secs, micros, owi): (String, String, u64, u64, String) =
             self.guard("read", invocation.invoke_async(&mut c)).await?;
+        let received = Instant::now();
         let ledger = if data.is_empty() {
             Ledger::default()
         } else {
@@ -85,12 +109,58 @@ impl Inner {
                 Unavailable
             })?
         };
-        Ok(Read {
+        let read = Read {
             version,
             ledger,
             now_ms: secs * 1000 + micros / 1000,
             app_limit: owi.parse().ok(),
+            received,
+            cached: false,
+        };
+        let mut cache = self.ledger_cache();
+        cache.clock = Some((read.now_ms, received));
+        if admitting.is_some() && !self.cluster {
+            cache.app_limits.insert(account.sdk_app_id, read.app_limit);
+        }
+        Ok(read)
+    }
+
+    /// The account's ledger as this node last read or wrote it, if it may start from it: Redis's time
+    /// known, and for an admission on one Redis the app's limit known (the write checks both).
+    fn cached_read(&self, account: &AccountKey, admitting: Option<&str>) -> Option<Read> {
+        let cache = self.ledger_cache();
+        let (version, ledger) = cache.ledgers.get(account)?.clone();
+        let (redis_ms, at) = cache.clock?;
+        let app_limit = match (admitting, self.cluster) {
+            (Some(_), false) => *cache.app_limits.get(&account.sdk_app_id)?,
+            _ => None,
+        };
+        let received = Instant::now();
+        let now_ms = redis_ms + received.saturating_duration_since(at).as_millis() as u64;
+        Some(Read {
+            version,
+            ledger,
+            now_ms,
+            app_limit,
+            received,
+            cached: true,
         })
+    }
+
+    /// Remembers the account's ledger at `version` (or forgets it: `None`).
+    fn cache_ledger(&self, account: &AccountKey, entry: Option<(String, Ledger)>) {
+        let mut cache = self.ledger_cache();
+        match entry {
+            Some(entry) => {
+                if cache.ledgers.len() >= CACHED_LEDGERS && !cache.ledgers.contains_key(account) {
+                    cache.ledgers.clear();
+                }
+                cache.ledgers.insert(account.clone(), entry);
+            }
+            None => {
+                cache.ledgers.remove(account);
+            }
+        }
     }
 
     /// Applies `op` to the account's ledger; `op_for` makes the operation from what was read (an
@@ -107,16 +177,34 @@ impl Inner {
     ) -> Result<(Vec<Event>, u64), ApplyError> {
         let key = AccountKeys::new(account).ledger;
         let timeout = Duration::from_millis(self.config.timeout_ms);
+        let mut from_cache = true;
         for _ in 0..MAX_ROUNDS {
-            let read = self.read_ledger(account, admitting).await?;
-            let read_at = Instant::now();
+            let cached = if from_cache {
+                self.cached_read(account, admitting)
+            } else {
+                None
+            };
+            from_cache = false;
+            let read = match cached {
+                Some(read) => read,
+                None => {
+                    let read = self.read_ledger(account, admitting).await?;
+                    self.cache_ledger(account, Some((read.version.clone(), read.ledger.clone())));
+                    read
+                }
+            };
+            let read_at = read.received;
             let op = op_for(&read);
             let mut ledger = read.ledger.clone();
             let events = ledger
                 .apply(op, read.now_ms, &self.policy)
                 .map_err(ApplyError::Refused)?;
-            let followups = self.followups(account, &events, kick);
+            let mut followups = self.followups(account, &events, kick);
             if ledger == read.ledger {
+                if read.cached {
+                    // Nothing to do by the cache's account: Redis's may differ; read it.
+                    continue;
+                }
                 self.run_followups(followups).await;
                 return Ok((events, read.now_ms));
             }
@@ -126,17 +214,37 @@ impl Inner {
                 Some(t) if t <= read.now_ms => "-".to_string(),
                 Some(t) => t.to_string(),
             };
-            let data = serde_json::to_string(&ledger).map_err(|_| ApplyError::Unavailable)?;
+            let data = if keep == "-" {
+                String::new()
+            } else {
+                serde_json::to_string(&ledger).map_err(|_| ApplyError::Unavailable)?
+            };
+            // A write from the cache on one Redis checks the app's limit the admission was computed with,
+            // and indexes the instance (the read that would have done both was skipped).
+            let check_limit = read.cached && admitting.is_some() && !self.cluster;
+            let owi_expected = match (check_limit, read.app_limit) {
+                (false, _) => "*".to_string(),
+                (true, Some(n)) => n.to_string(),
+                (true, None) => String::new(),
+            };
+            if let (true, Some(id)) = (check_limit, admitting) {
+                followups.sadd.push(keys::instance_ref(account, id));
+            }
             let mut invocation = self.ledger_scripts.write.prepare_invoke();
             invocation
                 .key(&key)
                 .arg(&read.version)
                 .arg(read.now_ms + self.config.timeout_ms)
-                .arg(keep)
-                .arg(data);
+                .arg(&keep)
+                .arg(&data)
+                .arg(&owi_expected);
             let in_script = !self.cluster;
             if in_script {
-                invocation.key(keys::node_index(&self.node)).key(keys::DETACHED);
+                invocation
+                    .key(keys::node_index(&self.node))
+                    .key(keys::DETACHED)
+                    .key(keys::app_settings(account.sdk_app_id));
+                invocation.arg(followups.sadd.len()).arg(&followups.sadd);
                 invocation.arg(followups.srem.len()).arg(&followups.srem);
                 invocation.arg(followups.zadd.len());
                 for (until, r) in &followups.zadd {
@@ -152,20 +260,35 @@ impl Inner {
             // The node waits at most `timeout` from the read's answer, and Redis's time at the read was
             // taken before that answer: a write running after the node gave up is past the deadline.
             let left = timeout.saturating_sub(read_at.elapsed());
-            match self
+            let written = self
                 .guard_for("write", left, invocation.invoke_async::<i64>(&mut c))
-                .await?
-            {
-                1 => {
+                .await;
+            match written {
+                Ok(1) => {
+                    let version = if keep == "-" {
+                        "0".to_string()
+                    } else {
+                        (read.version.parse::<u64>().unwrap_or(0) + 1).to_string()
+                    };
+                    let ledger = if keep == "-" { Ledger::default() } else { ledger };
+                    self.cache_ledger(account, Some((version, ledger)));
                     if !in_script {
                         self.run_followups(followups).await;
                     }
                     return Ok((events, read.now_ms));
                 }
-                0 => continue,
-                _ => {
+                Ok(0) => {
+                    self.cache_ledger(account, None);
+                    continue;
+                }
+                Ok(_) => {
+                    self.cache_ledger(account, None);
                     self.health.failed("write", "arrived after its deadline");
                     return Err(ApplyError::Unavailable);
+                }
+                Err(e) => {
+                    self.cache_ledger(account, None);
+                    return Err(e.into());
                 }
             }
         }

@@ -1,13 +1,17 @@
 -- Writes an account's ledger if nobody wrote it since it was read (version) and the writer still waits
 -- for the answer (deadline, on Redis's clock): a write that arrives late never takes effect, so a node
 -- that gave up on a call knows it did nothing.
--- KEYS: ledger [node index, detached set: on one Redis, the writes the events call for run here too].
+-- KEYS: ledger [node index, detached set, app settings: on one Redis, the writes the events call for run
+--       here too]
 -- ARGV: version_read deadline_ms keep_until_ms('0': while it holds instances; '-': drop) data
---       [n refs to SREM from the index, n (score ref) to ZADD to the detached set, n refs to ZREM from it,
---        n (channel message) to PUBLISH]
--- Reply: 1 written, 0 someone wrote first (read again), -1 too late (nothing written).
+--       owi_expected ('*': no check; else the app's OnlineWebInstances the ledger was computed with, '' for
+--       none: a write from a node's cached ledger, which read no settings)
+--       [n refs to SADD to the index, n refs to SREM from it, n (score ref) to ZADD to the detached set,
+--        n refs to ZREM from it, n (channel message) to PUBLISH]
+-- Reply: 1 written, 0 someone wrote first or the limit changed (read again), -1 too late (nothing written).
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 if v ~= ARGV[1] then return 0 end
+if ARGV[5] ~= '*' and (redis.call('HGET', KEYS[4], 'owi') or '') ~= ARGV[5] then return 0 end
 local t = redis.call('TIME')
 if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[2]) then return -1 end
 if ARGV[3] == '-' then
@@ -19,8 +23,10 @@ end
 -- Best effort, as when they run apart: `pcall`, so that a refused one (an ACL on channels, say) never
 -- aborts the script after its ledger write (a script's writes are not rolled back).
 if KEYS[2] then
-  local i = 5
+  local i = 6
   local n = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, n do redis.pcall('SADD', KEYS[2], ARGV[i]); i = i + 1 end
+  n = tonumber(ARGV[i]); i = i + 1
   for _ = 1, n do redis.pcall('SREM', KEYS[2], ARGV[i]); i = i + 1 end
   n = tonumber(ARGV[i]); i = i + 1
   for _ = 1, n do redis.pcall('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
