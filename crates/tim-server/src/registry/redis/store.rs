@@ -100,11 +100,27 @@ impl Inner {
         let mut c = self.conn.clone();
         let (version, data, secs, micros, owi): (String, String, u64, u64, String) =
             self.guard("read", invocation.invoke_async(&mut c)).await?;
+        self.read_from(account, admitting, version, &data, secs, micros, owi)
+    }
+
+    /// A [`Read`] from what Redis answered (a read, or a write that found the ledger changed), noted in
+    /// the cache.
+    #[allow(clippy::too_many_arguments)]
+    fn read_from(
+        &self,
+        account: &AccountKey,
+        admitting: Option<&str>,
+        version: String,
+        data: &str,
+        secs: u64,
+        micros: u64,
+        owi: String,
+    ) -> Result<Read, Unavailable> {
         let received = Instant::now();
         let ledger = if data.is_empty() {
             Ledger::default()
         } else {
-            serde_json::from_str(&data).map_err(|e| {
+            serde_json::from_str(data).map_err(|e| {
                 tracing::error!(error = %e, user = %account.user_id, "registry: unreadable ledger in Redis");
                 Unavailable
             })?
@@ -122,6 +138,8 @@ impl Inner {
         if admitting.is_some() && !self.cluster {
             cache.app_limits.insert(account.sdk_app_id, read.app_limit);
         }
+        drop(cache);
+        self.cache_ledger(account, Some((read.version.clone(), read.ledger.clone())));
         Ok(read)
     }
 
@@ -177,21 +195,11 @@ impl Inner {
     ) -> Result<(Vec<Event>, u64), ApplyError> {
         let key = AccountKeys::new(account).ledger;
         let timeout = Duration::from_millis(self.config.timeout_ms);
-        let mut from_cache = true;
+        let mut next = self.cached_read(account, admitting);
         for _ in 0..MAX_ROUNDS {
-            let cached = if from_cache {
-                self.cached_read(account, admitting)
-            } else {
-                None
-            };
-            from_cache = false;
-            let read = match cached {
+            let read = match next.take() {
                 Some(read) => read,
-                None => {
-                    let read = self.read_ledger(account, admitting).await?;
-                    self.cache_ledger(account, Some((read.version.clone(), read.ledger.clone())));
-                    read
-                }
+                None => self.read_ledger(account, admitting).await?,
             };
             let read_at = read.received;
             let op = op_for(&read);
@@ -261,10 +269,10 @@ impl Inner {
             // taken before that answer: a write running after the node gave up is past the deadline.
             let left = timeout.saturating_sub(read_at.elapsed());
             let written = self
-                .guard_for("write", left, invocation.invoke_async::<i64>(&mut c))
+                .guard_for("write", left, invocation.invoke_async::<Vec<String>>(&mut c))
                 .await;
-            match written {
-                Ok(1) => {
+            match written.as_ref().map(|w| w.first().map(String::as_str)) {
+                Ok(Some("1")) => {
                     let version = if keep == "-" {
                         "0".to_string()
                     } else {
@@ -277,8 +285,13 @@ impl Inner {
                     }
                     return Ok((events, read.now_ms));
                 }
-                Ok(0) => {
-                    self.cache_ledger(account, None);
+                Ok(Some("0")) => {
+                    // The ledger changed: start again from the one the write found.
+                    let mut now = written.unwrap_or_default().into_iter().skip(1);
+                    let mut field = || now.next().unwrap_or_default();
+                    let (version, data) = (field(), field());
+                    let (secs, micros) = (field().parse().unwrap_or(0), field().parse().unwrap_or(0));
+                    next = Some(self.read_from(account, admitting, version, &data, secs, micros, field())?);
                     continue;
                 }
                 Ok(_) => {
@@ -286,9 +299,9 @@ impl Inner {
                     self.health.failed("write", "arrived after its deadline");
                     return Err(ApplyError::Unavailable);
                 }
-                Err(e) => {
+                Err(_) => {
                     self.cache_ledger(account, None);
-                    return Err(e.into());
+                    return Err(ApplyError::Unavailable);
                 }
             }
         }

@@ -8,12 +8,17 @@
 --       none: a write from a node's cached ledger, which read no settings)
 --       [n refs to SADD to the index, n refs to SREM from it, n (score ref) to ZADD to the detached set,
 --        n refs to ZREM from it, n (channel message) to PUBLISH]
--- Reply: 1 written, 0 someone wrote first or the limit changed (read again), -1 too late (nothing written).
+-- Reply: {'1'} written; {'-1'} too late (nothing written); {'0', version, data, unix_secs, micros, owi}:
+-- someone wrote first or the limit changed, and this is the account's ledger now (what a read would
+-- answer: the writer tries again from it, with no read of its own).
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
-if v ~= ARGV[1] then return 0 end
-if ARGV[5] ~= '*' and (redis.call('HGET', KEYS[4], 'owi') or '') ~= ARGV[5] then return 0 end
 local t = redis.call('TIME')
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[2]) then return -1 end
+local owi = ''
+if KEYS[4] then owi = redis.call('HGET', KEYS[4], 'owi') or '' end
+if v ~= ARGV[1] or (ARGV[5] ~= '*' and owi ~= ARGV[5]) then
+  return {'0', v, redis.call('HGET', KEYS[1], 'd') or '', t[1], t[2], owi}
+end
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[2]) then return {'-1'} end
 if ARGV[3] == '-' then
   redis.call('DEL', KEYS[1])
 else
@@ -35,4 +40,4 @@ if KEYS[2] then
   n = tonumber(ARGV[i]); i = i + 1
   for _ = 1, n do redis.pcall('PUBLISH', ARGV[i], ARGV[i + 1]); i = i + 2 end
 end
-return 1
+return {'1'}
