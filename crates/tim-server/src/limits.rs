@@ -42,6 +42,7 @@ pub fn mask(ip: IpAddr, len: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
+            // A shift by the full width (a /0 prefix) keeps no bit: 0 is the answer, not a fallback.
             let keep = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
             IpAddr::V4((bits & keep).into())
         }

@@ -270,6 +270,8 @@ async fn query_online_instances(state: &AppState, app: &AppRuntime, body: &Value
                 "LoginTimeMs": i.logged_in_at_ms,
                 "State": if i.conn.is_some() { "Online" } else { "Detached" },
                 "Node": i.node.as_deref().unwrap_or(&state.node_id),
+                // A real answer, not a failure (the registry read succeeded): an instance whose client
+                // address is not recorded shows "".
                 "ClientIP": i.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             })
         })

@@ -229,6 +229,8 @@ async fn serve_connection(
 ) {
     let started = tokio::time::Instant::now();
     let mut header_timeout = header_timeout;
+    // `Err` is the refusal this connection gets (answered through `refusal`), not a failure: no place,
+    // so no eviction to watch.
     let mut slot = ctx.take_slot().ok();
     let mut shutdown = state.shutdown.subscribe();
     let mut peer = peer;
@@ -420,6 +422,7 @@ async fn serve_http(
     header_timeout: Duration,
     refusal: Option<RefusalTicket>,
 ) {
+    // As in `serve_connection`: `Err` is this connection's refusal, answered through `refusal`.
     let slot = ctx.take_slot().ok();
     let trusting = Arc::clone(&state);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {

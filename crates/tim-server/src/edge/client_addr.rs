@@ -145,6 +145,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         return Some(ip);
     }
     if let Some(rest) = hop.strip_prefix('[') {
+        // Untrusted header text: what does not parse is not an address (a real answer, no I/O here).
         return rest.split_once(']')?.0.parse().ok();
     }
     let (ip, port) = hop.rsplit_once(':')?;

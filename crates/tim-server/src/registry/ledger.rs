@@ -81,9 +81,6 @@ pub struct Instance {
     /// While detached: the end of its grace, Unix ms (0 while attached).
     #[serde(rename = "u", default)]
     pub until_ms: u64,
-    /// The node that held it last (kept while detached, for that node's index).
-    #[serde(rename = "l", default)]
-    pub last_node: String,
 }
 
 impl Instance {
@@ -314,7 +311,6 @@ impl Ledger {
         if let Some(inst) = self.instances.iter_mut().find(|i| i.id == req.id) {
             // Resume: the slot, its order and login time stay; nobody is evicted.
             let replaced = inst.holder.take().filter(|h| *h != req.holder);
-            inst.last_node = req.holder.node.clone();
             inst.holder = Some(req.holder);
             inst.platform = req.platform;
             inst.until_ms = 0;
@@ -336,7 +332,6 @@ impl Ledger {
             platform: req.platform,
             login_ms: now_ms,
             ip: req.ip,
-            last_node: req.holder.node.clone(),
             holder: Some(req.holder),
             until_ms: 0,
         };

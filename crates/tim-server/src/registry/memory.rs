@@ -19,7 +19,8 @@ use super::{
 };
 
 /// The node name in this engine's holders (one process: every holder is this one).
-const NODE: &str = "local";
+// (Empty: a `String` that allocates nothing, in every instance's holder.)
+const NODE: &str = "";
 
 #[derive(Debug, Default)]
 struct State {
